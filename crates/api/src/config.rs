@@ -1,0 +1,348 @@
+//! Castellan's configuration: one typed struct, layered from built-in defaults, then an
+//! optional TOML file, then `CASTELLAN_*` environment variables (nested keys joined by `__`).
+//! Unknown keys and bad values are errors that name the key; nothing is guessed.
+
+mod secret;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::{ConnectionUrl, Secret};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "castellan.toml";
+/// The prefix of every environment variable Castellan reads.
+pub const ENV_PREFIX: &str = "CASTELLAN_";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The public base URL of this Castellan; the `iss` of every token. No trailing slash.
+    pub issuer: String,
+    /// Where the embedded mode keeps its SQLite file, generated keys and mail outbox.
+    pub data_dir: PathBuf,
+    /// The HTTP listener.
+    pub server: ServerConfig,
+    /// The relational database.
+    pub database: DatabaseConfig,
+    /// The key-value store.
+    pub cache: CacheConfig,
+    /// Outgoing mail.
+    pub mail: MailConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8000".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            cache: CacheConfig::default(),
+            mail: MailConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// The HTTP listener and its limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: std::net::SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// A request still running after this many seconds is answered 408 and dropped.
+    pub request_timeout_secs: u64,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before exit.
+    pub shutdown_grace_secs: u64,
+    /// Cross-origin requests.
+    pub cors: CorsConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: std::net::SocketAddr::from(([0, 0, 0, 0], 8000)),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+/// Which browser origins may call the API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins such as `https://app.example.com`; empty means no cross-origin access.
+    pub allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer, in seconds.
+    pub max_age_secs: u64,
+}
+
+/// The relational database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://user:password@host/db`; empty means the SQLite file
+    /// `castellan.db` under `data_dir`.
+    pub url: ConnectionUrl,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// Seconds to wait for a connection.
+    pub connect_timeout_secs: u64,
+    /// Apply pending migrations when `serve` starts.
+    pub run_migrations: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: ConnectionUrl::default(),
+            max_connections: 16,
+            min_connections: 1,
+            connect_timeout_secs: 5,
+            run_migrations: true,
+        }
+    }
+}
+
+/// The key-value store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// `redis://[:password@]host:port[/db]` or `rediss://...`; empty means in-process.
+    pub url: ConnectionUrl,
+    /// Prepended to every key, so deployments can share one Redis.
+    pub key_prefix: String,
+    /// Milliseconds to wait for Redis to connect or answer a command.
+    pub timeout_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            url: ConnectionUrl::default(),
+            key_prefix: "castellan:".to_owned(),
+            timeout_ms: 2000,
+        }
+    }
+}
+
+/// How mail leaves Castellan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// One `.eml` file per message under `mail.outbox_dir`.
+    File,
+    /// An SMTP relay.
+    Smtp,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `file` (the embedded default) or `smtp`.
+    pub transport: MailTransport,
+    /// The `From:` of every message.
+    pub from: String,
+    /// Where the file transport writes; empty means `mail` under `data_dir`.
+    pub outbox_dir: PathBuf,
+    /// The SMTP relay, when `transport = "smtp"`.
+    pub smtp: SmtpConfig,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            from: "Castellan <no-reply@localhost>".to_owned(),
+            outbox_dir: PathBuf::new(),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS (usually port 587); refused if the server cannot.
+    Starttls,
+    /// No encryption; only for a relay on the same host or network.
+    None,
+}
+
+/// An SMTP relay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name of the relay.
+    pub host: String,
+    /// Port of the relay.
+    pub port: u16,
+    /// `tls`, `starttls` or `none`.
+    pub security: SmtpSecurity,
+    /// User name for SMTP AUTH; empty means no authentication.
+    pub username: String,
+    /// Password for SMTP AUTH.
+    pub password: Option<Secret>,
+    /// Seconds to wait for the relay.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `info,castellan_api=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {message}")]
+pub struct ConfigError {
+    /// The dotted key (or file) at fault.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers: defaults, then `file` (which must exist when given explicitly, and is
+    /// read only if present otherwise), then the environment. Validates and fills derived
+    /// values (the SQLite URL and the outbox under `data_dir`).
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed(ENV_PREFIX))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        let (path, required) = match file {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        if required || path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                ConfigError::new(
+                    "--config",
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        // `CASTELLAN_CONFIG` names the file (read by the CLI), not a key.
+        let env = env.split("__").ignore(&["config"]);
+        figment = figment.merge(env);
+        let mut config: Config = figment
+            .extract()
+            .map_err(|error| describe_figment_error(&error, &path))?;
+        config.resolve()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML with every secret replaced by `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        // Secrets serialize redacted (see `secret`), so plain serialization is already safe.
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|error| format!("# cannot render configuration: {error}\n"))
+    }
+
+    /// True when the issuer is served over HTTPS (turns on HSTS and `Secure` cookies).
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Turns figment's error into one line naming the key and where its value came from.
+fn describe_figment_error(error: &figment::Error, file: &Path) -> ConfigError {
+    let mut path = error.path.clone();
+    if let figment::error::Kind::UnknownField(field, _) = &error.kind
+        && path.last() != Some(field)
+    {
+        path.push(field.clone());
+    }
+    let key = if path.is_empty() {
+        "(root)".to_owned()
+    } else {
+        path.join(".")
+    };
+    let source = match &error.metadata {
+        Some(metadata) if metadata.name.contains("environment") => format!(
+            " (from environment variable {ENV_PREFIX}{})",
+            path.join("__").to_uppercase()
+        ),
+        Some(_) => format!(" (from {})", file.display()),
+        None => String::new(),
+    };
+    let message = match &error.kind {
+        figment::error::Kind::UnknownField(field, expected) => format!(
+            "unknown key `{field}`; expected one of: {}",
+            expected.join(", ")
+        ),
+        other => other.to_string(),
+    };
+    ConfigError::new(key, format!("{message}{source}"))
+}
+
+#[cfg(test)]
+mod tests;

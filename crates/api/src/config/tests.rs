@@ -1,0 +1,152 @@
+// figment's Jail returns its own (large) error type; that is its API, not ours.
+#![allow(clippy::result_large_err)]
+
+use super::*;
+use figment::Jail;
+
+/// Loads as the binary does, inside the jail's directory and environment.
+fn load_in(_jail: &Jail) -> Result<Config, ConfigError> {
+    Config::load(None)
+}
+
+#[test]
+fn defaults_are_the_embedded_mode() {
+    Jail::expect_with(|jail| {
+        let config = load_in(jail).unwrap();
+        assert_eq!(config.issuer, "http://localhost:8000");
+        assert_eq!(config.server.bind.to_string(), "0.0.0.0:8000");
+        assert_eq!(config.database.url.expose(), "sqlite://./data/castellan.db");
+        assert!(config.cache.url.is_empty());
+        assert_eq!(config.mail.transport, MailTransport::File);
+        assert_eq!(config.mail.outbox_dir, PathBuf::from("./data/mail"));
+        assert_eq!(config.log.format, LogFormat::Human);
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_overrides_file_overrides_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "castellan.toml",
+            r#"
+            issuer = "https://id.example.com/"
+            [server]
+            bind = "127.0.0.1:7000"
+            [log]
+            format = "json"
+            "#,
+        )?;
+        jail.set_env("CASTELLAN_SERVER__BIND", "127.0.0.1:9000");
+        jail.set_env("CASTELLAN_DATA_DIR", "/tmp/x");
+        jail.set_env("CASTELLAN_CONFIG", "ignored-by-the-layers.toml");
+        let config = load_in(jail).unwrap();
+        assert_eq!(config.issuer, "https://id.example.com");
+        assert!(config.issuer_is_https());
+        assert_eq!(config.server.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.database.url.expose(), "sqlite:///tmp/x/castellan.db");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_source() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CASTELLAN_SERVER__BINDD", "127.0.0.1:9000");
+        let error = load_in(jail).unwrap_err();
+        assert_eq!(error.key, "server.bindd");
+        assert!(error.message.contains("unknown key `bindd`"), "{error}");
+        assert!(error.message.contains("CASTELLAN_SERVER__BINDD"), "{error}");
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        jail.create_file("castellan.toml", "[databse]\nurl = \"sqlite://x\"\n")?;
+        let error = load_in(jail).unwrap_err();
+        assert_eq!(error.key, "databse");
+        assert!(error.message.contains("castellan.toml"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_values_are_named() {
+    let cases = [
+        ("CASTELLAN_SERVER__BIND", "not-an-address", "server.bind"),
+        ("CASTELLAN_ISSUER", "ftp://id.example.com", "issuer"),
+        ("CASTELLAN_ISSUER", "https://id.example.com/?x=1", "issuer"),
+        (
+            "CASTELLAN_DATABASE__URL",
+            "mysql://db/castellan",
+            "database.url",
+        ),
+        (
+            "CASTELLAN_CACHE__URL",
+            "redis+sentinel://h:26379/m",
+            "cache.url",
+        ),
+        ("CASTELLAN_LOG__FORMAT", "xml", "log.format"),
+        ("CASTELLAN_MAIL__TRANSPORT", "smtp", "mail.smtp.host"),
+        ("CASTELLAN_MAIL__FROM", "nobody", "mail.from"),
+        (
+            "CASTELLAN_SERVER__CORS__ALLOWED_ORIGINS",
+            "[\"https://a.example/path\"]",
+            "server.cors.allowed_origins",
+        ),
+    ];
+    for (variable, value, key) in cases {
+        Jail::expect_with(|jail| {
+            jail.set_env(variable, value);
+            let error = load_in(jail).unwrap_err();
+            assert_eq!(error.key, key, "{variable}={value}: {error}");
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn an_explicit_file_must_exist() {
+    Jail::expect_with(|_jail| {
+        let error = Config::load(Some(Path::new("missing.toml"))).unwrap_err();
+        assert_eq!(error.key, "--config");
+        assert!(error.message.contains("missing.toml"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_printed_configuration_hides_secrets() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "CASTELLAN_DATABASE__URL",
+            "postgres://app:hunter2@db/castellan",
+        );
+        jail.set_env("CASTELLAN_CACHE__URL", "redis://:s3cret@cache:6379/0");
+        jail.set_env("CASTELLAN_MAIL__SMTP__PASSWORD", "mailpass");
+        let config = load_in(jail).unwrap();
+        let printed = config.to_redacted_toml();
+        for secret in ["hunter2", "s3cret", "mailpass"] {
+            assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
+            assert!(
+                !format!("{config:?}").contains(secret),
+                "{secret} leaked in Debug"
+            );
+        }
+        assert!(
+            printed.contains("postgres://app:%5Bredacted%5D@db/castellan"),
+            "{printed}"
+        );
+        assert_eq!(
+            config.mail.smtp.password.as_ref().unwrap().expose(),
+            "mailpass"
+        );
+        let origins = "[\"https://App.Example:443\"]";
+        jail.set_env("CASTELLAN_SERVER__CORS__ALLOWED_ORIGINS", origins);
+        let config = load_in(jail).unwrap();
+        assert_eq!(
+            config.server.cors.allowed_origins,
+            vec!["https://app.example"]
+        );
+        Ok(())
+    });
+}

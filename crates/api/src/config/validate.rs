@@ -1,0 +1,142 @@
+//! Checks that reach past types: URLs, cross-key rules, and derived defaults.
+
+use castellan_persistence::Backend;
+use castellan_persistence::kv::check_redis_url;
+
+use super::{Config, ConfigError, ConnectionUrl, MailTransport};
+
+impl Config {
+    /// Validates every key and fills the values derived from others (the SQLite URL and the
+    /// outbox under `data_dir`). `Config::load` calls it; code that builds a `Config` by hand must.
+    pub fn resolve(&mut self) -> Result<(), ConfigError> {
+        self.issuer = normalise_issuer(&self.issuer)?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        self.validate_server()?;
+        self.resolve_database()?;
+        self.validate_cache()?;
+        self.resolve_mail()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|error| {
+            ConfigError::new("log.level", format!("not a valid filter: {error}"))
+        })?;
+        Ok(())
+    }
+
+    fn validate_server(&mut self) -> Result<(), ConfigError> {
+        if self.server.body_limit_bytes == 0 {
+            return Err(ConfigError::new(
+                "server.body_limit_bytes",
+                "must be above zero",
+            ));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "server.request_timeout_secs",
+                "must be above zero",
+            ));
+        }
+        for origin in &mut self.server.cors.allowed_origins {
+            *origin = normalise_origin(origin)?;
+        }
+        Ok(())
+    }
+
+    fn resolve_database(&mut self) -> Result<(), ConfigError> {
+        if self.database.url.is_empty() {
+            let file = self.data_dir.join("castellan.db");
+            self.database.url = ConnectionUrl::from(format!("sqlite://{}", file.display()));
+        }
+        Backend::from_url(self.database.url.expose())
+            .map_err(|error| ConfigError::new("database.url", error.to_string()))?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be above zero",
+            ));
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return Err(ConfigError::new(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_cache(&self) -> Result<(), ConfigError> {
+        if !self.cache.url.is_empty() {
+            check_redis_url(self.cache.url.expose())
+                .map_err(|error| ConfigError::new("cache.url", error.to_string()))?;
+            url::Url::parse(self.cache.url.expose())
+                .map_err(|error| ConfigError::new("cache.url", format!("not a URL: {error}")))?;
+        }
+        if self.cache.timeout_ms == 0 {
+            return Err(ConfigError::new("cache.timeout_ms", "must be above zero"));
+        }
+        Ok(())
+    }
+
+    fn resolve_mail(&mut self) -> Result<(), ConfigError> {
+        let address = self
+            .mail
+            .from
+            .rsplit_once('<')
+            .map_or(self.mail.from.as_str(), |(_, rest)| {
+                rest.trim_end_matches('>')
+            });
+        if !address.contains('@') || address.starts_with('@') || address.ends_with('@') {
+            return Err(ConfigError::new(
+                "mail.from",
+                "must be an address such as `Castellan <no-reply@example.com>`",
+            ));
+        }
+        if self.mail.outbox_dir.as_os_str().is_empty() {
+            self.mail.outbox_dir = self.data_dir.join("mail");
+        }
+        if self.mail.transport == MailTransport::Smtp && self.mail.smtp.host.trim().is_empty() {
+            return Err(ConfigError::new(
+                "mail.smtp.host",
+                "is required when mail.transport is \"smtp\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An issuer is an absolute http(s) URL with a host, no query or fragment, no trailing slash.
+fn normalise_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(issuer.trim())
+        .map_err(|error| ConfigError::new("issuer", format!("not a URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            "issuer",
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            "issuer",
+            "must not have a query or fragment",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// An origin is scheme, host and optional port, nothing else.
+fn normalise_origin(origin: &str) -> Result<String, ConfigError> {
+    let key = "server.cors.allowed_origins";
+    let url = url::Url::parse(origin.trim())
+        .map_err(|error| ConfigError::new(key, format!("{origin:?} is not a URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+    {
+        return Err(ConfigError::new(
+            key,
+            format!("{origin:?} is not an origin like https://app.example.com"),
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}

@@ -1,0 +1,156 @@
+//! The `/api/v1` error surface: every failure becomes
+//! `{"detail","error_code","status_code"}` with the codes of Janua's reference. This is the one
+//! place where errors are turned into HTTP; 5xx bodies stay generic and the cause is logged.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The machine-readable error codes of the REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// 400: the request is malformed.
+    BadRequest,
+    /// 401: the credentials are wrong.
+    AuthenticationError,
+    /// 401: the token is missing, invalid or expired.
+    TokenError,
+    /// 403: the caller may not do this.
+    AuthorizationError,
+    /// 404: no such resource (or route).
+    NotFoundError,
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 408: the request took too long.
+    RequestTimeout,
+    /// 409: the resource exists already.
+    ConflictError,
+    /// 413: the body is larger than the server accepts.
+    PayloadTooLarge,
+    /// 415: the body is not JSON (or the form the route takes).
+    UnsupportedMediaType,
+    /// 422: the body is well-formed but a field is invalid.
+    ValidationError,
+    /// 429: too many requests.
+    RateLimitError,
+    /// 500: the server failed.
+    InternalError,
+    /// 503: the server cannot serve this now (maintenance, dependency down).
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    /// The code that goes with an HTTP status the framework produced on its own.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::AuthenticationError,
+            403 => Self::AuthorizationError,
+            404 => Self::NotFoundError,
+            405 => Self::MethodNotAllowed,
+            408 => Self::RequestTimeout,
+            409 => Self::ConflictError,
+            413 => Self::PayloadTooLarge,
+            415 => Self::UnsupportedMediaType,
+            422 => Self::ValidationError,
+            429 => Self::RateLimitError,
+            503 => Self::ServiceUnavailable,
+            500..=599 => Self::InternalError,
+            _ => Self::BadRequest,
+        }
+    }
+}
+
+/// The JSON body of every `/api/v1` error.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A sentence for people.
+    #[schema(example = "Invalid credentials")]
+    pub detail: String,
+    /// A stable code for programs.
+    pub error_code: ErrorCode,
+    /// The HTTP status, repeated for clients that only see the body.
+    #[schema(example = 401)]
+    pub status_code: u16,
+}
+
+/// An error answered by the REST API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    detail: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400 `BAD_REQUEST`.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, detail)
+    }
+
+    /// 404 `NOT_FOUND_ERROR`.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFoundError, detail)
+    }
+
+    /// 422 `VALIDATION_ERROR`.
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationError,
+            detail,
+        )
+    }
+
+    /// 500 `INTERNAL_ERROR`; logs `cause` and tells the client nothing about it.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalError,
+            "The server could not complete the request",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            detail: self.detail,
+            error_code: self.code,
+            status_code: self.status.as_u16(),
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            // The allowed methods are set by the router; keep the body and status ours.
+            response.headers_mut().remove(header::ALLOW);
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        }
+        response
+    }
+}

@@ -1,0 +1,91 @@
+//! Prometheus metrics: request counts and latency histograms per route template, method and
+//! status, plus the process's CPU, memory, threads and file descriptors.
+//!
+//! The `metrics` facade has one global recorder per process, so it is installed once and shared
+//! by every server the process runs (tests start several).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const REQUEST_DURATION: &str = "http_request_duration_seconds";
+const REQUESTS_TOTAL: &str = "http_requests_total";
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Renders the process's metrics in the Prometheus text format.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+    process: &'static metrics_process::Collector,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+static INSTALLED: OnceLock<Result<Metrics, String>> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+impl Metrics {
+    /// The process-wide recorder, installed on first use.
+    pub fn install() -> Result<Self, String> {
+        INSTALLED
+            .get_or_init(|| {
+                let handle = PrometheusBuilder::new()
+                    .set_buckets_for_metric(
+                        Matcher::Full(REQUEST_DURATION.to_owned()),
+                        LATENCY_BUCKETS,
+                    )
+                    .map_err(|error| error.to_string())?
+                    .install_recorder()
+                    .map_err(|error| error.to_string())?;
+                metrics::describe_counter!(
+                    REQUESTS_TOTAL,
+                    "HTTP requests served, by route, method and status"
+                );
+                metrics::describe_histogram!(
+                    REQUEST_DURATION,
+                    metrics::Unit::Seconds,
+                    "HTTP request latency, by route, method and status"
+                );
+                let process = PROCESS.get_or_init(metrics_process::Collector::default);
+                process.describe();
+                Ok(Self { handle, process })
+            })
+            .clone()
+    }
+
+    /// The current metrics as Prometheus text.
+    pub fn render(&self) -> String {
+        self.process.collect();
+        self.handle.render()
+    }
+}
+
+/// Middleware that counts and times each request under its route template, so ids in paths do
+/// not explode the label set; requests no route matched share the label `unmatched`.
+pub async fn record_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,18 @@
+//! The REST API under `/api/v1`, shaped after Janua's reference.
+
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(heartbeat))
+}
+
+/// Whether the API is up: 200 with an empty body (seed 004's heartbeat).
+#[utoipa::path(get, path = "/heartbeat", tag = "meta",
+    responses((status = 200, description = "The API is up; the body is empty")))]
+async fn heartbeat() -> StatusCode {
+    StatusCode::OK
+}

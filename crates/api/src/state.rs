@@ -1,0 +1,18 @@
+//! What every handler can reach: the configuration and the wired services.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::health::HealthChecker;
+use crate::http::metrics::Metrics;
+
+/// Shared application state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// Dependency checks for the health endpoints.
+    pub health: Arc<HealthChecker>,
+    /// The Prometheus renderer.
+    pub metrics: Metrics,
+}

@@ -1,0 +1,168 @@
+//! The real `castellan` executable: version, help, configuration checks, migrations, and a
+//! serve that stops cleanly on SIGTERM.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::TempDir;
+
+/// The executable, run in `dir` with no inherited `CASTELLAN_*` variables.
+fn castellan(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_castellan"));
+    command.current_dir(&dir.0).args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CASTELLAN_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+fn run(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = castellan(dir, args, env).output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn version_and_help() {
+    let dir = TempDir::new();
+    let (code, out, _) = run(&dir, &["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("castellan {}", env!("CARGO_PKG_VERSION"))
+    );
+    let (code, out, _) = run(&dir, &["--help"], &[]);
+    assert_eq!(code, 0);
+    for command in ["serve", "migrate", "config", "openapi"] {
+        assert!(out.contains(command), "{out}");
+    }
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_redacted() {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.0.join("castellan.toml"),
+        "issuer = \"https://id.example.com/\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        &dir,
+        &["config", "check"],
+        &[
+            (
+                "CASTELLAN_DATABASE__URL",
+                "postgres://app:hunter2@db/castellan",
+            ),
+            ("CASTELLAN_SERVER__BIND", "127.0.0.1:9000"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("issuer = \"https://id.example.com\""), "{out}");
+    assert!(out.contains("bind = \"127.0.0.1:9000\""), "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_key() {
+    let dir = TempDir::new();
+    // (arguments, environment, what the one error line must name)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
+        (
+            &["config", "check"],
+            &[("CASTELLAN_SERVER__BINDD", "x")],
+            "server.bindd",
+        ),
+        (&["serve"], &[("CASTELLAN_ISSUER", "not a url")], "issuer"),
+        (
+            &["serve"],
+            &[("CASTELLAN_CACHE__URL", "memcached://h")],
+            "cache.url",
+        ),
+        (
+            &["--config", "absent.toml", "config", "check"],
+            &[],
+            "absent.toml",
+        ),
+    ];
+    for (args, env, named) in cases {
+        let (code, out, err) = run(&dir, args, env);
+        assert_eq!(code, 2, "{args:?} {env:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(named), "{err}");
+    }
+}
+
+#[test]
+fn migrate_up_down_and_status() {
+    let dir = TempDir::new();
+    let (code, out, err) = run(&dir, &["migrate", "status"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().all(|line| line.starts_with("pending")), "{out}");
+    let (code, _, err) = run(&dir, &["migrate", "up"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(&dir, &["migrate", "status"], &[]);
+    assert!(out.lines().all(|line| line.starts_with("applied")), "{out}");
+    assert!(dir.0.join("data/castellan.db").exists());
+    let (code, _, err) = run(&dir, &["migrate", "down"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(&dir, &["migrate", "status"], &[]);
+    assert!(out.lines().last().unwrap().starts_with("pending"), "{out}");
+}
+
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let dir = TempDir::new();
+    // Ask the kernel for a free port, then hand it to the server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = castellan(&dir, &["serve"], &[("CASTELLAN_SERVER__BIND", &bind)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let health = format!("http://{bind}/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(&health).send().await {
+            assert_eq!(response.text().await.unwrap(), r#"{"status":"ok"}"#);
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+}

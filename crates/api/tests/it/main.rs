@@ -1,0 +1,14 @@
+//! Castellan's integration tests, one binary: each module starts the real router on
+//! 127.0.0.1:0 (or the real executable) against SQLite, and against PostgreSQL and Redis when
+//! `DATABASE_URL` and `REDIS_URL` are set.
+
+// Test code: a failed expectation should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod architecture;
+mod cli;
+mod openapi;
+mod operations;
+mod outage;
+mod shutdown;
+mod support;

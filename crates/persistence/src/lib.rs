@@ -1,0 +1,16 @@
+//! Castellan's storage adapters: the relational database through sea-orm (SQLite for the
+//! embedded mode, PostgreSQL for production) and the key-value store (in-process or Redis).
+//!
+//! sea-orm model types stay inside this crate; the rest of the workspace sees domain ports.
+
+pub mod database;
+pub mod entities;
+pub mod kv;
+pub mod lease;
+
+pub use database::{Backend, Database, DatabaseError, DatabaseOptions};
+pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
+pub use lease::SqlLeaseRepository;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,89 @@
+//! Test support shared by every crate's tests: the PostgreSQL and Redis servers come from
+//! `DATABASE_URL` and `REDIS_URL`; each test gets its own fresh database or key prefix so runs
+//! never see each other's data. When a URL is missing the test is skipped with a printed
+//! reason, unless `REQUIRE_TEST_BACKENDS` is set (as CI does), which makes it a failure.
+#![allow(clippy::panic, clippy::expect_used, clippy::print_stderr)]
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+/// Reads a backend URL from the environment, or explains why the test is skipped.
+pub fn backend_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("REQUIRE_TEST_BACKENDS").is_some() => {
+            panic!("{variable} is not set but REQUIRE_TEST_BACKENDS demands the backend tests")
+        }
+        _ => {
+            eprintln!("skipped: {variable} is not set, so this backend test does not run");
+            None
+        }
+    }
+}
+
+/// A PostgreSQL database created for one test and dropped when this value is.
+#[derive(Debug)]
+pub struct TestPostgres {
+    /// The URL of the fresh database.
+    pub url: String,
+    server_url: String,
+    name: String,
+}
+
+impl TestPostgres {
+    /// Creates an empty database on the server `DATABASE_URL` names; `None` when it is unset.
+    pub async fn create() -> Option<Self> {
+        let server_url = backend_url("DATABASE_URL")?;
+        let name = format!("castellan_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect(&server_url).await;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&server_url).expect("DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(Self {
+            url: url.to_string(),
+            server_url,
+            name,
+        })
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any async context we can rely on, so a short-lived runtime on its
+        // own thread does the cleanup; a failure only leaves a stray test database behind.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async {
+                let admin = connect(&server_url).await;
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                admin.close().await.ok();
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn connect(url: &str) -> DatabaseConnection {
+    sea_orm::Database::connect(url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach the PostgreSQL test server: {error}"))
+}
+
+/// The Redis URL and a key prefix no other test run uses; `None` when `REDIS_URL` is unset.
+pub fn redis_with_fresh_prefix() -> Option<(String, String)> {
+    let url = backend_url("REDIS_URL")?;
+    Some((
+        url,
+        format!("castellan-test:{}:", uuid::Uuid::new_v4().simple()),
+    ))
+}

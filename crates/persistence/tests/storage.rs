@@ -1,0 +1,186 @@
+//! Migrations and repositories on SQLite always, and on PostgreSQL when `DATABASE_URL` is set.
+
+// Test code: a failed expectation should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use castellan_domain::{LeaseError, LeaseRepository, ManualClock};
+use castellan_migration::Migrator;
+use castellan_persistence::testing::TestPostgres;
+use castellan_persistence::{Backend, Database, DatabaseOptions, SqlLeaseRepository};
+use chrono::DateTime;
+
+/// A migrated database of each available backend; the PostgreSQL guard drops it afterwards.
+async fn databases() -> Vec<(Database, Option<TestPostgres>, tempdir::Dir)> {
+    let dir = tempdir::Dir::new();
+    let sqlite = Database::connect(
+        &format!("sqlite://{}/castellan.db", dir.path()),
+        &DatabaseOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mut all = vec![(sqlite, None, dir)];
+    if let Some(postgres) = TestPostgres::create().await {
+        let database = Database::connect(&postgres.url, &DatabaseOptions::default())
+            .await
+            .unwrap();
+        all.push((database, Some(postgres), tempdir::Dir::new()));
+    }
+    all
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again() {
+    for (db, _guard, _dir) in databases().await {
+        let backend = db.backend();
+        assert!(!db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+        assert!(
+            db.migration_status::<Migrator>()
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| !m.applied)
+        );
+        db.migrate_up::<Migrator>(None).await.unwrap();
+        assert!(db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+        let status = db.migration_status::<Migrator>().await.unwrap();
+        assert!(
+            !status.is_empty() && status.iter().all(|m| m.applied),
+            "{backend:?}"
+        );
+        assert!(status[0].name.starts_with("m2026"), "{}", status[0].name);
+        // Re-running is a no-op, not an error.
+        db.migrate_up::<Migrator>(None).await.unwrap();
+        let count = status.len() as u32;
+        db.migrate_down::<Migrator>(Some(count)).await.unwrap();
+        assert!(!db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+        db.migrate_up::<Migrator>(None).await.unwrap();
+        assert!(db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+        db.ping().await.unwrap();
+        db.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_lapses() {
+    for (db, _guard, _dir) in databases().await {
+        let backend = db.backend();
+        db.migrate_up::<Migrator>(None).await.unwrap();
+        let clock = Arc::new(ManualClock::new(
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        let leases = SqlLeaseRepository::new(db.clone(), clock.clone());
+        let ttl = Duration::from_secs(30);
+        assert!(
+            leases
+                .try_acquire("rotation", "replica-a", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            !leases
+                .try_acquire("rotation", "replica-b", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        // The holder renews.
+        clock.advance(Duration::from_secs(20));
+        assert!(
+            leases
+                .try_acquire("rotation", "replica-a", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        clock.advance(Duration::from_secs(20));
+        assert!(
+            !leases
+                .try_acquire("rotation", "replica-b", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        // Lapsed: another replica takes over.
+        clock.advance(Duration::from_secs(10));
+        assert!(
+            leases
+                .try_acquire("rotation", "replica-b", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        // Releasing someone else's lease does nothing; releasing one's own frees it.
+        leases.release("rotation", "replica-a").await.unwrap();
+        assert!(
+            !leases
+                .try_acquire("rotation", "replica-c", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        leases.release("rotation", "replica-b").await.unwrap();
+        assert!(
+            leases
+                .try_acquire("rotation", "replica-c", ttl)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        let invalid = leases.try_acquire("", "replica-c", ttl).await.unwrap_err();
+        assert!(
+            matches!(invalid, LeaseError::Invalid("name")),
+            "{backend:?}"
+        );
+        if backend == Backend::Postgres {
+            racing_replicas_get_one_lease(&leases).await;
+        }
+    }
+}
+
+async fn racing_replicas_get_one_lease(leases: &SqlLeaseRepository) {
+    let racers = (0..8).map(|i| {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            leases
+                .try_acquire("race", &format!("replica-{i}"), Duration::from_secs(60))
+                .await
+                .unwrap()
+        })
+    });
+    let mut winners = 0;
+    for racer in racers.collect::<Vec<_>>() {
+        if racer.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+mod tempdir {
+    /// A directory under the system temp dir, removed on drop.
+    #[derive(Debug)]
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("castellan-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        pub fn path(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

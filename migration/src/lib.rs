@@ -1,0 +1,19 @@
+//! Castellan's database schema, one forward-only migration per change, named
+//! `mYYYYMMDD_HHMMSS_verb_object`. Every migration runs on SQLite and PostgreSQL; the
+//! persistence crate's tests apply them all on both.
+
+pub use sea_orm_migration::MigrationStatus;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_leases;
+
+/// Applies Castellan's migrations in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_leases::Migration)]
+    }
+}
