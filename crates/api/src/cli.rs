@@ -198,10 +198,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let app = server::build(config).await?;
     let listener = server::bind(bind).await?;
+    let address = listener.local_addr().unwrap_or(bind);
     tracing::info!(
-        address = %bind,
+        %address,
         %issuer,
-        "Castellan is listening; health at {issuer}/health, API docs at {issuer}/docs"
+        "Castellan is listening on {address}; health at {issuer}/health, API docs at {issuer}/docs"
     );
     let router = server::router(app.state);
     server::serve(listener, router, server::shutdown_signal(), grace).await?;

@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 /// Why a database operation failed.
@@ -26,6 +29,9 @@ pub enum DatabaseError {
     #[error("database error: {0}")]
     Driver(#[from] DbErr),
 }
+
+/// The PostgreSQL advisory lock key that serialises migration runs ("castella" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6361_7374_656c_6c61;
 
 /// Which database engine a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +131,26 @@ impl Database {
         Ok(())
     }
 
-    /// Applies every pending migration of `M` (or the next `steps` of them).
+    /// Applies every pending migration of `M` (or the next `steps` of them). On PostgreSQL the
+    /// run holds a transaction-scoped advisory lock, so replicas starting together apply each
+    /// migration once: the others wait, then find nothing pending.
     pub async fn migrate_up<M: MigratorTrait>(
         &self,
         steps: Option<u32>,
     ) -> Result<(), DatabaseError> {
-        M::up(&self.connection, steps).await?;
+        match self.backend {
+            Backend::Sqlite => M::up(&self.connection, steps).await?,
+            Backend::Postgres => {
+                let transaction = self.connection.begin().await?;
+                transaction
+                    .execute_unprepared(&format!(
+                        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    ))
+                    .await?;
+                M::up(&transaction, steps).await?;
+                transaction.commit().await?;
+            }
+        }
         Ok(())
     }
 

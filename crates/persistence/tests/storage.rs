@@ -64,6 +64,31 @@ async fn migrations_go_up_down_and_up_again() {
 }
 
 #[tokio::test]
+async fn replicas_migrating_at_once_all_succeed() {
+    let Some(postgres) = TestPostgres::create().await else {
+        return;
+    };
+    let replicas = (0..4).map(|_| {
+        let url = postgres.url.clone();
+        tokio::spawn(async move {
+            let db = Database::connect(&url, &DatabaseOptions::default())
+                .await
+                .unwrap();
+            db.migrate_up::<Migrator>(None).await.unwrap();
+            db.close().await.unwrap();
+        })
+    });
+    for replica in replicas.collect::<Vec<_>>() {
+        replica.await.unwrap();
+    }
+    let db = Database::connect(&postgres.url, &DatabaseOptions::default())
+        .await
+        .unwrap();
+    assert!(db.is_migrated::<Migrator>().await.unwrap());
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_lease_has_one_holder_until_it_lapses() {
     for (db, _guard, _dir) in databases().await {
         let backend = db.backend();

@@ -6,6 +6,7 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
+/// The routes under `/api/v1`, with their OpenAPI descriptions.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(heartbeat))
 }

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use crate::health::Report;
 use crate::state::AppState;
 
+/// The operations routes, with their OpenAPI descriptions.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
