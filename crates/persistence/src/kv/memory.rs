@@ -88,6 +88,21 @@ impl State {
         self.entries.get_mut(key)
     }
 
+    fn put(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) {
+        let entry = Entry {
+            value: value.to_vec(),
+            expires_at,
+        };
+        self.entries.insert(key.to_owned(), entry);
+        self.wrote(now);
+    }
+
     fn wrote(&mut self, now: DateTime<Utc>) {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= SWEEP_EVERY_WRITES {
@@ -107,15 +122,7 @@ impl KeyValueStore for MemoryKeyValueStore {
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
         let now = self.clock.now();
         let expires_at = self.expiry(now, ttl)?;
-        let mut state = self.lock();
-        state.entries.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_vec(),
-                expires_at,
-            },
-        );
-        state.wrote(now);
+        self.lock().put(key, value, expires_at, now);
         Ok(())
     }
 
@@ -131,14 +138,7 @@ impl KeyValueStore for MemoryKeyValueStore {
         if state.live(key, now).is_some() {
             return Ok(false);
         }
-        state.entries.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_vec(),
-                expires_at,
-            },
-        );
-        state.wrote(now);
+        state.put(key, value, expires_at, now);
         Ok(true)
     }
 
