@@ -6,6 +6,9 @@ pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_leases;
+mod m20261123_000002_create_accounts;
+mod m20261123_000003_create_audit_events;
+mod m20261123_000004_create_signing_keys;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -14,6 +17,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_leases::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_leases::Migration),
+            Box::new(m20261123_000002_create_accounts::Migration),
+            Box::new(m20261123_000003_create_audit_events::Migration),
+            Box::new(m20261123_000004_create_signing_keys::Migration),
+        ]
     }
 }

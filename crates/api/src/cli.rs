@@ -55,6 +55,48 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print the OpenAPI document of the REST API.
     Openapi(OpenapiArgs),
+    /// Inspect or rotate the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage platform administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `castellan keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the published keys (active, next, retired).
+    List,
+    /// Rotate now: next becomes active, active retires, a new next is generated.
+    Rotate,
+}
+
+/// `castellan admin ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator account (the first super admin, typically).
+    Create(CreateAdminArgs),
+}
+
+/// The new administrator.
+#[derive(Debug, Args)]
+pub struct CreateAdminArgs {
+    /// Email address.
+    #[arg(long)]
+    pub email: String,
+    /// Password (or set CASTELLAN_ADMIN_PASSWORD to keep it out of the shell history).
+    #[arg(long, env = "CASTELLAN_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// `super_admin` or `admin`.
+    #[arg(long, default_value = "super_admin")]
+    pub role: String,
+    /// Given name.
+    #[arg(long)]
+    pub first_name: Option<String>,
+    /// Family name.
+    #[arg(long)]
+    pub last_name: Option<String>,
 }
 
 /// `castellan migrate ...`.
@@ -125,6 +167,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(&config.log);
             serve(config).await
         }
+        Command::Keys(command) => {
+            crate::telemetry::init(&config.log);
+            keys(config, command).await
+        }
+        Command::Admin(AdminCommand::Create(args)) => {
+            crate::telemetry::init(&config.log);
+            create_admin(config, args).await
+        }
         Command::Openapi(_) => Ok(()),
     };
     match result {
@@ -133,6 +183,28 @@ pub async fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+/// While no super admin exists, prints the one-time setup token for the operator (on standard
+/// error, not in the structured logs).
+async fn announce_setup_token(state: &crate::state::AppState) {
+    match state.admin.issue_setup_token().await {
+        Ok(Some(token)) => eprintln!(
+            "\nNo super admin exists yet. Create one within 24 hours with:\n  \
+             curl -X POST {}/api/v1/admin/bootstrap -H 'Content-Type: application/json' \\\n    \
+             -d '{{\"setup_token\":\"{token}\",\"email\":\"admin@example.com\",\"password\":\"...\"}}'\n\
+             or run `castellan admin create --email ... --password ...`.\n",
+            state.config.issuer
+        ),
+        Ok(None) => {
+            if let Ok(false) = state.admin.has_super_admin().await {
+                tracing::warn!(
+                    "no super admin exists; a setup token is already outstanding (printed by another replica or an earlier start), or use `castellan admin create`"
+                );
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot issue a setup token"),
     }
 }
 
@@ -192,6 +264,65 @@ async fn migrate(config: &Config, command: MigrateCommand) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let app = server::build(config).await?;
+    let keys = &app.state.keys;
+    if let KeysCommand::Rotate = command {
+        let active = keys
+            .rotate(&castellan_domain::RequestContext::default())
+            .await?;
+        write_stdout(&format!("rotated; active key is now {active}"))?;
+    }
+    let mut lines = String::new();
+    for key in keys.summaries().await? {
+        let activated = key
+            .activated_at
+            .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
+        let until = key
+            .retire_after
+            .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
+        lines.push_str(&format!(
+            "{:8} {}  activated {activated}  published until {until}\n",
+            key.state.as_str(),
+            key.kid
+        ));
+    }
+    write_stdout(&lines)?;
+    app.database.close().await?;
+    Ok(())
+}
+
+async fn create_admin(config: Config, args: CreateAdminArgs) -> anyhow::Result<()> {
+    let app = server::build(config).await?;
+    let role = castellan_domain::PlatformRole::parse(&args.role)?;
+    if !role.is_admin() {
+        anyhow::bail!("--role must be super_admin or admin");
+    }
+    let new = castellan_domain::NewAccount {
+        email: args.email,
+        password: args.password,
+        first_name: args.first_name,
+        last_name: args.last_name,
+    };
+    let context = castellan_domain::RequestContext {
+        ip: None,
+        user_agent: Some("castellan-cli".to_owned()),
+    };
+    let user = app
+        .state
+        .accounts
+        .create_account(new, role, None, &context)
+        .await?;
+    write_stdout(&format!(
+        "created {} {} ({})",
+        role.as_str(),
+        user.email,
+        user.id
+    ))?;
+    app.database.close().await?;
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.server.bind;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
@@ -204,8 +335,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         %issuer,
         "Castellan is listening on {address}; health at {issuer}/health, API docs at {issuer}/docs"
     );
+    announce_setup_token(&app.state).await;
+    let background = server::spawn_background(&app.state);
     let router = server::router(app.state);
     server::serve(listener, router, server::shutdown_signal(), grace).await?;
+    background.abort();
     app.database.close().await?;
     tracing::info!("stopped");
     Ok(())

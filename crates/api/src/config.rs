@@ -36,6 +36,14 @@ pub struct Config {
     pub mail: MailConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Token lifetimes.
+    pub tokens: TokensConfig,
+    /// Signing keys and the master key.
+    pub keys: KeysConfig,
+    /// Account rules: passwords, lockout, sign-up.
+    pub accounts: AccountsConfig,
+    /// Request rate limits.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for Config {
@@ -48,6 +56,134 @@ impl Default for Config {
             cache: CacheConfig::default(),
             mail: MailConfig::default(),
             log: LogConfig::default(),
+            tokens: TokensConfig::default(),
+            keys: KeysConfig::default(),
+            accounts: AccountsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// A refresh token unused this many days expires (sliding).
+    pub refresh_token_idle_days: u64,
+    /// A session ends this many days after sign-in, whatever the refreshes.
+    pub session_absolute_days: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 900,
+            refresh_token_idle_days: 30,
+            session_absolute_days: 90,
+        }
+    }
+}
+
+/// Signing keys and the master key that encrypts them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// RSA key size: 2048, 3072 or 4096.
+    pub rsa_bits: usize,
+    /// Days an active key signs before it is rotated.
+    pub rotation_interval_days: u64,
+    /// The master key, 32 bytes base64. Empty: read `master_key_file`.
+    pub master_key: Option<Secret>,
+    /// A file holding the master key. Empty: `<data_dir>/master.key`, generated on first start
+    /// in the embedded mode (SQLite); required with PostgreSQL.
+    pub master_key_file: PathBuf,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            rsa_bits: 2048,
+            rotation_interval_days: 90,
+            master_key: None,
+            master_key_file: PathBuf::new(),
+        }
+    }
+}
+
+/// Which password rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordPolicyConfig {
+    /// Length plus upper, lower, digit and special character (Janua's default).
+    Composition,
+    /// NIST SP 800-63B: length and blocklist only.
+    Nist,
+}
+
+/// Account rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Anyone may create an account through `POST /api/v1/auth/signup`.
+    pub signup_enabled: bool,
+    /// `composition` or `nist`.
+    pub password_policy: PasswordPolicyConfig,
+    /// Fewest characters in a password.
+    pub password_min_length: usize,
+    /// Most characters in a password.
+    pub password_max_length: usize,
+    /// Failed sign-ins that lock an account.
+    pub lockout_threshold: u32,
+    /// Minutes a lock lasts.
+    pub lockout_minutes: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            signup_enabled: true,
+            password_policy: PasswordPolicyConfig::Composition,
+            password_min_length: 12,
+            password_max_length: 128,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+/// Request rate limits under `/api/v1`, shared by replicas through the key-value store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Apply the limits at all.
+    pub enabled: bool,
+    /// Requests per minute per client IP.
+    pub per_ip_per_minute: u64,
+    /// Requests per hour per client IP.
+    pub per_ip_per_hour: u64,
+    /// Sign-in, sign-up and refresh requests per minute per client IP.
+    pub auth_per_ip_per_minute: u64,
+    /// Requests per minute per signed-in account.
+    pub per_account_per_minute: u64,
+    /// Client IPs never limited (monitoring, trusted back ends).
+    pub allow_list: Vec<std::net::IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed; the client IP is the last address before
+    /// them. Empty: the socket's peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_ip_per_minute: 60,
+            per_ip_per_hour: 1000,
+            auth_per_ip_per_minute: 10,
+            per_account_per_minute: 120,
+            allow_list: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -2,9 +2,12 @@
 //! `{"detail","error_code","status_code"}` with the codes of Janua's reference. This is the one
 //! place where errors are turned into HTTP; 5xx bodies stay generic and the cause is logged.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use castellan_domain::{DomainError, RateDecision};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -82,6 +85,8 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     detail: String,
+    rate: Option<RateDecision>,
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -91,7 +96,35 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            rate: None,
+            retry_after: None,
         }
+    }
+
+    /// 401 `TOKEN_ERROR`.
+    pub fn token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::TokenError,
+            "Invalid or expired token",
+        )
+    }
+
+    /// 403 `AUTHORIZATION_ERROR`.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::AuthorizationError, detail)
+    }
+
+    /// 429 `RATE_LIMIT_ERROR` with the limit's headers.
+    pub fn rate_limited(decision: RateDecision) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimitError,
+            "Too many requests; slow down",
+        );
+        error.retry_after = Some(decision.reset_after);
+        error.rate = Some(decision);
+        error
     }
 
     /// 400 `BAD_REQUEST`.
@@ -134,8 +167,65 @@ impl ApiError {
     }
 }
 
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Validation { field, message } => {
+                Self::validation(format!("{field}: {message}"))
+            }
+            DomainError::Conflict("email") => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ConflictError,
+                "An account with this email already exists",
+            ),
+            DomainError::Conflict(what) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ConflictError,
+                format!("The {what} already exists"),
+            ),
+            DomainError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::AuthenticationError,
+                "Invalid credentials",
+            ),
+            DomainError::AccountLocked { retry_after } => {
+                let mut error = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimitError,
+                    "Too many failed sign-in attempts; try again later",
+                );
+                error.retry_after = Some(retry_after);
+                error
+            }
+            DomainError::InvalidToken => Self::token(),
+            DomainError::Forbidden(why) => Self::forbidden(format!("Permission denied: {why}")),
+            DomainError::NotFound(what) => Self::not_found(format!("No such {what}")),
+            DomainError::RateLimited(decision) => Self::rate_limited(decision),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+/// Writes the `X-RateLimit-*` headers of a decision.
+pub fn set_rate_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+    let reset_at = chrono::Utc::now().timestamp()
+        + i64::try_from(decision.reset_after.as_secs()).unwrap_or(i64::MAX / 2)
+        + i64::from(decision.reset_after.subsec_nanos() > 0);
+    for (name, value) in [
+        ("x-ratelimit-limit", decision.limit.to_string()),
+        ("x-ratelimit-remaining", decision.remaining.to_string()),
+        ("x-ratelimit-reset", reset_at.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let rate = self.rate;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             detail: self.detail,
             error_code: self.code,
@@ -146,10 +236,19 @@ impl IntoResponse for ApiError {
             // The allowed methods are set by the router; keep the body and status ours.
             response.headers_mut().remove(header::ALLOW);
         }
+        let headers = response.headers_mut();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        }
+        if let Some(retry_after) = retry_after {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let Some(rate) = rate {
+            set_rate_headers(headers, &rate);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -27,6 +27,41 @@ where
     }
 }
 
+/// A body as JSON or as `application/x-www-form-urlencoded` (the seeds send both), with the
+/// same errors as [`ApiJson`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonOrForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return ApiJson::from_request(request, state)
+                .await
+                .map(|ApiJson(value)| Self(value));
+        }
+        match axum::Form::<T>::from_request(request, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::validation(
+                rejection
+                    .body_text()
+                    .trim_start_matches("Failed to deserialize form body: ")
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(error) => {

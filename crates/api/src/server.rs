@@ -11,9 +11,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::routing::get;
-use castellan_domain::{KeyValueStore, SystemClock};
+use castellan_domain::{
+    AccountPorts, AccountService, AccountSettings, AdminService, Clock, KeyValueStore,
+    PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter, SystemClock,
+};
+use castellan_oidc::{JwtTokenIssuer, KeyManager, KeySettings, MasterKey};
 use castellan_persistence::{
-    Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore, RedisOptions,
+    Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
+    RedisOptions, SqlAuditLog, SqlLeaseRepository, SqlRefreshTokenRepository, SqlSessionRepository,
+    SqlSigningKeyRepository, SqlUserRepository,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -26,10 +32,11 @@ use tracing::Level;
 
 use castellan_migration::Migrator;
 
-use crate::config::Config;
+use crate::config::{Config, PasswordPolicyConfig};
 use crate::health::HealthChecker;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
 use crate::http::metrics::{Metrics, record_request};
+use crate::http::rate_limit::limit_requests;
 use crate::http::request_id::{RequestId, assign_request_id};
 use crate::http::security_headers::{SecurityHeaders, add_security_headers};
 use crate::routes;
@@ -47,6 +54,12 @@ pub enum StartupError {
     /// The metrics recorder could not be installed.
     #[error("metrics: {0}")]
     Metrics(String),
+    /// The master key is missing, unreadable or malformed.
+    #[error("master key: {0}")]
+    MasterKey(String),
+    /// A service could not start.
+    #[error("{0}")]
+    Service(#[from] castellan_domain::DomainError),
     /// The listening socket could not be opened.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -66,7 +79,8 @@ pub struct App {
     pub database: Database,
 }
 
-/// Connects the database (migrating it when configured) and the key-value store.
+/// Connects the database (migrating it when configured) and the key-value store, loads the
+/// signing keys, and wires the services.
 pub async fn build(config: Config) -> Result<App, StartupError> {
     let database = connect_database(&config).await?;
     if config.database.run_migrations {
@@ -75,13 +89,142 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     }
     let (cache, cache_backend) = connect_cache(&config).await?;
     let metrics = Metrics::install().map_err(StartupError::Metrics)?;
-    let health = HealthChecker::new(database.clone(), cache, cache_backend);
+    let health = HealthChecker::new(database.clone(), cache.clone(), cache_backend);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let master = load_master_key(&config, database.backend())?;
+    let audit = Arc::new(SqlAuditLog::new(database.clone()));
+    let access_ttl = Duration::from_secs(config.tokens.access_token_ttl_secs);
+    let keys = KeyManager::start(
+        Arc::new(SqlSigningKeyRepository::new(database.clone())),
+        Arc::new(SqlLeaseRepository::new(database.clone(), clock.clone())),
+        audit.clone(),
+        master,
+        clock.clone(),
+        KeySettings {
+            rsa_bits: config.keys.rsa_bits,
+            rotation_interval: Duration::from_secs(config.keys.rotation_interval_days * 86_400),
+            max_token_lifetime: access_ttl,
+        },
+        // Before `castellan migrate up` has run, keys are created on first use instead.
+        database.is_migrated::<Migrator>().await?,
+    )
+    .await?;
+    let tokens = Arc::new(JwtTokenIssuer::new(
+        keys.clone(),
+        clock.clone(),
+        &config.issuer,
+        access_ttl,
+    ));
+    let ports = AccountPorts {
+        users: Arc::new(SqlUserRepository::new(database.clone())),
+        sessions: Arc::new(SqlSessionRepository::new(database.clone())),
+        refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
+        tokens,
+        kv: cache.clone(),
+        events: audit.clone(),
+        clock,
+    };
+    let accounts = AccountService::new(ports, PasswordHasher::default(), account_settings(&config));
+    let admin = AdminService::new(accounts.clone(), audit.clone());
     let state = AppState {
         config: Arc::new(config),
         health: Arc::new(health),
         metrics,
+        accounts,
+        admin,
+        audit,
+        keys,
+        limiter: RateLimiter::new(cache),
     };
     Ok(App { state, database })
+}
+
+fn account_settings(config: &Config) -> AccountSettings {
+    let accounts = &config.accounts;
+    AccountSettings {
+        lockout_threshold: accounts.lockout_threshold,
+        lockout_duration: Duration::from_secs(accounts.lockout_minutes * 60),
+        refresh_idle: Duration::from_secs(config.tokens.refresh_token_idle_days * 86_400),
+        session_absolute: Duration::from_secs(config.tokens.session_absolute_days * 86_400),
+        password_policy: PasswordPolicy {
+            mode: match accounts.password_policy {
+                PasswordPolicyConfig::Composition => PolicyMode::Composition,
+                PasswordPolicyConfig::Nist => PolicyMode::Nist,
+            },
+            min_length: accounts.password_min_length,
+            max_length: accounts.password_max_length,
+        },
+    }
+}
+
+/// The master key from `keys.master_key`, or from `keys.master_key_file`; in the embedded mode
+/// a missing file is created with a fresh key (and the operator is told to back it up). With
+/// PostgreSQL every replica must share one key, so a missing one is an error.
+fn load_master_key(config: &Config, backend: Backend) -> Result<MasterKey, StartupError> {
+    if let Some(key) = &config.keys.master_key {
+        return MasterKey::from_base64(key.expose())
+            .map_err(|error| StartupError::MasterKey(format!("keys.master_key: {error}")));
+    }
+    let path = &config.keys.master_key_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_base64(&text)
+            .map_err(|error| StartupError::MasterKey(format!("{}: {error}", path.display()))),
+        Err(error)
+            if error.kind() == std::io::ErrorKind::NotFound && backend == Backend::Sqlite =>
+        {
+            let (key, text) = MasterKey::generate();
+            write_private_file(path, &text).map_err(|error| {
+                StartupError::MasterKey(format!("cannot create {}: {error}", path.display()))
+            })?;
+            tracing::warn!(path = %path.display(), "generated a master key for the embedded mode; back it up with the database");
+            Ok(key)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(StartupError::MasterKey(format!(
+                "no keys.master_key and no file at {}: with PostgreSQL every replica must share one master key \
+             (generate one with `openssl rand -base64 32`)",
+                path.display()
+            )))
+        }
+        Err(error) => Err(StartupError::MasterKey(format!(
+            "cannot read {}: {error}",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes a new file readable by its owner only; never overwrites.
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Work every replica does in the background: reload the signing keys (to see another
+/// replica's rotation) every minute, and rotate them when due (once across replicas).
+pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let keys = state.keys.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = keys.rotate_if_due().await {
+                tracing::warn!(%error, "scheduled key rotation failed");
+            }
+            if let Err(error) = keys.reload().await {
+                tracing::warn!(%error, "reloading the signing keys failed");
+            }
+        }
+    })
 }
 
 /// Opens the configured database.
@@ -128,6 +271,10 @@ pub fn router(state: AppState) -> Router {
             get(move || routes::docs::openapi_json(openapi.clone())),
         )
         .route("/docs", get(routes::docs::docs_page))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_requests,
+        ))
         .with_state(state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &axum::extract::Request| {

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use castellan_domain::{AccountService, AdminService, AuditLog, RateLimiter};
+use castellan_oidc::KeyManager;
+
 use crate::config::Config;
 use crate::health::HealthChecker;
 use crate::http::metrics::Metrics;
@@ -15,4 +18,14 @@ pub struct AppState {
     pub health: Arc<HealthChecker>,
     /// The Prometheus renderer.
     pub metrics: Metrics,
+    /// Accounts, sessions and tokens.
+    pub accounts: AccountService,
+    /// Platform administration.
+    pub admin: AdminService,
+    /// Reading the audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// Signing keys and JWKS.
+    pub keys: Arc<KeyManager>,
+    /// Request budgets.
+    pub limiter: RateLimiter,
 }

@@ -1,12 +1,39 @@
-//! Castellan's pure core: what the identity platform's things are, the rules over them, and the
-//! ports (traits) that storage, cache, mail and protocol adapters implement.
+//! Castellan's pure core: what the identity platform's things are, the rules over them, the
+//! services that apply those rules, and the ports (traits) that storage, cache, mail and
+//! protocol adapters implement.
 //!
 //! This crate depends on no web framework, database driver or cache client; CI checks that.
 
+pub mod accounts;
+pub mod admin;
+pub mod audit;
 pub mod clock;
+pub mod error;
+pub mod keys;
 pub mod kv;
 pub mod lease;
+pub mod password;
+pub mod ratelimit;
+pub mod session;
+pub mod token;
+pub mod user;
 
+pub use accounts::{
+    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, SignInOutcome, TokenPair,
+};
+pub use admin::{AdminService, AdminUserPatch};
+pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::DomainError;
+pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};
 pub use kv::{Counter, KeyValueStore, KvError};
 pub use lease::{LeaseError, LeaseRepository};
+pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
+pub use ratelimit::{Limit, RateDecision, RateLimiter};
+pub use session::{
+    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionId, SessionRepository,
+};
+pub use token::{AccessGrant, IssuedToken, TokenIssuer, VerifiedToken};
+pub use user::{
+    Email, PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery, UserRepository,
+};

@@ -1,3 +1,8 @@
 //! sea-orm entities, one module per table. They never leave this crate.
 
+pub mod audit_event;
 pub mod lease;
+pub mod refresh_token;
+pub mod session;
+pub mod signing_key;
+pub mod user;

@@ -7,10 +7,15 @@ pub mod database;
 pub mod entities;
 pub mod kv;
 pub mod lease;
+pub mod repositories;
 
 pub use database::{Backend, Database, DatabaseError, DatabaseOptions};
 pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
 pub use lease::SqlLeaseRepository;
+pub use repositories::{
+    SqlAuditLog, SqlRefreshTokenRepository, SqlSessionRepository, SqlSigningKeyRepository,
+    SqlUserRepository,
+};
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -17,6 +17,7 @@ impl Config {
         self.resolve_database()?;
         self.validate_cache()?;
         self.resolve_mail()?;
+        self.validate_security()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|error| {
             ConfigError::new("log.level", format!("not a valid filter: {error}"))
         })?;
@@ -73,6 +74,69 @@ impl Config {
         }
         if self.cache.timeout_ms == 0 {
             return Err(ConfigError::new("cache.timeout_ms", "must be above zero"));
+        }
+        Ok(())
+    }
+
+    fn validate_security(&mut self) -> Result<(), ConfigError> {
+        if ![2048, 3072, 4096].contains(&self.keys.rsa_bits) {
+            return Err(ConfigError::new(
+                "keys.rsa_bits",
+                "must be 2048, 3072 or 4096",
+            ));
+        }
+        if self.keys.rotation_interval_days == 0 {
+            return Err(ConfigError::new(
+                "keys.rotation_interval_days",
+                "must be above zero",
+            ));
+        }
+        if self.keys.master_key_file.as_os_str().is_empty() {
+            self.keys.master_key_file = self.data_dir.join("master.key");
+        }
+        if !(60..=86_400).contains(&self.tokens.access_token_ttl_secs) {
+            return Err(ConfigError::new(
+                "tokens.access_token_ttl_secs",
+                "must be 60 to 86400",
+            ));
+        }
+        if self.tokens.refresh_token_idle_days == 0
+            || self.tokens.session_absolute_days < self.tokens.refresh_token_idle_days
+        {
+            return Err(ConfigError::new(
+                "tokens.session_absolute_days",
+                "must be at least tokens.refresh_token_idle_days, which must be above zero",
+            ));
+        }
+        let accounts = &self.accounts;
+        if accounts.password_min_length < 8
+            || accounts.password_max_length < accounts.password_min_length
+        {
+            return Err(ConfigError::new(
+                "accounts.password_min_length",
+                "must be at least 8 and not above accounts.password_max_length",
+            ));
+        }
+        if accounts.lockout_threshold == 0 || accounts.lockout_minutes == 0 {
+            return Err(ConfigError::new(
+                "accounts.lockout_threshold",
+                "threshold and minutes must be above zero",
+            ));
+        }
+        let limits = &self.rate_limit;
+        if limits.enabled
+            && [
+                limits.per_ip_per_minute,
+                limits.per_ip_per_hour,
+                limits.auth_per_ip_per_minute,
+                limits.per_account_per_minute,
+            ]
+            .contains(&0)
+        {
+            return Err(ConfigError::new(
+                "rate_limit",
+                "every limit must be above zero (or set enabled = false)",
+            ));
         }
         Ok(())
     }

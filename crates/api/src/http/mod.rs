@@ -2,6 +2,10 @@
 //! metrics, security headers and the `/api/v1` error format.
 
 pub mod api_errors;
+pub mod auth;
+pub mod client;
+pub mod cookies;
 pub mod metrics;
+pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;

@@ -8,7 +8,11 @@ use crate::state::AppState;
 
 /// The routes under `/api/v1`, with their OpenAPI descriptions.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(heartbeat))
+    OpenApiRouter::new()
+        .routes(routes!(heartbeat))
+        .merge(super::auth::router())
+        .merge(super::account::router())
+        .merge(super::admin::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

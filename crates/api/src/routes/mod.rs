@@ -1,8 +1,13 @@
 //! Route tables. Handlers are thin: extract, call one service, map the result.
 
+pub mod account;
+pub mod admin;
 pub mod api_v1;
+pub mod auth;
 pub mod docs;
+pub mod dto;
 pub mod operations;
+pub mod wellknown;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,14 +26,39 @@ use crate::state::AppState;
     tags(
         (name = "operations", description = "Health probes and metrics"),
         (name = "meta", description = "Service liveness for API clients"),
-    )
+        (name = "auth", description = "Sign-up, sign-in, refresh, logout"),
+        (name = "account", description = "The signed-in user's profile, password and sessions"),
+        (name = "admin", description = "Platform administration"),
+        (name = "discovery", description = "Keys and metadata for relying parties"),
+    ),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme the protected routes refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Every documented route, with its OpenAPI description.
 pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(operations::router())
+        .merge(wellknown::router())
         .nest("/api/v1", api_v1::router())
 }
 

@@ -10,5 +10,6 @@ mod cli;
 mod openapi;
 mod operations;
 mod outage;
+mod seeds;
 mod shutdown;
 mod support;

@@ -11,6 +11,19 @@ use castellan_persistence::testing::{TestPostgres, redis_with_fresh_prefix};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// A password that meets the default policy.
+pub const PASSWORD: &str = "Correct-Horse-9-Battery";
+
+/// The access token of a token response.
+pub fn access(tokens: &serde_json::Value) -> String {
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The refresh token of a token response.
+pub fn refresh(tokens: &serde_json::Value) -> String {
+    tokens["refresh_token"].as_str().unwrap().to_owned()
+}
+
 /// Which stores a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stores {
@@ -48,6 +61,13 @@ pub async fn config_for(stores: Stores) -> Option<(Config, TempDir, Option<TestP
         ..Config::default()
     };
     config.server.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    // Tests send many requests from one address; the rate-limit tests lower these again.
+    config.rate_limit.per_ip_per_minute = 100_000;
+    config.rate_limit.per_ip_per_hour = 100_000;
+    config.rate_limit.auth_per_ip_per_minute = 100_000;
+    config.rate_limit.per_account_per_minute = 100_000;
+    // PostgreSQL mode requires a shared master key.
+    config.keys.master_key = Some(castellan_oidc::MasterKey::generate().1.into());
     let mut postgres = None;
     if stores == Stores::Production {
         let database = TestPostgres::create().await?;
@@ -64,6 +84,7 @@ pub async fn config_for(stores: Stores) -> Option<(Config, TempDir, Option<TestP
 #[derive(Debug)]
 pub struct TestServer {
     pub base: String,
+    pub state: castellan_api::state::AppState,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -95,6 +116,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let state = app.state.clone();
         let router = server::router(app.state);
         let task = tokio::spawn(server::serve(
             listener,
@@ -105,6 +127,7 @@ impl TestServer {
             Duration::from_secs(5),
         ));
         Self {
+            state,
             base: format!("http://{address}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -130,6 +153,99 @@ impl TestServer {
             status,
             response.json().await.unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// Sends `method path` with an optional JSON body and bearer token; returns status,
+    /// headers and the JSON body (null when not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        bearer: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (
+            status,
+            headers,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// POST JSON.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        bearer: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let (status, _, body) = self
+            .call(reqwest::Method::POST, path, Some(body), bearer)
+            .await;
+        (status, body)
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, path: &str, bearer: &str) -> (u16, serde_json::Value) {
+        let (status, _, body) = self
+            .call(reqwest::Method::GET, path, None, Some(bearer))
+            .await;
+        (status, body)
+    }
+
+    /// Creates an account and signs in; returns the token response.
+    pub async fn account(&self, email: &str) -> serde_json::Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/signup",
+                serde_json::json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        self.sign_in(email, PASSWORD).await
+    }
+
+    /// Signs in; returns the token response.
+    pub async fn sign_in(&self, email: &str, password: &str) -> serde_json::Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/signin",
+                serde_json::json!({"email": email, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A super admin created through the bootstrap endpoint; returns its token response.
+    pub async fn super_admin(&self, email: &str) -> serde_json::Value {
+        let token = self
+            .state
+            .admin
+            .issue_setup_token()
+            .await
+            .unwrap()
+            .expect("no super admin yet");
+        let (status, body) = self
+            .post(
+                "/api/v1/admin/bootstrap",
+                serde_json::json!({"setup_token": token, "email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        self.sign_in(email, PASSWORD).await
     }
 
     /// Stops the server and waits for it to finish.

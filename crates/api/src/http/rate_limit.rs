@@ -1,0 +1,81 @@
+//! Per-IP rate limits on `/api/v1`: a per-minute and a per-hour budget for every route, and a
+//! tighter one for sign-in, sign-up, refresh and bootstrap. The counters live in the key-value
+//! store, so replicas share them. If the store cannot be reached the request is let through (and
+//! logged): an outage of the cache should not take sign-in down with it.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use castellan_domain::Limit;
+
+use crate::error::{ApiError, set_rate_headers};
+use crate::http::client::client_ip;
+use crate::state::AppState;
+
+const AUTH_ROUTES: &[&str] = &[
+    "/api/v1/auth/signin",
+    "/api/v1/auth/signup",
+    "/api/v1/auth/token/refresh",
+    "/api/v1/admin/bootstrap",
+];
+
+/// Middleware applying the per-IP limits and writing the `X-RateLimit-*` headers.
+pub async fn limit_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = &state.config.rate_limit;
+    let path = request.uri().path();
+    if !config.enabled || !path.starts_with("/api/v1/") {
+        return next.run(request).await;
+    }
+    let Some(ip) = client_ip(
+        request.extensions(),
+        request.headers(),
+        &config.trusted_proxies,
+    ) else {
+        return next.run(request).await;
+    };
+    if config.allow_list.contains(&ip) {
+        return next.run(request).await;
+    }
+    let minute = Duration::from_secs(60);
+    let general = [
+        Limit {
+            limit: config.per_ip_per_minute,
+            window: minute,
+        },
+        Limit {
+            limit: config.per_ip_per_hour,
+            window: Duration::from_secs(3600),
+        },
+    ];
+    let mut decision = state.limiter.hit_all(&format!("ip:{ip}"), &general).await;
+    if AUTH_ROUTES.contains(&path)
+        && decision
+            .as_ref()
+            .is_ok_and(|d| d.is_some_and(|d| d.allowed))
+    {
+        let auth = [Limit {
+            limit: config.auth_per_ip_per_minute,
+            window: minute,
+        }];
+        decision = state.limiter.hit_all(&format!("auth-ip:{ip}"), &auth).await;
+    }
+    match decision {
+        Ok(Some(decision)) if !decision.allowed => ApiError::rate_limited(decision).into_response(),
+        Ok(Some(decision)) => {
+            let mut response = next.run(request).await;
+            set_rate_headers(response.headers_mut(), &decision);
+            response
+        }
+        Ok(None) => next.run(request).await,
+        Err(error) => {
+            tracing::warn!(%error, "rate limits unavailable; letting the request through");
+            next.run(request).await
+        }
+    }
+}

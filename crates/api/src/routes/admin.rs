@@ -1,0 +1,390 @@
+//! Platform administration: users, roles, admins, the first super admin, and the audit log.
+//! Who may do what is decided by `AdminService`; these handlers only translate.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use castellan_domain::{
+    AdminUserPatch, AuditQuery, NewAccount, PlatformRole, ProfilePatch, UserId, UserQuery,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::dto::UserBody;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::http::auth::Authenticated;
+use crate::http::client::Client;
+use crate::state::AppState;
+
+/// The administration routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(set_role))
+        .routes(routes!(create_admin))
+        .routes(routes!(bootstrap))
+        .routes(routes!(audit))
+}
+
+fn user_id(text: &str) -> Result<UserId, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::not_found("No such user"))
+}
+
+/// Paging and filters over users.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListUsersParams {
+    /// 1-based page (default 1).
+    page: Option<u64>,
+    /// Page size, 1 to 100 (default 20).
+    per_page: Option<u64>,
+    /// Substring of the email or names.
+    search: Option<String>,
+    /// Only this role.
+    role: Option<String>,
+    /// Only verified (true) or unverified (false) emails.
+    email_verified: Option<bool>,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserListBody {
+    /// This page.
+    users: Vec<UserBody>,
+    /// Matches in all.
+    total: u64,
+    /// This page's number.
+    page: u64,
+    /// Page size.
+    per_page: u64,
+}
+
+/// List users (admin).
+#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])), params(ListUsersParams),
+    responses(
+        (status = 200, body = UserListBody),
+        (status = 403, description = "Not an admin (AUTHORIZATION_ERROR)", body = ErrorBody),
+    ))]
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(params): Query<ListUsersParams>,
+) -> Result<Json<UserListBody>, ApiError> {
+    let query = UserQuery {
+        page: params.page.unwrap_or(1),
+        per_page: params.per_page.unwrap_or(20),
+        search: params.search,
+        role: params
+            .role
+            .as_deref()
+            .map(PlatformRole::parse)
+            .transpose()?,
+        email_verified: params.email_verified,
+    };
+    let page = state.admin.list_users(&caller.principal, &query).await?;
+    Ok(Json(UserListBody {
+        users: page.users.iter().map(UserBody::from).collect(),
+        total: page.total,
+        page: query.page,
+        per_page: query.per_page,
+    }))
+}
+
+/// One user (admin).
+#[utoipa::path(get, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserBody),
+        (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND_ERROR", body = ErrorBody),
+    ))]
+async fn get_user(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<UserBody>, ApiError> {
+    let user = state
+        .admin
+        .get_user(&caller.principal, user_id(&id)?)
+        .await?;
+    Ok(Json(UserBody::from(&user)))
+}
+
+/// Changes an admin may make to a user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserRequest {
+    /// Given name.
+    first_name: Option<String>,
+    /// Family name.
+    last_name: Option<String>,
+    /// Mark the email verified.
+    email_verified: Option<bool>,
+}
+
+/// Change a user (admin).
+#[utoipa::path(patch, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")), request_body = AdminUserRequest,
+    responses(
+        (status = 200, body = UserBody),
+        (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND_ERROR", body = ErrorBody),
+    ))]
+async fn update_user(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<AdminUserRequest>,
+) -> Result<Json<UserBody>, ApiError> {
+    let patch = AdminUserPatch {
+        profile: ProfilePatch {
+            first_name: request.first_name,
+            last_name: request.last_name,
+        },
+        email_verified: request.email_verified,
+    };
+    let user = state
+        .admin
+        .update_user(&caller.principal, user_id(&id)?, patch, &context)
+        .await?;
+    Ok(Json(UserBody::from(&user)))
+}
+
+/// Delete a user and end their sessions (admin; super admin for admins).
+#[utoipa::path(delete, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND_ERROR", body = ErrorBody),
+    ))]
+async fn delete_user(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .admin
+        .delete_user(&caller.principal, user_id(&id)?, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A role to set.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequest {
+    /// `super_admin`, `admin`, `user` or `guest`.
+    #[schema(example = "guest")]
+    role: String,
+}
+
+/// Set a user's platform role (admin between `user` and `guest`; super admin otherwise).
+#[utoipa::path(put, path = "/users/{id}/role", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")), request_body = RoleRequest,
+    responses(
+        (status = 200, body = UserBody),
+        (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND_ERROR", body = ErrorBody),
+        (status = 422, description = "Unknown role (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn set_role(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RoleRequest>,
+) -> Result<Json<UserBody>, ApiError> {
+    let role = PlatformRole::parse(&request.role)?;
+    let user = state
+        .admin
+        .set_role(&caller.principal, user_id(&id)?, role, &context)
+        .await?;
+    Ok(Json(UserBody::from(&user)))
+}
+
+/// A new admin account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdminRequest {
+    /// Email.
+    email: String,
+    /// Password meeting the policy.
+    password: String,
+    /// Given name.
+    first_name: Option<String>,
+    /// Family name.
+    last_name: Option<String>,
+    /// `admin` (default) or `super_admin`.
+    role: Option<String>,
+}
+
+/// Create an admin or super admin (super admin only).
+#[utoipa::path(post, path = "/admins", tag = "admin", security(("bearer" = [])), request_body = AdminRequest,
+    responses(
+        (status = 201, body = UserBody),
+        (status = 403, description = "Not a super admin (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 409, description = "CONFLICT_ERROR", body = ErrorBody),
+    ))]
+async fn create_admin(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    ApiJson(request): ApiJson<AdminRequest>,
+) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+    let role = PlatformRole::parse(request.role.as_deref().unwrap_or("admin"))?;
+    let new = NewAccount {
+        email: request.email,
+        password: request.password,
+        first_name: request.first_name,
+        last_name: request.last_name,
+    };
+    let user = state
+        .admin
+        .create_admin(&caller.principal, new, role, &context)
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
+}
+
+/// The first super admin, with the setup token the server printed at start.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BootstrapRequest {
+    /// The one-time setup token.
+    setup_token: String,
+    /// Email.
+    email: String,
+    /// Password meeting the policy.
+    password: String,
+    /// Given name.
+    first_name: Option<String>,
+    /// Family name.
+    last_name: Option<String>,
+}
+
+/// Create the first super admin. Works once, only while no super admin exists, and only with the
+/// setup token printed at start.
+#[utoipa::path(post, path = "/admin/bootstrap", tag = "admin", request_body = BootstrapRequest,
+    responses(
+        (status = 201, body = UserBody),
+        (status = 401, description = "Wrong or used setup token (TOKEN_ERROR)", body = ErrorBody),
+        (status = 409, description = "A super admin exists (CONFLICT_ERROR)", body = ErrorBody),
+    ))]
+async fn bootstrap(
+    State(state): State<AppState>,
+    Client(context): Client,
+    ApiJson(request): ApiJson<BootstrapRequest>,
+) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+    let new = NewAccount {
+        email: request.email,
+        password: request.password,
+        first_name: request.first_name,
+        last_name: request.last_name,
+    };
+    let user = state
+        .admin
+        .bootstrap(&request.setup_token, new, &context)
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
+}
+
+/// Filters over the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditParams {
+    /// 1-based page (default 1).
+    page: Option<u64>,
+    /// Page size, 1 to 100 (default 50).
+    per_page: Option<u64>,
+    /// Only this action, e.g. `auth.signin.failed`.
+    action: Option<String>,
+    /// Only events by this user id.
+    actor: Option<String>,
+    /// Only events on this target.
+    target: Option<String>,
+    /// Only successes (true) or failures (false).
+    success: Option<bool>,
+    /// Only events at or after this time (RFC 3339).
+    since: Option<DateTime<Utc>>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventBody {
+    /// Id.
+    id: String,
+    /// When.
+    at: DateTime<Utc>,
+    /// What, e.g. `auth.signin.failed`.
+    action: String,
+    /// Who.
+    actor: Option<String>,
+    /// To what.
+    target: Option<String>,
+    /// From which IP.
+    ip: Option<String>,
+    /// With which client.
+    user_agent: Option<String>,
+    /// Outcome.
+    success: bool,
+    /// Note.
+    detail: Option<String>,
+}
+
+/// A page of audit events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditListBody {
+    /// Newest first.
+    events: Vec<AuditEventBody>,
+    /// Matches in all.
+    total: u64,
+    /// This page's number.
+    page: u64,
+    /// Page size.
+    per_page: u64,
+}
+
+/// The audit log of security events, newest first (admin).
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("bearer" = [])), params(AuditParams),
+    responses(
+        (status = 200, body = AuditListBody),
+        (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
+    ))]
+async fn audit(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(params): Query<AuditParams>,
+) -> Result<Json<AuditListBody>, ApiError> {
+    let query = AuditQuery {
+        page: params.page.unwrap_or(1),
+        per_page: params.per_page.unwrap_or(50),
+        action: params.action,
+        actor: params.actor.as_deref().map(user_id).transpose()?,
+        target: params.target,
+        success: params.success,
+        since: params.since,
+    };
+    let (events, total) = state.admin.audit(&caller.principal, &query).await?;
+    Ok(Json(AuditListBody {
+        events: events
+            .into_iter()
+            .map(|event| AuditEventBody {
+                id: event.id.to_string(),
+                at: event.at,
+                action: event.action,
+                actor: event.actor.map(|actor| actor.to_string()),
+                target: event.target,
+                ip: event.ip,
+                user_agent: event.user_agent,
+                success: event.success,
+                detail: event.detail,
+            })
+            .collect(),
+        total,
+        page: query.page,
+        per_page: query.per_page,
+    }))
+}

@@ -1,0 +1,119 @@
+//! Bodies shared by several routes.
+
+use castellan_domain::{Session, TokenPair, User};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserBody {
+    /// Id.
+    #[schema(example = "01935c3e-8f6b-7cc0-a4f1-3e2b8f1e6d4a")]
+    pub id: String,
+    /// Normalised email.
+    #[schema(example = "jane@example.com")]
+    pub email: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Whether the email is confirmed.
+    pub email_verified: bool,
+    /// `super_admin`, `admin`, `user` or `guest`.
+    #[schema(example = "user")]
+    pub role: &'static str,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            email_verified: user.email_verified,
+            role: user.role.as_str(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// Tokens after sign-in or refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// RS256 JWT; verify it with `/.well-known/jwks.json`.
+    pub access_token: String,
+    /// Opaque; exchange it at `/api/v1/auth/token/refresh` (each use returns a new one).
+    pub refresh_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: u64,
+    /// The signed-in user.
+    pub user: UserBody,
+}
+
+impl From<&TokenPair> for TokenResponse {
+    fn from(pair: &TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token.clone(),
+            refresh_token: pair.refresh_token.clone(),
+            token_type: "bearer",
+            expires_in: pair.expires_in,
+            user: UserBody::from(&pair.user),
+        }
+    }
+}
+
+/// A plain confirmation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageBody {
+    /// What happened.
+    #[schema(example = "Logout successful")]
+    pub message: &'static str,
+}
+
+/// One sign-in session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    /// Session id (`sid`).
+    pub id: String,
+    /// Began.
+    pub created_at: DateTime<Utc>,
+    /// Last used.
+    pub last_seen_at: DateTime<Utc>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// IP at sign-in.
+    pub ip: Option<String>,
+    /// User agent at sign-in.
+    pub user_agent: Option<String>,
+    /// How the user authenticated.
+    pub amr: Vec<String>,
+    /// True for the session of the token making this request.
+    pub current: bool,
+}
+
+impl SessionBody {
+    /// The body of `session`, marking it when it is the caller's.
+    pub fn new(session: &Session, current: castellan_domain::SessionId) -> Self {
+        Self {
+            id: session.id.to_string(),
+            created_at: session.created_at,
+            last_seen_at: session.last_seen_at,
+            expires_at: session.expires_at,
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            amr: session.amr.clone(),
+            current: session.id == current,
+        }
+    }
+}

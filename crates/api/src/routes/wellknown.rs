@@ -1,0 +1,30 @@
+//! Discovery documents under `/.well-known`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The `/.well-known` routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(jwks))
+}
+
+/// The JSON Web Key Set: the active key, the next key (published before it signs) and retired
+/// keys until every token they signed has expired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "RFC 7517 key set", content_type = "application/json")))]
+async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let document = state.keys.jwks_json().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        document.to_string(),
+    ))
+}

@@ -1,0 +1,693 @@
+//! The account service: sign-up, sign-in with lockout, sessions, refresh-token rotation with
+//! reuse detection, logout with immediate revocation, and self-service password and profile
+//! changes. HTTP handlers and the CLI both call it, so the rules live in one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::session::{
+    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionId, SessionRepository,
+};
+use crate::token::{AccessGrant, TokenIssuer, VerifiedToken};
+use crate::user::{Email, PlatformRole, ProfilePatch, User, UserId, UserRepository};
+use crate::{Clock, DomainError, KeyValueStore};
+
+/// Tunable rules of the account service.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// Failed sign-ins that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a lock lasts, and the window in which failures are counted.
+    pub lockout_duration: Duration,
+    /// A refresh token unused for this long expires (sliding).
+    pub refresh_idle: Duration,
+    /// A session ends this long after sign-in, whatever the refreshes.
+    pub session_absolute: Duration,
+    /// What new passwords must meet.
+    pub password_policy: PasswordPolicy,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+            refresh_idle: Duration::from_secs(30 * 24 * 3600),
+            session_absolute: Duration::from_secs(90 * 24 * 3600),
+            password_policy: PasswordPolicy::default(),
+        }
+    }
+}
+
+/// The adapters the account service works through.
+#[derive(Debug, Clone)]
+pub struct AccountPorts {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Refresh tokens.
+    pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
+    /// Access-token signing and verification.
+    pub tokens: Arc<dyn TokenIssuer>,
+    /// Lock counters and the revocation deny-list.
+    pub kv: Arc<dyn KeyValueStore>,
+    /// The audit log.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A request to create an account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Email address (normalised on the way in).
+    pub email: String,
+    /// The chosen password.
+    pub password: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+}
+
+/// Tokens handed out at sign-in or refresh.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The signed access token.
+    pub access_token: String,
+    /// The opaque refresh token (shown once, stored hashed).
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The session both belong to.
+    pub session_id: SessionId,
+    /// The signed-in user.
+    pub user: User,
+}
+
+/// How a sign-in ended. Further steps (a second factor) add variants here; callers match on
+/// the outcome rather than assume tokens, so a new step fails to compile until every caller
+/// handles it.
+#[derive(Debug, Clone)]
+pub enum SignInOutcome {
+    /// Signed in: here are the tokens.
+    Complete(TokenPair),
+}
+
+/// An authenticated caller: the user as stored now, and the token they presented.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user, freshly loaded.
+    pub user: User,
+    /// The verified access token.
+    pub token: VerifiedToken,
+}
+
+impl Principal {
+    /// The caller's session.
+    pub fn session_id(&self) -> SessionId {
+        self.token.session_id
+    }
+}
+
+/// The account use cases.
+#[derive(Debug, Clone)]
+pub struct AccountService {
+    ports: AccountPorts,
+    hasher: PasswordHasher,
+    settings: AccountSettings,
+}
+
+/// SHA-256 of a refresh token, hex-encoded, as stored.
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn new_refresh_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn clean_name(field: &'static str, name: Option<String>) -> Result<Option<String>, DomainError> {
+    let Some(name) = name
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+    else {
+        return Ok(None);
+    };
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must be at most 100 printable characters",
+        ));
+    }
+    Ok(Some(name))
+}
+
+impl AccountService {
+    /// A service over the given adapters.
+    pub fn new(ports: AccountPorts, hasher: PasswordHasher, settings: AccountSettings) -> Self {
+        Self {
+            ports,
+            hasher,
+            settings,
+        }
+    }
+
+    /// The adapters, for services that share them.
+    pub fn ports(&self) -> &AccountPorts {
+        &self.ports
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// The password policy in force.
+    pub fn password_policy(&self) -> PasswordPolicy {
+        self.settings.password_policy
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.ports.events.record(event).await
+    }
+
+    /// Checks and prepares a new account with `role`, without storing it.
+    pub async fn prepare_account(
+        &self,
+        new: NewAccount,
+        role: PlatformRole,
+    ) -> Result<User, DomainError> {
+        let email = Email::parse(&new.email)?;
+        self.settings.password_policy.check(&new.password)?;
+        let first_name = clean_name("first_name", new.first_name)?;
+        let last_name = clean_name("last_name", new.last_name)?;
+        if self.ports.users.by_email(&email).await?.is_some() {
+            return Err(DomainError::Conflict("email"));
+        }
+        let now = self.now();
+        Ok(User {
+            id: UserId::new(),
+            email,
+            first_name,
+            last_name,
+            email_verified: false,
+            role,
+            password_hash: Some(self.hasher.hash(&new.password).await?),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Creates an account with the `user` role.
+    pub async fn sign_up(
+        &self,
+        new: NewAccount,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        self.create_account(new, PlatformRole::User, None, context)
+            .await
+    }
+
+    /// Creates an account with any role; `actor` is who asked (for the audit log).
+    pub async fn create_account(
+        &self,
+        new: NewAccount,
+        role: PlatformRole,
+        actor: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let user = self.prepare_account(new, role).await?;
+        self.ports.users.create(&user).await?;
+        let mut event = AuditEvent::new(AuditAction::Signup, self.now(), context)
+            .on(user.id)
+            .note(format!("role={}", role.as_str()));
+        if let Some(actor) = actor {
+            event = event.by(actor);
+        }
+        self.record(event).await?;
+        Ok(user)
+    }
+
+    fn lock_key(email: &str) -> String {
+        format!("lock:{email}")
+    }
+
+    fn failures_key(email: &str) -> String {
+        format!("signin-failures:{email}")
+    }
+
+    /// Signs in with email and password. Unknown accounts and wrong passwords answer alike and
+    /// take the same time; repeated failures lock the address for a while (also when it has no
+    /// account, so the lock reveals nothing either).
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<SignInOutcome, DomainError> {
+        let normalised = Email::parse(email)
+            .map(|email| email.as_str().to_owned())
+            .unwrap_or_else(|_| email.trim().to_lowercase());
+        if let Some(left) = self
+            .ports
+            .kv
+            .time_to_live(&Self::lock_key(&normalised))
+            .await?
+        {
+            return Err(DomainError::AccountLocked { retry_after: left });
+        }
+        let user = match Email::parse(email) {
+            Ok(email) => self.ports.users.by_email(&email).await?,
+            Err(_) => None,
+        };
+        let verified = match user.as_ref().and_then(|user| user.password_hash.as_deref()) {
+            Some(hash) => self.hasher.verify(password, hash).await?,
+            None => {
+                self.hasher.verify_decoy(password).await?;
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| verified) else {
+            return Err(self.register_failure(&normalised, context).await);
+        };
+        self.ports
+            .kv
+            .delete(&Self::failures_key(&normalised))
+            .await?;
+        let pair = self
+            .start_session(user, vec!["pwd".to_owned()], context)
+            .await?;
+        Ok(SignInOutcome::Complete(pair))
+    }
+
+    /// Counts a failed attempt and locks the address at the threshold. Returns the error to
+    /// answer with.
+    async fn register_failure(&self, email: &str, context: &RequestContext) -> DomainError {
+        let result: Result<(), DomainError> = async {
+            let window = self.settings.lockout_duration;
+            let counter = self
+                .ports
+                .kv
+                .increment(&Self::failures_key(email), 1, window)
+                .await?;
+            let mut event = AuditEvent::new(AuditAction::SigninFailed, self.now(), context)
+                .failed("invalid credentials");
+            event.target = Some(email.to_owned());
+            self.record(event).await?;
+            if counter.value >= i64::from(self.settings.lockout_threshold) {
+                self.ports
+                    .kv
+                    .set(&Self::lock_key(email), b"1", Some(window))
+                    .await?;
+                self.ports.kv.delete(&Self::failures_key(email)).await?;
+                let mut event = AuditEvent::new(AuditAction::Lockout, self.now(), context)
+                    .note(format!("{} failed attempts", counter.value));
+                event.target = Some(email.to_owned());
+                self.record(event).await?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => DomainError::InvalidCredentials,
+            Err(error) => error,
+        }
+    }
+
+    /// Opens a session for a user who has proven who they are with `amr`, and issues tokens.
+    pub async fn start_session(
+        &self,
+        user: User,
+        amr: Vec<String>,
+        context: &RequestContext,
+    ) -> Result<TokenPair, DomainError> {
+        let now = self.now();
+        let session = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + chrono_duration(self.settings.session_absolute),
+            ip: context.ip.clone(),
+            user_agent: context.user_agent.clone(),
+            amr,
+            revoked_at: None,
+        };
+        self.ports.sessions.create(&session).await?;
+        let pair = self.issue_pair(user, &session).await?;
+        self.record(
+            AuditEvent::new(AuditAction::SigninSucceeded, now, context)
+                .by(pair.user.id)
+                .on(session.id)
+                .note(format!("amr={}", session.amr.join(","))),
+        )
+        .await?;
+        Ok(pair)
+    }
+
+    async fn issue_pair(&self, user: User, session: &Session) -> Result<TokenPair, DomainError> {
+        let now = self.now();
+        let access = self
+            .ports
+            .tokens
+            .issue(&AccessGrant {
+                user_id: user.id,
+                session_id: session.id,
+                role: user.role,
+                email: user.email.as_str().to_owned(),
+                email_verified: user.email_verified,
+                amr: session.amr.clone(),
+            })
+            .await?;
+        let refresh_token = new_refresh_token();
+        let sliding_end = now + chrono_duration(self.settings.refresh_idle);
+        self.ports
+            .refresh_tokens
+            .insert(&RefreshRecord {
+                id: Uuid::now_v7(),
+                session_id: session.id,
+                token_hash: hash_token(&refresh_token),
+                created_at: now,
+                expires_at: sliding_end.min(session.expires_at),
+                used_at: None,
+            })
+            .await?;
+        Ok(TokenPair {
+            access_token: access.token,
+            refresh_token,
+            expires_in: access.expires_in,
+            session_id: session.id,
+            user,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A token already exchanged means it leaked: the
+    /// session and all its tokens are revoked.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        context: &RequestContext,
+    ) -> Result<TokenPair, DomainError> {
+        let now = self.now();
+        let Some(record) = self
+            .ports
+            .refresh_tokens
+            .by_hash(&hash_token(refresh_token))
+            .await?
+        else {
+            return Err(DomainError::InvalidToken);
+        };
+        if record.used_at.is_some() {
+            return Err(self.reuse_detected(&record, context).await);
+        }
+        if record.expires_at <= now {
+            return Err(DomainError::InvalidToken);
+        }
+        let session = match self.ports.sessions.get(record.session_id).await? {
+            Some(session) if session.is_active(now) => session,
+            _ => return Err(DomainError::InvalidToken),
+        };
+        if !self.ports.refresh_tokens.mark_used(record.id, now).await? {
+            // Another request exchanged it between our read and now: the same leak.
+            return Err(self.reuse_detected(&record, context).await);
+        }
+        let Some(user) = self.ports.users.by_id(session.user_id).await? else {
+            return Err(DomainError::InvalidToken);
+        };
+        self.ports.sessions.touch(session.id, now).await?;
+        let pair = self.issue_pair(user, &session).await?;
+        self.record(
+            AuditEvent::new(AuditAction::Refresh, now, context)
+                .by(pair.user.id)
+                .on(session.id),
+        )
+        .await?;
+        Ok(pair)
+    }
+
+    async fn reuse_detected(
+        &self,
+        record: &RefreshRecord,
+        context: &RequestContext,
+    ) -> DomainError {
+        let result: Result<(), DomainError> = async {
+            let session = self.ports.sessions.get(record.session_id).await?;
+            self.revoke_sessions(&[record.session_id]).await?;
+            let mut event = AuditEvent::new(AuditAction::RefreshReuse, self.now(), context)
+                .on(record.session_id)
+                .failed("a rotated refresh token was presented again; session revoked");
+            event.actor = session.map(|session| session.user_id);
+            self.record(event).await
+        }
+        .await;
+        match result {
+            Ok(()) => DomainError::InvalidToken,
+            Err(error) => error,
+        }
+    }
+
+    fn revoked_key(session: SessionId) -> String {
+        format!("revoked-session:{session}")
+    }
+
+    /// Revokes sessions in the database and in the shared deny-list, so access tokens already
+    /// issued for them stop working on every replica at once.
+    async fn revoke_sessions(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
+        let now = self.now();
+        // The deny-list entry must outlive every access token of the session.
+        let ttl = self.ports.tokens.access_token_lifetime() + Duration::from_secs(60);
+        for session in sessions {
+            self.ports
+                .kv
+                .set(&Self::revoked_key(*session), b"1", Some(ttl))
+                .await?;
+            self.ports.sessions.revoke(*session, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Checks an access token: signature and expiry, then the deny-list, then that the user
+    /// still exists.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, DomainError> {
+        let token = self.ports.tokens.verify(access_token).await?;
+        if self
+            .ports
+            .kv
+            .get(&Self::revoked_key(token.session_id))
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::InvalidToken);
+        }
+        let Some(user) = self.ports.users.by_id(token.user_id).await? else {
+            return Err(DomainError::InvalidToken);
+        };
+        Ok(Principal { user, token })
+    }
+
+    /// Ends the caller's session.
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.revoke_sessions(&[principal.session_id()]).await?;
+        self.record(
+            AuditEvent::new(AuditAction::Logout, self.now(), context)
+                .by(principal.user.id)
+                .on(principal.session_id()),
+        )
+        .await
+    }
+
+    /// Ends the session a refresh token belongs to (logout with only the refresh token).
+    pub async fn logout_refresh_token(
+        &self,
+        refresh_token: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let Some(record) = self
+            .ports
+            .refresh_tokens
+            .by_hash(&hash_token(refresh_token))
+            .await?
+        else {
+            return Err(DomainError::InvalidToken);
+        };
+        let session = self.ports.sessions.get(record.session_id).await?;
+        self.revoke_sessions(&[record.session_id]).await?;
+        let mut event =
+            AuditEvent::new(AuditAction::Logout, self.now(), context).on(record.session_id);
+        event.actor = session.map(|session| session.user_id);
+        self.record(event).await
+    }
+
+    /// The caller's active sessions, newest first.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, DomainError> {
+        self.ports
+            .sessions
+            .active_for_user(principal.user.id, self.now())
+            .await
+    }
+
+    /// Ends one of the caller's sessions; `NotFound` for anyone else's.
+    pub async fn revoke_session(
+        &self,
+        principal: &Principal,
+        session: SessionId,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        match self.ports.sessions.get(session).await? {
+            Some(found) if found.user_id == principal.user.id && found.is_active(self.now()) => {}
+            _ => return Err(DomainError::NotFound("session")),
+        }
+        self.revoke_sessions(&[session]).await?;
+        self.record(
+            AuditEvent::new(AuditAction::Logout, self.now(), context)
+                .by(principal.user.id)
+                .on(session),
+        )
+        .await
+    }
+
+    /// Ends every session of a user except `keep`; returns how many ended.
+    pub async fn revoke_all_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<usize, DomainError> {
+        let revoked = self
+            .ports
+            .sessions
+            .revoke_all_for_user(user, keep, self.now())
+            .await?;
+        self.revoke_sessions(&revoked).await?;
+        Ok(revoked.len())
+    }
+
+    async fn check_password(
+        &self,
+        principal: &Principal,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let matches = match principal.user.password_hash.as_deref() {
+            Some(hash) => self.hasher.verify(password, hash).await?,
+            None => false,
+        };
+        if matches {
+            Ok(())
+        } else {
+            Err(self
+                .register_failure(principal.user.email.as_str(), context)
+                .await)
+        }
+    }
+
+    /// Changes the caller's password after checking the current one, and signs out every
+    /// other session.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.check_password(principal, current, context).await?;
+        self.settings.password_policy.check(new)?;
+        if current == new {
+            return Err(DomainError::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        let mut user = principal.user.clone();
+        user.password_hash = Some(self.hasher.hash(new).await?);
+        user.updated_at = self.now();
+        self.ports.users.update(&user).await?;
+        let ended = self
+            .revoke_all_sessions(user.id, Some(principal.session_id()))
+            .await?;
+        self.record(
+            AuditEvent::new(AuditAction::PasswordChanged, self.now(), context)
+                .by(user.id)
+                .on(user.id)
+                .note(format!("{ended} other sessions ended")),
+        )
+        .await
+    }
+
+    /// Deletes the caller's account after checking the password; every session ends.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.check_password(principal, password, context).await?;
+        self.delete_user(&principal.user, Some(principal.user.id), context)
+            .await
+    }
+
+    /// Deletes a user and ends their sessions; `actor` is who asked.
+    pub async fn delete_user(
+        &self,
+        user: &User,
+        actor: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.revoke_all_sessions(user.id, None).await?;
+        if !self.ports.users.delete(user.id).await? {
+            return Err(DomainError::NotFound("user"));
+        }
+        let mut event = AuditEvent::new(AuditAction::UserDeleted, self.now(), context).on(user.id);
+        event.actor = actor;
+        self.record(event).await
+    }
+
+    /// Changes profile fields of `user`; `actor` is who asked.
+    pub async fn update_profile(
+        &self,
+        user: &User,
+        patch: ProfilePatch,
+        actor: UserId,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let mut updated = user.clone();
+        if patch.first_name.is_some() {
+            updated.first_name = clean_name("first_name", patch.first_name)?;
+        }
+        if patch.last_name.is_some() {
+            updated.last_name = clean_name("last_name", patch.last_name)?;
+        }
+        updated.updated_at = self.now();
+        self.ports.users.update(&updated).await?;
+        self.record(
+            AuditEvent::new(AuditAction::ProfileUpdated, self.now(), context)
+                .by(actor)
+                .on(user.id),
+        )
+        .await?;
+        Ok(updated)
+    }
+}

@@ -1,0 +1,63 @@
+//! The domain's error: what went wrong in terms of the rules, never in terms of HTTP or SQL.
+//! The api crate maps each variant to a status and code in one place.
+
+use std::time::Duration;
+
+use crate::ratelimit::RateDecision;
+
+/// Why a domain operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// An input broke a rule; `field` names it.
+    #[error("{field}: {message}")]
+    Validation {
+        /// The field at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Something with the same identity exists already.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The credentials do not match an account (never says which part was wrong).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Too many failed attempts; the account refuses sign-in for a while.
+    #[error("too many failed attempts; try again later")]
+    AccountLocked {
+        /// How long until the lock lapses.
+        retry_after: Duration,
+    },
+    /// A token is missing, malformed, expired, revoked or reused.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// The caller is authenticated but may not do this.
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
+    /// No such thing.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A rate limit was reached.
+    #[error("rate limit reached")]
+    RateLimited(RateDecision),
+    /// Storage failed (the message is for logs, never for clients).
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+impl DomainError {
+    /// A validation error on `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::KvError> for DomainError {
+    fn from(error: crate::KvError) -> Self {
+        Self::Storage(error.to_string())
+    }
+}

@@ -1,0 +1,130 @@
+//! Sign-in sessions and the refresh tokens that extend them.
+//!
+//! Refresh tokens are opaque random strings; only their SHA-256 is stored. Each use rotates the
+//! token (the old one is marked used, a new one issued); presenting a used token again means it
+//! leaked, so the whole session and every token of it are revoked.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{DomainError, UserId};
+
+/// A session's identifier, the `sid` claim of its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    /// A new, time-ordered id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for SessionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a request came from, for sessions and the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// One signed-in session of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Id, carried as `sid` in tokens.
+    pub id: SessionId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// When it began.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used (sign-in or refresh).
+    pub last_seen_at: DateTime<Utc>,
+    /// The absolute end, whatever the refreshes.
+    pub expires_at: DateTime<Utc>,
+    /// IP at sign-in.
+    pub ip: Option<String>,
+    /// User agent at sign-in.
+    pub user_agent: Option<String>,
+    /// Authentication methods used (RFC 8176: `pwd`, `otp`, `hwk`, `mfa`).
+    pub amr: Vec<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// True while neither revoked nor past its absolute end.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A stored refresh token (its hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// Row id.
+    pub id: Uuid,
+    /// The session it extends.
+    pub session_id: SessionId,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// When it was exchanged; a second exchange is reuse.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// Storage of sessions.
+#[async_trait::async_trait]
+pub trait SessionRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a new session.
+    async fn create(&self, session: &Session) -> Result<(), DomainError>;
+    /// The session with this id.
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, DomainError>;
+    /// Records activity.
+    async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), DomainError>;
+    /// Revokes one session; false when it was already revoked or absent.
+    async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<bool, DomainError>;
+    /// Revokes every active session of a user but `keep`; returns the revoked ids.
+    async fn revoke_all_for_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, DomainError>;
+    /// The user's active sessions, newest first.
+    async fn active_for_user(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, DomainError>;
+    /// How many sessions are active platform-wide.
+    async fn count_active(&self, now: DateTime<Utc>) -> Result<u64, DomainError>;
+}
+
+/// Storage of refresh tokens.
+#[async_trait::async_trait]
+pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a new token record.
+    async fn insert(&self, record: &RefreshRecord) -> Result<(), DomainError>;
+    /// The record whose hash this is.
+    async fn by_hash(&self, token_hash: &str) -> Result<Option<RefreshRecord>, DomainError>;
+    /// Marks a record used, atomically: true only for the one caller that did it.
+    async fn mark_used(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, DomainError>;
+}

@@ -1,0 +1,60 @@
+//! The token port: the domain asks for access tokens and has them checked; the `oidc` crate
+//! signs and verifies them with the platform's keys.
+
+use chrono::{DateTime, Utc};
+
+use crate::{DomainError, PlatformRole, SessionId, UserId};
+
+/// What an access token is issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The user (`sub`).
+    pub user_id: UserId,
+    /// The session (`sid`).
+    pub session_id: SessionId,
+    /// The user's platform role.
+    pub role: PlatformRole,
+    /// The user's email.
+    pub email: String,
+    /// Whether that email is verified.
+    pub email_verified: bool,
+    /// How the user authenticated (`amr`).
+    pub amr: Vec<String>,
+}
+
+/// A signed access token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// The verified content of an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// `sub`.
+    pub user_id: UserId,
+    /// `sid`.
+    pub session_id: SessionId,
+    /// `jti`.
+    pub token_id: String,
+    /// The role claimed when it was issued.
+    pub role: PlatformRole,
+    /// `iat`.
+    pub issued_at: DateTime<Utc>,
+    /// `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Signs and verifies access tokens.
+#[async_trait::async_trait]
+pub trait TokenIssuer: Send + Sync + std::fmt::Debug {
+    /// Signs an access token for the grant.
+    async fn issue(&self, grant: &AccessGrant) -> Result<IssuedToken, DomainError>;
+    /// Checks signature, issuer, audience and expiry; `InvalidToken` otherwise.
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, DomainError>;
+    /// How long access tokens live.
+    fn access_token_lifetime(&self) -> std::time::Duration;
+}

@@ -1,0 +1,405 @@
+//! Signing keys and their rotation.
+//!
+//! There is always one `active` key (signs) and one `next` key (published in JWKS ahead of use,
+//! so caches of relying parties already hold it when it starts signing). A rotation promotes
+//! `next` to `active`, retires the old `active` (published until every token it signed has
+//! expired) and generates a new `next`. Creating and rotating keys run under a database lease
+//! and a guarded update, so several replicas on one database make exactly one new key per
+//! rotation. Every replica reloads the published keys periodically and whenever it meets an
+//! unknown `kid`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use castellan_domain::{
+    AuditAction, AuditEvent, Clock, DomainError, EventSink, KeyState, LeaseRepository,
+    RequestContext, SigningKeyRecord, SigningKeyRepository,
+};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::MasterKey;
+
+const LEASE: &str = "signing-keys";
+const ALGORITHM: &str = "RS256";
+
+/// How keys are made and rotated.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// RSA modulus size: 2048, 3072 or 4096.
+    pub rsa_bits: usize,
+    /// How long a key signs before it is rotated.
+    pub rotation_interval: Duration,
+    /// The longest lifetime of any token a key signs; a retired key stays published this long.
+    pub max_token_lifetime: Duration,
+}
+
+/// A published key as listed by `castellan keys list`.
+#[derive(Debug, Clone)]
+pub struct KeySummary {
+    /// Key id.
+    pub kid: String,
+    /// `next`, `active` or `retired`.
+    pub state: KeyState,
+    /// Generated.
+    pub created_at: DateTime<Utc>,
+    /// Started signing.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// Leaves JWKS.
+    pub retire_after: Option<DateTime<Utc>>,
+}
+
+/// The keys this replica has loaded.
+pub(crate) struct LoadedKeys {
+    pub(crate) active_kid: String,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: HashMap<String, DecodingKey>,
+    jwks: Arc<str>,
+    summaries: Vec<KeySummary>,
+}
+
+#[derive(Deserialize)]
+struct RsaJwk {
+    n: String,
+    e: String,
+}
+
+/// Generates, stores, loads and rotates the signing keys.
+pub struct KeyManager {
+    repository: Arc<dyn SigningKeyRepository>,
+    leases: Arc<dyn LeaseRepository>,
+    events: Arc<dyn EventSink>,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+    settings: KeySettings,
+    holder: String,
+    loaded: RwLock<Option<Arc<LoadedKeys>>>,
+    /// Serialises first loads, so a burst of requests does not create keys in parallel.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for KeyManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyManager")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+fn storage(error: impl std::fmt::Display) -> DomainError {
+    DomainError::Storage(error.to_string())
+}
+
+/// Generates an RSA key off the async runtime (it takes long enough to stall other requests).
+async fn generate(
+    master: &MasterKey,
+    bits: usize,
+    state: KeyState,
+    now: DateTime<Utc>,
+) -> Result<SigningKeyRecord, DomainError> {
+    let private =
+        tokio::task::spawn_blocking(move || rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits))
+            .await
+            .map_err(storage)?
+            .map_err(storage)?;
+    let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+    let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+    // RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order.
+    let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+    let public_jwk = serde_json::json!({
+        "kty": "RSA", "use": "sig", "alg": ALGORITHM, "kid": kid, "n": n, "e": e,
+    })
+    .to_string();
+    let der = private.to_pkcs1_der().map_err(storage)?;
+    Ok(SigningKeyRecord {
+        private_key: master
+            .encrypt(der.as_bytes(), kid.as_bytes())
+            .map_err(storage)?,
+        kid,
+        algorithm: ALGORITHM.to_owned(),
+        state,
+        public_jwk,
+        created_at: now,
+        activated_at: (state == KeyState::Active).then_some(now),
+        retired_at: None,
+        retire_after: None,
+    })
+}
+
+impl KeyManager {
+    /// A manager over the given stores. With `eager`, the keys are created (on first start, once
+    /// across replicas) and loaded now, and any failure is returned; otherwise that happens on
+    /// first use (for a server started before its schema is migrated).
+    pub async fn start(
+        repository: Arc<dyn SigningKeyRepository>,
+        leases: Arc<dyn LeaseRepository>,
+        events: Arc<dyn EventSink>,
+        master: MasterKey,
+        clock: Arc<dyn Clock>,
+        settings: KeySettings,
+        eager: bool,
+    ) -> Result<Arc<Self>, DomainError> {
+        let manager = Arc::new(Self {
+            repository,
+            leases,
+            events,
+            master,
+            clock,
+            settings,
+            holder: format!("replica-{}", uuid::Uuid::new_v4().simple()),
+            loaded: RwLock::new(None),
+            loading: tokio::sync::Mutex::new(()),
+        });
+        if eager {
+            manager.current().await?;
+        }
+        Ok(manager)
+    }
+
+    /// Makes sure an active and a next key exist, creating the missing ones under the lease.
+    async fn ensure_keys(&self) -> Result<Vec<SigningKeyRecord>, DomainError> {
+        let mut attempts = 0;
+        loop {
+            let records = self.repository.published(self.clock.now()).await?;
+            let has = |state| {
+                records
+                    .iter()
+                    .any(|key: &SigningKeyRecord| key.state == state)
+            };
+            if has(KeyState::Active) && has(KeyState::Next) {
+                return Ok(records);
+            }
+            if self
+                .leases
+                .try_acquire(LEASE, &self.holder, Duration::from_secs(120))
+                .await
+                .map_err(storage)?
+            {
+                let created = Self::create_missing(
+                    &*self.repository,
+                    &self.master,
+                    &self.clock,
+                    &self.settings,
+                )
+                .await;
+                self.leases
+                    .release(LEASE, &self.holder)
+                    .await
+                    .map_err(storage)?;
+                created?;
+                continue;
+            }
+            attempts += 1;
+            if attempts > 240 {
+                return Err(DomainError::Storage(
+                    "another replica holds the signing-key lease and made no keys in 60 s"
+                        .to_owned(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn create_missing(
+        repository: &dyn SigningKeyRepository,
+        master: &MasterKey,
+        clock: &Arc<dyn Clock>,
+        settings: &KeySettings,
+    ) -> Result<(), DomainError> {
+        let records = repository.published(clock.now()).await?;
+        for state in [KeyState::Active, KeyState::Next] {
+            if !records.iter().any(|key| key.state == state) {
+                let key = generate(master, settings.rsa_bits, state, clock.now()).await?;
+                repository.insert(&key).await?;
+                tracing::info!(kid = %key.kid, state = state.as_str(), "generated a signing key");
+            }
+        }
+        Ok(())
+    }
+
+    fn load(master: &MasterKey, records: &[SigningKeyRecord]) -> Result<LoadedKeys, DomainError> {
+        let active = records
+            .iter()
+            .filter(|key| key.state == KeyState::Active)
+            .max_by_key(|key| key.activated_at)
+            .ok_or_else(|| DomainError::Storage("no active signing key".to_owned()))?;
+        let der = master
+            .decrypt(&active.private_key, active.kid.as_bytes())
+            .map_err(storage)?;
+        let mut decoding = HashMap::new();
+        let mut jwks = Vec::new();
+        // Active first, then next, then retired: clients that take the first key get the right one.
+        let mut ordered: Vec<&SigningKeyRecord> = records.iter().collect();
+        ordered.sort_by_key(|key| match key.state {
+            KeyState::Active => 0,
+            KeyState::Next => 1,
+            KeyState::Retired => 2,
+        });
+        for key in &ordered {
+            let jwk: RsaJwk = serde_json::from_str(&key.public_jwk).map_err(storage)?;
+            decoding.insert(
+                key.kid.clone(),
+                DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(storage)?,
+            );
+            jwks.push(serde_json::from_str::<serde_json::Value>(&key.public_jwk).map_err(storage)?);
+        }
+        Ok(LoadedKeys {
+            active_kid: active.kid.clone(),
+            encoding: EncodingKey::from_rsa_der(&der),
+            decoding,
+            jwks: Arc::from(serde_json::json!({ "keys": jwks }).to_string()),
+            summaries: ordered
+                .iter()
+                .map(|key| KeySummary {
+                    kid: key.kid.clone(),
+                    state: key.state,
+                    created_at: key.created_at,
+                    activated_at: key.activated_at,
+                    retire_after: key.retire_after,
+                })
+                .collect(),
+        })
+    }
+
+    fn loaded(&self) -> Option<Arc<LoadedKeys>> {
+        self.loaded.read().map_or_else(
+            |poisoned| poisoned.into_inner().clone(),
+            |keys| keys.clone(),
+        )
+    }
+
+    fn store(&self, keys: Arc<LoadedKeys>) {
+        match self.loaded.write() {
+            Ok(mut slot) => *slot = Some(keys),
+            Err(poisoned) => *poisoned.into_inner() = Some(keys),
+        }
+    }
+
+    /// The loaded keys, creating and loading them on first use.
+    pub(crate) async fn current(&self) -> Result<Arc<LoadedKeys>, DomainError> {
+        if let Some(keys) = self.loaded() {
+            return Ok(keys);
+        }
+        let _first = self.loading.lock().await;
+        if let Some(keys) = self.loaded() {
+            return Ok(keys);
+        }
+        let records = self.ensure_keys().await?;
+        let keys = Arc::new(Self::load(&self.master, &records)?);
+        self.store(keys.clone());
+        Ok(keys)
+    }
+
+    /// Re-reads the published keys (to see another replica's rotation).
+    pub async fn reload(&self) -> Result<(), DomainError> {
+        let records = self.ensure_keys().await?;
+        self.store(Arc::new(Self::load(&self.master, &records)?));
+        Ok(())
+    }
+
+    /// The JWKS document, serialised once per load.
+    pub async fn jwks_json(&self) -> Result<Arc<str>, DomainError> {
+        Ok(self.current().await?.jwks.clone())
+    }
+
+    /// The published keys, active first.
+    pub async fn summaries(&self) -> Result<Vec<KeySummary>, DomainError> {
+        Ok(self.current().await?.summaries.clone())
+    }
+
+    /// Rotates now. Returns the new active key id.
+    pub async fn rotate(&self, context: &RequestContext) -> Result<String, DomainError> {
+        self.rotate_when(context, |_| true).await?.ok_or_else(|| {
+            DomainError::Storage(
+                "another replica is rotating the signing keys; try again".to_owned(),
+            )
+        })
+    }
+
+    /// Rotates when the active key has signed for the rotation interval. True when this call
+    /// rotated.
+    pub async fn rotate_if_due(&self) -> Result<bool, DomainError> {
+        let interval = chrono::Duration::from_std(self.settings.rotation_interval)
+            .unwrap_or(chrono::Duration::MAX);
+        let now = self.clock.now();
+        let due = |records: &[SigningKeyRecord]| {
+            records
+                .iter()
+                .find(|key| key.state == KeyState::Active)
+                .and_then(|key| key.activated_at)
+                .is_some_and(|activated| activated + interval <= now)
+        };
+        Ok(self
+            .rotate_when(&RequestContext::default(), due)
+            .await?
+            .is_some())
+    }
+
+    async fn rotate_when(
+        &self,
+        context: &RequestContext,
+        due: impl Fn(&[SigningKeyRecord]) -> bool,
+    ) -> Result<Option<String>, DomainError> {
+        if !self
+            .leases
+            .try_acquire(LEASE, &self.holder, Duration::from_secs(120))
+            .await
+            .map_err(storage)?
+        {
+            return Ok(None);
+        }
+        let result = self.rotate_holding_lease(context, due).await;
+        self.leases
+            .release(LEASE, &self.holder)
+            .await
+            .map_err(storage)?;
+        let rotated = result?;
+        self.reload().await?;
+        Ok(rotated)
+    }
+
+    async fn rotate_holding_lease(
+        &self,
+        context: &RequestContext,
+        due: impl Fn(&[SigningKeyRecord]) -> bool,
+    ) -> Result<Option<String>, DomainError> {
+        let now = self.clock.now();
+        let records = self.repository.published(now).await?;
+        if !due(&records) {
+            return Ok(None);
+        }
+        let Some(next) = records.iter().find(|key| key.state == KeyState::Next) else {
+            return Err(DomainError::Storage(
+                "no next signing key to promote".to_owned(),
+            ));
+        };
+        let new_next = generate(&self.master, self.settings.rsa_bits, KeyState::Next, now).await?;
+        let grace =
+            chrono::Duration::from_std(self.settings.max_token_lifetime + Duration::from_secs(300))
+                .unwrap_or(chrono::Duration::MAX);
+        if !self
+            .repository
+            .rotate(&next.kid, &new_next, now, now + grace)
+            .await?
+        {
+            return Ok(None);
+        }
+        tracing::info!(active = %next.kid, next = %new_next.kid, "rotated the signing keys");
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::KeyRotated, now, context)
+                    .on(&next.kid)
+                    .note(format!("next={}", new_next.kid)),
+            )
+            .await?;
+        Ok(Some(next.kid.clone()))
+    }
+}

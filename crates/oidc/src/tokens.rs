@@ -1,0 +1,134 @@
+//! Access tokens: RS256 JWTs with the claims of DESIGN.md, signed once per token with the active
+//! key (its `kid` in the header) and verified against every published key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use castellan_domain::{
+    AccessGrant, Clock, DomainError, IssuedToken, PlatformRole, SessionId, TokenIssuer, UserId,
+    VerifiedToken,
+};
+use chrono::DateTime;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::KeyManager;
+
+/// The client id of tokens Castellan issues to its own REST API clients.
+pub const FIRST_PARTY_CLIENT: &str = "castellan";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    client_id: String,
+    scope: String,
+    sid: String,
+    email: String,
+    email_verified: bool,
+    role: String,
+    amr: Vec<String>,
+}
+
+/// Issues and verifies access tokens with the platform's keys.
+#[derive(Debug, Clone)]
+pub struct JwtTokenIssuer {
+    keys: Arc<KeyManager>,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+    lifetime: Duration,
+    validation: Validation,
+}
+
+impl JwtTokenIssuer {
+    /// Tokens from `issuer` (also their audience), living `lifetime`.
+    pub fn new(
+        keys: Arc<KeyManager>,
+        clock: Arc<dyn Clock>,
+        issuer: &str,
+        lifetime: Duration,
+    ) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Self {
+            keys,
+            clock,
+            issuer: issuer.to_owned(),
+            lifetime,
+            validation,
+        }
+    }
+}
+
+#[async_trait]
+impl TokenIssuer for JwtTokenIssuer {
+    async fn issue(&self, grant: &AccessGrant) -> Result<IssuedToken, DomainError> {
+        let now = self.clock.now().timestamp();
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: grant.user_id.to_string(),
+            aud: self.issuer.clone(),
+            exp: now.saturating_add(lifetime),
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::now_v7().to_string(),
+            client_id: FIRST_PARTY_CLIENT.to_owned(),
+            scope: "openid profile email".to_owned(),
+            sid: grant.session_id.to_string(),
+            email: grant.email.clone(),
+            email_verified: grant.email_verified,
+            role: grant.role.as_str().to_owned(),
+            amr: grant.amr.clone(),
+        };
+        let keys = self.keys.current().await?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(keys.active_kid.clone());
+        header.typ = Some("at+jwt".to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &keys.encoding)
+            .map_err(|error| DomainError::Storage(format!("signing a token: {error}")))?;
+        Ok(IssuedToken {
+            token,
+            expires_in: self.lifetime.as_secs(),
+        })
+    }
+
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, DomainError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::InvalidToken)?;
+        let kid = header.kid.ok_or(DomainError::InvalidToken)?;
+        let mut keys = self.keys.current().await?;
+        if !keys.decoding.contains_key(&kid) {
+            // Perhaps another replica rotated since we loaded; look once more.
+            self.keys.reload().await?;
+            keys = self.keys.current().await?;
+        }
+        let key = keys.decoding.get(&kid).ok_or(DomainError::InvalidToken)?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+            .map_err(|_| DomainError::InvalidToken)?
+            .claims;
+        let parse_uuid =
+            |text: &str| uuid::Uuid::parse_str(text).map_err(|_| DomainError::InvalidToken);
+        Ok(VerifiedToken {
+            user_id: UserId(parse_uuid(&claims.sub)?),
+            session_id: SessionId(parse_uuid(&claims.sid)?),
+            token_id: claims.jti,
+            role: PlatformRole::parse(&claims.role).map_err(|_| DomainError::InvalidToken)?,
+            issued_at: DateTime::from_timestamp(claims.iat, 0).ok_or(DomainError::InvalidToken)?,
+            expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(DomainError::InvalidToken)?,
+        })
+    }
+
+    fn access_token_lifetime(&self) -> Duration {
+        self.lifetime
+    }
+}

@@ -1,0 +1,30 @@
+//! Repositories: the domain's storage ports over sea-orm, one file per aggregate. Database
+//! errors are mapped to domain errors once, here.
+
+mod audit;
+mod session;
+mod signing_key;
+mod user;
+
+pub use audit::SqlAuditLog;
+pub use session::{SqlRefreshTokenRepository, SqlSessionRepository};
+pub use signing_key::SqlSigningKeyRepository;
+pub use user::SqlUserRepository;
+
+use castellan_domain::DomainError;
+use sea_orm::{DbErr, SqlErr};
+
+/// Maps a database error: unique violations become `Conflict(what)`, anything else a storage
+/// error whose text goes to logs only.
+pub(crate) fn map_db_error(what: &'static str) -> impl Fn(DbErr) -> DomainError {
+    move |error| match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(what),
+        _ => DomainError::Storage(error.to_string()),
+    }
+}
+
+/// Offset and limit of a 1-based page.
+pub(crate) fn page_bounds(page: u64, per_page: u64) -> (u64, u64) {
+    let per_page = per_page.clamp(1, 100);
+    (page.saturating_sub(1).saturating_mul(per_page), per_page)
+}

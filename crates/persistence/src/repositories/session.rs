@@ -1,0 +1,224 @@
+//! Sessions and refresh tokens over the `sessions` and `refresh_tokens` tables.
+
+use async_trait::async_trait;
+use castellan_domain::{
+    DomainError, RefreshRecord, RefreshTokenRepository, Session, SessionId, SessionRepository,
+    UserId,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::map_db_error;
+use crate::Database;
+use crate::entities::{refresh_token, session};
+
+/// [`SessionRepository`] on the database.
+#[derive(Debug, Clone)]
+pub struct SqlSessionRepository {
+    database: Database,
+}
+
+impl SqlSessionRepository {
+    /// A repository on `database`.
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+}
+
+fn session_to_domain(model: session::Model) -> Session {
+    Session {
+        id: SessionId(model.id),
+        user_id: UserId(model.user_id),
+        created_at: model.created_at,
+        last_seen_at: model.last_seen_at,
+        expires_at: model.expires_at,
+        ip: model.ip,
+        user_agent: model.user_agent,
+        amr: model
+            .amr
+            .split_whitespace()
+            .map(ToOwned::to_owned)
+            .collect(),
+        revoked_at: model.revoked_at,
+    }
+}
+
+fn active_filter(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(session::Column::RevokedAt.is_null())
+        .add(session::Column::ExpiresAt.gt(now))
+}
+
+#[async_trait]
+impl SessionRepository for SqlSessionRepository {
+    async fn create(&self, value: &Session) -> Result<(), DomainError> {
+        session::ActiveModel {
+            id: Set(value.id.0),
+            user_id: Set(value.user_id.0),
+            created_at: Set(value.created_at),
+            last_seen_at: Set(value.last_seen_at),
+            expires_at: Set(value.expires_at),
+            ip: Set(value.ip.clone()),
+            user_agent: Set(value
+                .user_agent
+                .as_ref()
+                .map(|agent| agent.chars().take(512).collect())),
+            amr: Set(value.amr.join(" ")),
+            revoked_at: Set(value.revoked_at),
+        }
+        .insert(self.database.connection())
+        .await
+        .map_err(map_db_error("session"))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, DomainError> {
+        Ok(session::Entity::find_by_id(id.0)
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))?
+            .map(session_to_domain))
+    }
+
+    async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), DomainError> {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(at))
+            .filter(session::Column::Id.eq(id.0))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))?;
+        Ok(())
+    }
+
+    async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<bool, DomainError> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(at))
+            .filter(session::Column::Id.eq(id.0))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, DomainError> {
+        let mut select = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::UserId.eq(user.0))
+            .filter(active_filter(at));
+        if let Some(keep) = keep {
+            select = select.filter(session::Column::Id.ne(keep.0));
+        }
+        let ids: Vec<Uuid> = select
+            .into_tuple()
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))?;
+        if !ids.is_empty() {
+            session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(at))
+                .filter(session::Column::Id.is_in(ids.clone()))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(self.database.connection())
+                .await
+                .map_err(map_db_error("session"))?;
+        }
+        Ok(ids.into_iter().map(SessionId).collect())
+    }
+
+    async fn active_for_user(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, DomainError> {
+        Ok(session::Entity::find()
+            .filter(session::Column::UserId.eq(user.0))
+            .filter(active_filter(now))
+            .order_by_desc(session::Column::CreatedAt)
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))?
+            .into_iter()
+            .map(session_to_domain)
+            .collect())
+    }
+
+    async fn count_active(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        session::Entity::find()
+            .filter(active_filter(now))
+            .count(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))
+    }
+}
+
+/// [`RefreshTokenRepository`] on the database.
+#[derive(Debug, Clone)]
+pub struct SqlRefreshTokenRepository {
+    database: Database,
+}
+
+impl SqlRefreshTokenRepository {
+    /// A repository on `database`.
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+}
+
+#[async_trait]
+impl RefreshTokenRepository for SqlRefreshTokenRepository {
+    async fn insert(&self, record: &RefreshRecord) -> Result<(), DomainError> {
+        refresh_token::ActiveModel {
+            id: Set(record.id),
+            session_id: Set(record.session_id.0),
+            token_hash: Set(record.token_hash.clone()),
+            created_at: Set(record.created_at),
+            expires_at: Set(record.expires_at),
+            used_at: Set(record.used_at),
+        }
+        .insert(self.database.connection())
+        .await
+        .map_err(map_db_error("refresh token"))?;
+        Ok(())
+    }
+
+    async fn by_hash(&self, token_hash: &str) -> Result<Option<RefreshRecord>, DomainError> {
+        Ok(refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(token_hash))
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("refresh token"))?
+            .map(|model| RefreshRecord {
+                id: model.id,
+                session_id: SessionId(model.session_id),
+                token_hash: model.token_hash,
+                created_at: model.created_at,
+                expires_at: model.expires_at,
+                used_at: model.used_at,
+            }))
+    }
+
+    async fn mark_used(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, DomainError> {
+        // The `used_at IS NULL` condition makes this a compare-and-set: of two concurrent
+        // exchanges exactly one updates the row.
+        let result = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(at))
+            .filter(refresh_token::Column::Id.eq(id))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("refresh token"))?;
+        Ok(result.rows_affected == 1)
+    }
+}
