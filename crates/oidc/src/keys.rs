@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan_domain::{
@@ -19,7 +20,7 @@ use castellan_domain::{
     RequestContext, SigningKeyRecord, SigningKeyRepository,
 };
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
@@ -59,7 +60,8 @@ pub struct KeySummary {
 /// The keys this replica has loaded.
 pub(crate) struct LoadedKeys {
     pub(crate) active_kid: String,
-    pub(crate) encoding: EncodingKey,
+    /// Parsed once per load: parsing an RSA key costs more than signing with it.
+    pub(crate) signer: RsaKeyPair,
     pub(crate) decoding: HashMap<String, DecodingKey>,
     jwks: Arc<str>,
     summaries: Vec<KeySummary>,
@@ -253,7 +255,7 @@ impl KeyManager {
         }
         Ok(LoadedKeys {
             active_kid: active.kid.clone(),
-            encoding: EncodingKey::from_rsa_der(&der),
+            signer: RsaKeyPair::from_der(&der).map_err(storage)?,
             decoding,
             jwks: Arc::from(serde_json::json!({ "keys": jwks }).to_string()),
             summaries: ordered

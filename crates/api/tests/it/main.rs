@@ -5,11 +5,14 @@
 // Test code: a failed expectation should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod architecture;
 mod cli;
 mod openapi;
 mod operations;
 mod outage;
+mod rate_limits;
 mod seeds;
 mod shutdown;
 mod support;
+mod tokens;

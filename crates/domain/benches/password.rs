@@ -1,0 +1,34 @@
+//! argon2id at OWASP parameters (19 MiB, 2 passes, 1 lane): the cost of every password sign-in.
+//! Run: `cargo bench -p castellan-domain --bench password`.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use castellan_domain::PasswordHasher;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn password(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let hasher = PasswordHasher::new(1);
+    let hash = runtime
+        .block_on(hasher.hash("Correct-Horse-9-Battery"))
+        .unwrap();
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(20);
+    group.bench_function("hash", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(hasher.hash("Correct-Horse-9-Battery"))
+                .unwrap()
+        })
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(hasher.verify("Correct-Horse-9-Battery", &hash))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, password);
+criterion_main!(benches);
