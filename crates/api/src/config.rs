@@ -426,8 +426,8 @@ impl Config {
             })?;
             figment = figment.merge(Toml::string(&text));
         }
-        // `CASTELLAN_CONFIG` names the file (read by the CLI), not a key.
-        let env = env.split("__").ignore(&["config"]);
+        // Variables the CLI reads itself are not configuration keys.
+        let env = env.split("__").ignore(&["config", "admin_password"]);
         figment = figment.merge(env);
         let mut config: Config = figment
             .extract()

@@ -317,3 +317,53 @@ async fn sessions_are_listed_and_revoked() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn profile_changes_are_validated_and_saved() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let tokens = server.account("profile@example.com").await;
+    let token = access(&tokens);
+    let (status, _, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(json!({"first_name": "  Ada ", "last_name": "Lovelace"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["first_name"].clone(), body["last_name"].clone()),
+        (json!("Ada"), json!("Lovelace"))
+    );
+    let (status, _, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(json!({"first_name": "x".repeat(101)})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (422, json!("VALIDATION_ERROR"))
+    );
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("first_name:"),
+        "{body}"
+    );
+    let (status, _, _) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(json!({"role": "super_admin"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 422, "unknown fields are refused, not ignored");
+    assert_eq!(
+        server.get_as("/api/v1/users/me", &token).await.1["first_name"],
+        "Ada"
+    );
+    server.stop().await;
+}

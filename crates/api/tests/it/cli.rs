@@ -166,3 +166,75 @@ async fn serve_stops_cleanly_on_sigterm() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn admin_create_and_key_rotation_from_the_command_line() {
+    let dir = TempDir::new();
+    let password = [("CASTELLAN_ADMIN_PASSWORD", "Correct-Horse-9-Battery")];
+    let (code, out, err) = run(
+        &dir,
+        &["admin", "create", "--email", "Root@Example.com"],
+        &password,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("created super_admin root@example.com"),
+        "{out}"
+    );
+    let (code, _, err) = run(
+        &dir,
+        &["admin", "create", "--email", "root@example.com"],
+        &password,
+    );
+    assert_eq!(code, 1, "a second account with the same email is refused");
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = run(
+        &dir,
+        &[
+            "admin",
+            "create",
+            "--email",
+            "weak@example.com",
+            "--password",
+            "weak",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("password:"), "{err}");
+
+    let (code, out, err) = run(&dir, &["keys", "list"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let states: Vec<&str> = out
+        .lines()
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(states, ["active", "next"], "{out}");
+    let next_kid = out
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let (code, out, err) = run(&dir, &["keys", "rotate"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("rotated; active key is now {next_kid}")),
+        "{out}"
+    );
+    let states: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(states, ["active", "next", "retired"], "{out}");
+    // The master key the embedded mode generated is private to its owner.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.0.join("data/master.key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -151,3 +151,32 @@ async fn replicas_share_one_budget_through_redis() {
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn each_account_has_its_own_budget() {
+    let server = TestServer::start_with(Stores::Embedded, |config| {
+        config.rate_limit.per_account_per_minute = 3;
+    })
+    .await
+    .unwrap();
+    let tokens = server.account("busy@example.com").await;
+    let token = tokens["access_token"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(server.get_as("/api/v1/auth/me", token).await.0, 200);
+    }
+    let (status, body) = server.get_as("/api/v1/auth/me", token).await;
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (429, json!("RATE_LIMIT_ERROR"))
+    );
+    // Another account from the same address is unaffected.
+    let other = server.account("calm@example.com").await;
+    assert_eq!(
+        server
+            .get_as("/api/v1/auth/me", other["access_token"].as_str().unwrap())
+            .await
+            .0,
+        200
+    );
+    server.stop().await;
+}
