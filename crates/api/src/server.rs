@@ -124,7 +124,11 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         events: audit.clone(),
         clock,
     };
-    let accounts = AccountService::new(ports, PasswordHasher::default(), account_settings(&config));
+    let accounts = AccountService::new(
+        ports,
+        PasswordHasher::for_this_machine()?,
+        account_settings(&config),
+    );
     let admin = AdminService::new(accounts.clone(), audit.clone());
     let state = AppState {
         config: Arc::new(config),

@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn password(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let hasher = PasswordHasher::new(1);
+    let hasher = PasswordHasher::new(1).unwrap();
     let hash = runtime
         .block_on(hasher.hash("Correct-Horse-9-Battery"))
         .unwrap();

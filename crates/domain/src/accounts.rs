@@ -366,7 +366,33 @@ impl AccountService {
     }
 
     async fn issue_pair(&self, user: User, session: &Session) -> Result<TokenPair, DomainError> {
+        let (refresh_token, record) = self.new_refresh_record(session);
+        self.ports.refresh_tokens.insert(&record).await?;
+        self.pair(user, session, refresh_token).await
+    }
+
+    /// A fresh refresh token and its record, expiring at the sliding or the absolute end.
+    fn new_refresh_record(&self, session: &Session) -> (String, RefreshRecord) {
         let now = self.now();
+        let refresh_token = new_refresh_token();
+        let sliding_end = now + chrono_duration(self.settings.refresh_idle);
+        let record = RefreshRecord {
+            id: Uuid::now_v7(),
+            session_id: session.id,
+            token_hash: hash_token(&refresh_token),
+            created_at: now,
+            expires_at: sliding_end.min(session.expires_at),
+            used_at: None,
+        };
+        (refresh_token, record)
+    }
+
+    async fn pair(
+        &self,
+        user: User,
+        session: &Session,
+        refresh_token: String,
+    ) -> Result<TokenPair, DomainError> {
         let access = self
             .ports
             .tokens
@@ -377,19 +403,6 @@ impl AccountService {
                 email: user.email.as_str().to_owned(),
                 email_verified: user.email_verified,
                 amr: session.amr.clone(),
-            })
-            .await?;
-        let refresh_token = new_refresh_token();
-        let sliding_end = now + chrono_duration(self.settings.refresh_idle);
-        self.ports
-            .refresh_tokens
-            .insert(&RefreshRecord {
-                id: Uuid::now_v7(),
-                session_id: session.id,
-                token_hash: hash_token(&refresh_token),
-                created_at: now,
-                expires_at: sliding_end.min(session.expires_at),
-                used_at: None,
             })
             .await?;
         Ok(TokenPair {
@@ -427,22 +440,20 @@ impl AccountService {
             Some(session) if session.is_active(now) => session,
             _ => return Err(DomainError::InvalidToken),
         };
-        if !self.ports.refresh_tokens.mark_used(record.id, now).await? {
-            // Another request exchanged it between our read and now: the same leak.
-            return Err(self.reuse_detected(&record, context).await);
-        }
         let Some(user) = self.ports.users.by_id(session.user_id).await? else {
             return Err(DomainError::InvalidToken);
         };
-        self.ports.sessions.touch(session.id, now).await?;
-        let pair = self.issue_pair(user, &session).await?;
-        self.record(
-            AuditEvent::new(AuditAction::Refresh, now, context)
-                .by(pair.user.id)
-                .on(session.id),
-        )
-        .await?;
-        Ok(pair)
+        let (next_token, next) = self.new_refresh_record(&session);
+        if !self
+            .ports
+            .refresh_tokens
+            .rotate(record.id, now, &next)
+            .await?
+        {
+            // Another request exchanged it between our read and now: the same leak.
+            return Err(self.reuse_detected(&record, context).await);
+        }
+        self.pair(user, &session, next_token).await
     }
 
     async fn reuse_detected(

@@ -18,8 +18,6 @@ pub enum AuditAction {
     SigninFailed,
     /// An account was locked after repeated failures.
     Lockout,
-    /// A refresh token was exchanged.
-    Refresh,
     /// A used refresh token came back: the session was revoked.
     RefreshReuse,
     /// A session ended by logout or revocation.
@@ -44,7 +42,6 @@ impl AuditAction {
             Self::SigninSucceeded => "auth.signin.succeeded",
             Self::SigninFailed => "auth.signin.failed",
             Self::Lockout => "auth.lockout",
-            Self::Refresh => "auth.token.refreshed",
             Self::RefreshReuse => "auth.token.reuse_detected",
             Self::Logout => "auth.logout",
             Self::PasswordChanged => "user.password.changed",

@@ -125,6 +125,13 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
     async fn insert(&self, record: &RefreshRecord) -> Result<(), DomainError>;
     /// The record whose hash this is.
     async fn by_hash(&self, token_hash: &str) -> Result<Option<RefreshRecord>, DomainError>;
-    /// Marks a record used, atomically: true only for the one caller that did it.
-    async fn mark_used(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, DomainError>;
+    /// Exchanges a token in one transaction: marks `used` used (only if nobody did yet), records
+    /// activity on its session, and stores `next`. False, with nothing changed, when `used` had
+    /// already been exchanged: of two concurrent exchanges exactly one wins.
+    async fn rotate(
+        &self,
+        used: Uuid,
+        at: DateTime<Utc>,
+        next: &RefreshRecord,
+    ) -> Result<bool, DomainError>;
 }

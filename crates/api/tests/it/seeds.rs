@@ -520,3 +520,35 @@ async fn deleting_the_account_needs_the_password_and_ends_every_session() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_refresh_token_raced_twice_has_one_winner_and_kills_the_session() {
+    for server in servers().await {
+        let tokens = server.account("racer@example.com").await;
+        let body = json!({"refresh_token": refresh(&tokens)});
+        let (first, second) = tokio::join!(
+            server.call(
+                Method::POST,
+                "/api/v1/auth/token/refresh",
+                Some(body.clone()),
+                None
+            ),
+            server.call(Method::POST, "/api/v1/auth/token/refresh", Some(body), None),
+        );
+        let winners: Vec<&serde_json::Value> = [&first, &second]
+            .iter()
+            .filter(|r| r.0 == 200)
+            .map(|r| &r.2)
+            .collect();
+        assert_eq!(winners.len(), 1, "{} {}", first.0, second.0);
+        // The loser's attempt was a reuse: the session, and so the winner's new tokens, are dead.
+        assert_eq!(
+            server
+                .get_as("/api/v1/auth/me", &access(winners[0]))
+                .await
+                .0,
+            401
+        );
+        server.stop().await;
+    }
+}

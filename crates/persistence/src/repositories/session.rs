@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -179,17 +179,10 @@ impl SqlRefreshTokenRepository {
 #[async_trait]
 impl RefreshTokenRepository for SqlRefreshTokenRepository {
     async fn insert(&self, record: &RefreshRecord) -> Result<(), DomainError> {
-        refresh_token::ActiveModel {
-            id: Set(record.id),
-            session_id: Set(record.session_id.0),
-            token_hash: Set(record.token_hash.clone()),
-            created_at: Set(record.created_at),
-            expires_at: Set(record.expires_at),
-            used_at: Set(record.used_at),
-        }
-        .insert(self.database.connection())
-        .await
-        .map_err(map_db_error("refresh token"))?;
+        to_active_refresh(record)
+            .insert(self.database.connection())
+            .await
+            .map_err(map_db_error("refresh token"))?;
         Ok(())
     }
 
@@ -209,16 +202,49 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
             }))
     }
 
-    async fn mark_used(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, DomainError> {
-        // The `used_at IS NULL` condition makes this a compare-and-set: of two concurrent
-        // exchanges exactly one updates the row.
-        let result = refresh_token::Entity::update_many()
+    async fn rotate(
+        &self,
+        used: Uuid,
+        at: DateTime<Utc>,
+        next: &RefreshRecord,
+    ) -> Result<bool, DomainError> {
+        let map = map_db_error("refresh token");
+        let transaction = self.database.connection().begin().await.map_err(&map)?;
+        // `used_at IS NULL` makes this a compare-and-set: of two concurrent exchanges exactly
+        // one updates the row.
+        let marked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::UsedAt, Expr::value(at))
-            .filter(refresh_token::Column::Id.eq(id))
+            .filter(refresh_token::Column::Id.eq(used))
             .filter(refresh_token::Column::UsedAt.is_null())
-            .exec(self.database.connection())
+            .exec(&transaction)
             .await
-            .map_err(map_db_error("refresh token"))?;
-        Ok(result.rows_affected == 1)
+            .map_err(&map)?;
+        if marked.rows_affected != 1 {
+            transaction.rollback().await.map_err(&map)?;
+            return Ok(false);
+        }
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(at))
+            .filter(session::Column::Id.eq(next.session_id.0))
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
+        to_active_refresh(next)
+            .insert(&transaction)
+            .await
+            .map_err(&map)?;
+        transaction.commit().await.map_err(&map)?;
+        Ok(true)
+    }
+}
+
+fn to_active_refresh(record: &RefreshRecord) -> refresh_token::ActiveModel {
+    refresh_token::ActiveModel {
+        id: Set(record.id),
+        session_id: Set(record.session_id.0),
+        token_hash: Set(record.token_hash.clone()),
+        created_at: Set(record.created_at),
+        expires_at: Set(record.expires_at),
+        used_at: Set(record.used_at),
     }
 }
