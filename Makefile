@@ -15,7 +15,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libclang-dev libxml2-dev l
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: help deps build run release test ci fmt fmt-check clippy openapi openapi-check arrows clean
+.PHONY: help deps build run release test ci fmt fmt-check clippy openapi openapi-check arrows bench load clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,14 @@ openapi-check: ## Fail when openapi.yaml differs from what the code generates
 
 arrows: ## Check the crate dependency arrows of DESIGN.md
 	$(CARGO) test -p castellan-api --test it --locked architecture
+
+bench: ## Criterion benchmarks: token minting/verification and argon2id
+	$(CARGO) bench -p castellan-oidc --bench tokens
+	$(CARGO) bench -p castellan-domain --bench password
+
+load: release ## Load figures on the local PostgreSQL + Redis (needs wrk)
+	$(CARGO) build --release -p castellan-api --example load
+	scripts/bench-load.sh info
 
 clean: ## Remove the build directory
 	$(CARGO) clean
