@@ -422,14 +422,7 @@ impl AccountService {
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
         let now = self.now();
-        let Some(record) = self
-            .ports
-            .refresh_tokens
-            .by_hash(&hash_token(refresh_token))
-            .await?
-        else {
-            return Err(DomainError::InvalidToken);
-        };
+        let record = self.refresh_record(refresh_token).await?;
         if record.used_at.is_some() {
             return Err(self.reuse_detected(&record, context).await);
         }
@@ -475,6 +468,15 @@ impl AccountService {
             Ok(()) => DomainError::InvalidToken,
             Err(error) => error,
         }
+    }
+
+    /// The stored record of a refresh token; `InvalidToken` when there is none.
+    async fn refresh_record(&self, refresh_token: &str) -> Result<RefreshRecord, DomainError> {
+        self.ports
+            .refresh_tokens
+            .by_hash(&hash_token(refresh_token))
+            .await?
+            .ok_or(DomainError::InvalidToken)
     }
 
     fn revoked_key(session: SessionId) -> String {
@@ -537,14 +539,7 @@ impl AccountService {
         refresh_token: &str,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        let Some(record) = self
-            .ports
-            .refresh_tokens
-            .by_hash(&hash_token(refresh_token))
-            .await?
-        else {
-            return Err(DomainError::InvalidToken);
-        };
+        let record = self.refresh_record(refresh_token).await?;
         let session = self.ports.sessions.get(record.session_id).await?;
         self.revoke_sessions(&[record.session_id]).await?;
         let mut event =

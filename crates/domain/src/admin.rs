@@ -42,6 +42,17 @@ fn require_admin(actor: &Principal) -> Result<(), DomainError> {
     }
 }
 
+/// Pages start at 1 and hold 1 to 100 items.
+fn check_page(page: u64, per_page: u64) -> Result<(), DomainError> {
+    if page == 0 || !(1..=100).contains(&per_page) {
+        return Err(DomainError::invalid(
+            "per_page",
+            "page starts at 1 and per_page is 1 to 100",
+        ));
+    }
+    Ok(())
+}
+
 fn require_super_admin(actor: &Principal) -> Result<(), DomainError> {
     if actor.user.role == PlatformRole::SuperAdmin {
         Ok(())
@@ -63,12 +74,7 @@ impl AdminService {
         query: &AuditQuery,
     ) -> Result<(Vec<AuditEvent>, u64), DomainError> {
         require_admin(actor)?;
-        if query.page == 0 || !(1..=100).contains(&query.per_page) {
-            return Err(DomainError::invalid(
-                "per_page",
-                "page starts at 1 and per_page is 1 to 100",
-            ));
-        }
+        check_page(query.page, query.per_page)?;
         self.audit.query(query).await
     }
 
@@ -88,12 +94,7 @@ impl AdminService {
         query: &UserQuery,
     ) -> Result<UserPage, DomainError> {
         require_admin(actor)?;
-        if query.page == 0 || !(1..=100).contains(&query.per_page) {
-            return Err(DomainError::invalid(
-                "per_page",
-                "page starts at 1 and per_page is 1 to 100",
-            ));
-        }
+        check_page(query.page, query.per_page)?;
         self.accounts.ports().users.list(query).await
     }
 
