@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const REQUEST_DURATION: &str = "http_request_duration_seconds";
 const REQUESTS_TOTAL: &str = "http_requests_total";
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -58,6 +59,18 @@ impl Metrics {
                 );
                 let process = PROCESS.get_or_init(metrics_process::Collector::default);
                 process.describe();
+                // Histograms keep raw samples until upkeep folds them in; without it memory
+                // grows with every request between scrapes (or forever, if nobody scrapes).
+                let upkeep = handle.clone();
+                std::thread::Builder::new()
+                    .name("metrics-upkeep".to_owned())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(UPKEEP_INTERVAL);
+                            upkeep.run_upkeep();
+                        }
+                    })
+                    .map_err(|error| format!("cannot start the metrics upkeep thread: {error}"))?;
                 Ok(Self { handle, process })
             })
             .clone()
