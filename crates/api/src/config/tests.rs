@@ -123,7 +123,10 @@ fn the_printed_configuration_hides_secrets() {
         );
         jail.set_env("CASTELLAN_CACHE__URL", "redis://:s3cret@cache:6379/0");
         jail.set_env("CASTELLAN_MAIL__SMTP__PASSWORD", "mailpass");
-        jail.set_env("CASTELLAN_KEYS__MASTER_KEY", "bWFzdGVya2V5bWFzdGVya2V5bWFzdGVya2V5bWFzdGU=");
+        jail.set_env(
+            "CASTELLAN_KEYS__MASTER_KEY",
+            "bWFzdGVya2V5bWFzdGVya2V5bWFzdGVya2V5bWFzdGU=",
+        );
         let config = load_in(jail).unwrap();
         let printed = config.to_redacted_toml();
         for secret in ["hunter2", "s3cret", "mailpass", "bWFzdGVya2V5"] {
