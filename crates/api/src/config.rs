@@ -475,10 +475,24 @@ fn describe_figment_error(error: &figment::Error, file: &Path) -> ConfigError {
             "unknown key `{field}`; expected one of: {}",
             expected.join(", ")
         ),
+        // serde's messages quote the offending value; for these keys that value is a secret.
+        _ if SECRET_KEYS.contains(&key.as_str()) => {
+            "must be text (the value is not shown: it may be a secret; quote a value that looks \
+             like a number, e.g. '\"007\"')"
+                .to_owned()
+        }
         other => other.to_string(),
     };
     ConfigError::new(key, format!("{message}{source}"))
 }
+
+/// Keys whose values are (or contain) secrets, so no error message may repeat them.
+const SECRET_KEYS: &[&str] = &[
+    "database.url",
+    "cache.url",
+    "mail.smtp.password",
+    "keys.master_key",
+];
 
 #[cfg(test)]
 mod tests;

@@ -105,6 +105,24 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn errors_never_repeat_a_secret_value() {
+    for (variable, key) in [
+        ("CASTELLAN_MAIL__SMTP__PASSWORD", "mail.smtp.password"),
+        ("CASTELLAN_KEYS__MASTER_KEY", "keys.master_key"),
+        ("CASTELLAN_DATABASE__URL", "database.url"),
+    ] {
+        Jail::expect_with(|jail| {
+            jail.set_env(variable, "987654321");
+            let error = load_in(jail).unwrap_err();
+            assert_eq!(error.key, key);
+            assert!(!error.to_string().contains("987654321"), "{error}");
+            assert!(error.message.contains(variable), "{error}");
+            Ok(())
+        });
+    }
+}
+
+#[test]
 fn an_explicit_file_must_exist() {
     Jail::expect_with(|_jail| {
         let error = Config::load(Some(Path::new("missing.toml"))).unwrap_err();
