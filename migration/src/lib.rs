@@ -2,7 +2,6 @@
 //! `mYYYYMMDD_HHMMSS_verb_object`. Every migration runs on SQLite and PostgreSQL; the
 //! persistence crate's tests apply them all on both.
 
-pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_leases;

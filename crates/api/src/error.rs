@@ -155,16 +155,6 @@ impl ApiError {
             "The server could not complete the request",
         )
     }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The error code.
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
 }
 
 impl From<DomainError> for ApiError {
@@ -232,10 +222,6 @@ impl IntoResponse for ApiError {
             status_code: self.status.as_u16(),
         };
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            // The allowed methods are set by the router; keep the body and status ours.
-            response.headers_mut().remove(header::ALLOW);
-        }
         let headers = response.headers_mut();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));

@@ -173,16 +173,6 @@ impl AccountService {
         &self.ports
     }
 
-    /// The password hasher.
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
-    }
-
-    /// The password policy in force.
-    pub fn password_policy(&self) -> PasswordPolicy {
-        self.settings.password_policy
-    }
-
     fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
     }

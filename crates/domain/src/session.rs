@@ -97,8 +97,6 @@ pub trait SessionRepository: Send + Sync + std::fmt::Debug {
     async fn create(&self, session: &Session) -> Result<(), DomainError>;
     /// The session with this id.
     async fn get(&self, id: SessionId) -> Result<Option<Session>, DomainError>;
-    /// Records activity.
-    async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), DomainError>;
     /// Revokes one session; false when it was already revoked or absent.
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<bool, DomainError>;
     /// Revokes every active session of a user but `keep`; returns the revoked ids.

@@ -51,8 +51,6 @@ pub fn check_csrf(method: &Method, headers: &HeaderMap, jar: &CookieJar) -> Resu
 pub struct Authenticated {
     /// Who is calling.
     pub principal: Principal,
-    /// True when the token came from the cookie rather than the header.
-    pub via_cookie: bool,
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -62,8 +60,8 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (token, via_cookie) = match bearer_from_headers(&parts.headers) {
-            Some(token) => (token.to_owned(), false),
+        let token = match bearer_from_headers(&parts.headers) {
+            Some(token) => token.to_owned(),
             None => {
                 let jar = CookieJar::from_headers(&parts.headers);
                 let token = jar
@@ -74,7 +72,7 @@ impl FromRequestParts<AppState> for Authenticated {
                     return Err(ApiError::token());
                 };
                 check_csrf(&parts.method, &parts.headers, &jar)?;
-                (token, true)
+                token
             }
         };
         let principal = state.accounts.authenticate(&token).await?;
@@ -92,9 +90,6 @@ impl FromRequestParts<AppState> for Authenticated {
                 return Err(ApiError::rate_limited(decision));
             }
         }
-        Ok(Self {
-            principal,
-            via_cookie,
-        })
+        Ok(Self { principal })
     }
 }

@@ -85,16 +85,6 @@ impl SessionRepository for SqlSessionRepository {
             .map(session_to_domain))
     }
 
-    async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), DomainError> {
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(at))
-            .filter(session::Column::Id.eq(id.0))
-            .exec(self.database.connection())
-            .await
-            .map_err(map_db_error("session"))?;
-        Ok(())
-    }
-
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<bool, DomainError> {
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(at))
