@@ -255,9 +255,11 @@ impl AccountService {
         password: &str,
         context: &RequestContext,
     ) -> Result<SignInOutcome, DomainError> {
-        let normalised = Email::parse(email)
-            .map(|email| email.as_str().to_owned())
-            .unwrap_or_else(|_| email.trim().to_lowercase());
+        let parsed = Email::parse(email).ok();
+        let normalised = parsed.as_ref().map_or_else(
+            || email.trim().to_lowercase(),
+            |email| email.as_str().to_owned(),
+        );
         if let Some(left) = self
             .ports
             .kv
@@ -266,9 +268,9 @@ impl AccountService {
         {
             return Err(DomainError::AccountLocked { retry_after: left });
         }
-        let user = match Email::parse(email) {
-            Ok(email) => self.ports.users.by_email(&email).await?,
-            Err(_) => None,
+        let user = match &parsed {
+            Some(email) => self.ports.users.by_email(email).await?,
+            None => None,
         };
         let verified = match user.as_ref().and_then(|user| user.password_hash.as_deref()) {
             Some(hash) => self.hasher.verify(password, hash).await?,
@@ -473,18 +475,25 @@ impl AccountService {
         format!("revoked-session:{session}")
     }
 
-    /// Revokes sessions in the database and in the shared deny-list, so access tokens already
-    /// issued for them stop working on every replica at once.
+    /// Revokes sessions in the database and puts them on the deny-list.
     async fn revoke_sessions(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
         let now = self.now();
-        // The deny-list entry must outlive every access token of the session.
+        for session in sessions {
+            self.ports.sessions.revoke(*session, now).await?;
+        }
+        self.deny_list(sessions).await
+    }
+
+    /// Puts sessions on the shared deny-list (already revoked in the database), so their
+    /// access tokens stop working on every replica at once.
+    async fn deny_list(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
+        // The entry must outlive every access token of the session.
         let ttl = self.ports.tokens.access_token_lifetime() + Duration::from_secs(60);
         for session in sessions {
             self.ports
                 .kv
                 .set(&Self::revoked_key(*session), b"1", Some(ttl))
                 .await?;
-            self.ports.sessions.revoke(*session, now).await?;
         }
         Ok(())
     }
@@ -577,7 +586,7 @@ impl AccountService {
             .sessions
             .revoke_all_for_user(user, keep, self.now())
             .await?;
-        self.revoke_sessions(&revoked).await?;
+        self.deny_list(&revoked).await?;
         Ok(revoked.len())
     }
 

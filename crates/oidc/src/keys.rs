@@ -57,6 +57,20 @@ pub struct KeySummary {
     pub retire_after: Option<DateTime<Utc>>,
 }
 
+type KeyFingerprint<'a> = (
+    &'a String,
+    KeyState,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// What identifies a published key set: ids, states and dates, in a stable order.
+fn fingerprint<'a>(keys: impl Iterator<Item = KeyFingerprint<'a>>) -> Vec<KeyFingerprint<'a>> {
+    let mut keys: Vec<_> = keys.collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    keys
+}
+
 /// The keys this replica has loaded.
 pub(crate) struct LoadedKeys {
     pub(crate) active_kid: String,
@@ -303,7 +317,21 @@ impl KeyManager {
     /// Re-reads the published keys (to see another replica's rotation).
     pub async fn reload(&self) -> Result<(), DomainError> {
         let records = self.ensure_keys().await?;
-        self.store(Arc::new(Self::load(&self.master, &records)?));
+        // Most reloads find nothing new; skip decrypting and parsing the keys again then.
+        let unchanged = self.loaded().is_some_and(|keys| {
+            fingerprint(
+                keys.summaries
+                    .iter()
+                    .map(|k| (&k.kid, k.state, k.activated_at, k.retire_after)),
+            ) == fingerprint(
+                records
+                    .iter()
+                    .map(|k| (&k.kid, k.state, k.activated_at, k.retire_after)),
+            )
+        });
+        if !unchanged {
+            self.store(Arc::new(Self::load(&self.master, &records)?));
+        }
         Ok(())
     }
 
@@ -332,12 +360,24 @@ impl KeyManager {
         let interval = chrono::Duration::from_std(self.settings.rotation_interval)
             .unwrap_or(chrono::Duration::MAX);
         let now = self.clock.now();
+        let due_at =
+            |activated: Option<DateTime<Utc>>| activated.is_some_and(|at| at + interval <= now);
+        // Every replica asks every minute; only when its own copy says the active key is due
+        // does it take the lease and look again in the database.
+        if let Some(keys) = self.loaded() {
+            let active = keys
+                .summaries
+                .iter()
+                .find(|key| key.state == KeyState::Active);
+            if !due_at(active.and_then(|key| key.activated_at)) {
+                return Ok(false);
+            }
+        }
         let due = |records: &[SigningKeyRecord]| {
             records
                 .iter()
                 .find(|key| key.state == KeyState::Active)
-                .and_then(|key| key.activated_at)
-                .is_some_and(|activated| activated + interval <= now)
+                .is_some_and(|key| due_at(key.activated_at))
         };
         Ok(self
             .rotate_when(&RequestContext::default(), due)
