@@ -256,8 +256,10 @@ impl AccountService {
         context: &RequestContext,
     ) -> Result<SignInOutcome, DomainError> {
         let parsed = Email::parse(email).ok();
+        // What failures and locks are counted against, and what the audit log names. Input that
+        // is not an address may be a password typed into the wrong field: keep only its hash.
         let normalised = parsed.as_ref().map_or_else(
-            || email.trim().to_lowercase(),
+            || format!("sha256:{}", hash_token(email)),
             |email| email.as_str().to_owned(),
         );
         if let Some(left) = self

@@ -367,3 +367,27 @@ async fn profile_changes_are_validated_and_saved() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_typed_into_the_email_field_is_not_recorded() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let root = access(&server.super_admin("root@example.com").await);
+    let mistyped = json!({"email": "My-Secret-Pass-42", "password": "anything"});
+    assert_eq!(
+        server.post("/api/v1/auth/signin", mistyped, None).await.0,
+        401
+    );
+    let (_, page) = server
+        .get_as("/api/v1/admin/audit?action=auth.signin.failed", &root)
+        .await;
+    let target = page["events"][0]["target"].as_str().unwrap();
+    assert!(target.starts_with("sha256:"), "{target}");
+    assert!(
+        !page
+            .to_string()
+            .to_lowercase()
+            .contains("my-secret-pass-42"),
+        "{page}"
+    );
+    server.stop().await;
+}
