@@ -89,6 +89,16 @@ fn bad_values_are_named() {
         ("CASTELLAN_MAIL__TRANSPORT", "smtp", "mail.smtp.host"),
         ("CASTELLAN_MAIL__FROM", "nobody", "mail.from"),
         (
+            "CASTELLAN_ACCOUNTS__LOCKOUT_MINUTES",
+            "0",
+            "accounts.lockout_minutes",
+        ),
+        (
+            "CASTELLAN_RATE_LIMIT__PER_IP_PER_HOUR",
+            "0",
+            "rate_limit.per_ip_per_hour",
+        ),
+        (
             "CASTELLAN_SERVER__CORS__ALLOWED_ORIGINS",
             "[\"https://a.example/path\"]",
             "server.cors.allowed_origins",

@@ -117,26 +117,42 @@ impl Config {
                 "must be at least 8 and not above accounts.password_max_length",
             ));
         }
-        if accounts.lockout_threshold == 0 || accounts.lockout_minutes == 0 {
-            return Err(ConfigError::new(
+        let must_be_positive = [
+            (
                 "accounts.lockout_threshold",
-                "threshold and minutes must be above zero",
-            ));
-        }
-        let limits = &self.rate_limit;
-        if limits.enabled
-            && [
-                limits.per_ip_per_minute,
-                limits.per_ip_per_hour,
-                limits.auth_per_ip_per_minute,
-                limits.per_account_per_minute,
-            ]
-            .contains(&0)
-        {
-            return Err(ConfigError::new(
-                "rate_limit",
-                "every limit must be above zero (or set enabled = false)",
-            ));
+                u64::from(accounts.lockout_threshold),
+            ),
+            ("accounts.lockout_minutes", accounts.lockout_minutes),
+        ]
+        .into_iter()
+        .chain(
+            self.rate_limit
+                .enabled
+                .then_some([
+                    (
+                        "rate_limit.per_ip_per_minute",
+                        self.rate_limit.per_ip_per_minute,
+                    ),
+                    (
+                        "rate_limit.per_ip_per_hour",
+                        self.rate_limit.per_ip_per_hour,
+                    ),
+                    (
+                        "rate_limit.auth_per_ip_per_minute",
+                        self.rate_limit.auth_per_ip_per_minute,
+                    ),
+                    (
+                        "rate_limit.per_account_per_minute",
+                        self.rate_limit.per_account_per_minute,
+                    ),
+                ])
+                .into_iter()
+                .flatten(),
+        );
+        for (key, value) in must_be_positive {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be above zero"));
+            }
         }
         Ok(())
     }
