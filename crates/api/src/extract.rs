@@ -3,6 +3,7 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode};
@@ -40,11 +41,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        let is_form = is_form(request.headers());
         if !is_form {
             return ApiJson::from_request(request, state)
                 .await
@@ -59,6 +56,28 @@ where
                     .to_owned(),
             )),
         }
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Parses an already-read body as a form or as JSON, with the errors of [`JsonOrForm`]; for
+/// handlers whose body is optional.
+pub fn parse_json_or_form<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if is_form(headers) {
+        serde_urlencoded::from_bytes(body).map_err(|error| ApiError::validation(error.to_string()))
+    } else {
+        axum::Json::<T>::from_bytes(body)
+            .map(|axum::Json(value)| value)
+            .map_err(|rejection| json_rejection(&rejection))
     }
 }
 

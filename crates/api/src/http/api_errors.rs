@@ -16,13 +16,16 @@ const KEPT_HEADERS: &[header::HeaderName] = &[header::ALLOW, header::RETRY_AFTER
 /// The prefix whose errors this middleware owns.
 const API_PREFIX: &str = "/api/v1";
 
+/// True for `/api/v1` and everything below it (not `/api/v10`).
+pub fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(API_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// Middleware that rewrites non-JSON error responses under `/api/v1`; other paths pass as is.
 pub async fn normalise_api_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let under_api = path == API_PREFIX
-        || path
-            .strip_prefix(API_PREFIX)
-            .is_some_and(|rest| rest.starts_with('/'));
+    let under_api = is_api_path(path);
     let response = next.run(request).await;
     if !under_api {
         return response;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use castellan_domain::Limit;
 
 use crate::error::{ApiError, set_rate_headers};
+use crate::http::api_errors::is_api_path;
 use crate::http::client::client_ip;
 use crate::state::AppState;
 
@@ -29,7 +30,7 @@ pub async fn limit_requests(
 ) -> Response {
     let config = &state.config.rate_limit;
     let path = request.uri().path();
-    if !config.enabled || !path.starts_with("/api/v1/") {
+    if !config.enabled || !is_api_path(path) {
         return next.run(request).await;
     }
     let Some(ip) = client_ip(

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::dto::{MessageBody, TokenResponse, UserBody};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonOrForm;
+use crate::extract::{JsonOrForm, parse_json_or_form};
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::http::cookies::{REFRESH_COOKIE, clearing_cookies, secure_cookies, session_cookies};
@@ -202,24 +202,8 @@ fn refresh_token_from(
     jar: &CookieJar,
     body: &[u8],
 ) -> Result<Option<Presented>, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let request: RefreshRequest =
-            if content_type.starts_with("application/x-www-form-urlencoded") {
-                serde_urlencoded::from_bytes(body)
-                    .map_err(|error| ApiError::validation(error.to_string()))?
-            } else {
-                serde_json::from_slice(body).map_err(|error| {
-                    if error.is_data() {
-                        ApiError::validation(error.to_string())
-                    } else {
-                        ApiError::bad_request(format!("The body is not valid JSON: {error}"))
-                    }
-                })?
-            };
+        let request: RefreshRequest = parse_json_or_form(headers, body)?;
         return Ok(Some(Presented::Body(request.refresh_token)));
     }
     if let Some(token) = bearer_from_headers(headers) {
