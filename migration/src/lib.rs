@@ -8,6 +8,7 @@ mod m20261123_000001_create_leases;
 mod m20261123_000002_create_accounts;
 mod m20261123_000003_create_audit_events;
 mod m20261123_000004_create_signing_keys;
+mod m20261123_000005_create_oauth;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_accounts::Migration),
             Box::new(m20261123_000003_create_audit_events::Migration),
             Box::new(m20261123_000004_create_signing_keys::Migration),
+            Box::new(m20261123_000005_create_oauth::Migration),
         ]
     }
 }

@@ -103,6 +103,19 @@ pub enum SignInOutcome {
     Complete(TokenPair),
 }
 
+/// A rotated refresh token: the next token, its record, and what it belongs to.
+#[derive(Debug, Clone)]
+pub struct RefreshExchange {
+    /// The next refresh token (shown once).
+    pub token: String,
+    /// Its stored record.
+    pub record: RefreshRecord,
+    /// The session it extends.
+    pub session: Session,
+    /// The session's user.
+    pub user: User,
+}
+
 /// An authenticated caller: the user as stored now, and the token they presented.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -255,6 +268,22 @@ impl AccountService {
         password: &str,
         context: &RequestContext,
     ) -> Result<SignInOutcome, DomainError> {
+        let user = self.check_credentials(email, password, context).await?;
+        let pair = self
+            .start_session(user, vec!["pwd".to_owned()], context)
+            .await?;
+        Ok(SignInOutcome::Complete(pair))
+    }
+
+    /// Checks an email and password with the lockout rules of [`Self::sign_in`] and returns the
+    /// user, without opening a session: the hosted pages open a browser session themselves
+    /// once every step of their flow is done.
+    pub async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
         let parsed = Email::parse(email).ok();
         // What failures and locks are counted against, and what the audit log names. Input that
         // is not an address may be a password typed into the wrong field: keep only its hash.
@@ -288,10 +317,7 @@ impl AccountService {
             .kv
             .delete(&Self::failures_key(&normalised))
             .await?;
-        let pair = self
-            .start_session(user, vec!["pwd".to_owned()], context)
-            .await?;
-        Ok(SignInOutcome::Complete(pair))
+        Ok(user)
     }
 
     /// Counts a failed attempt and locks the address at the threshold. Returns the error to
@@ -335,6 +361,18 @@ impl AccountService {
         amr: Vec<String>,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
+        let session = self.open_session(&user, amr, context).await?;
+        self.issue_pair(user, &session).await
+    }
+
+    /// Opens a session for a user who has proven who they are with `amr`, without tokens (a
+    /// browser sign-in session for the hosted pages), and records the sign-in.
+    pub async fn open_session(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        context: &RequestContext,
+    ) -> Result<Session, DomainError> {
         let now = self.now();
         let session = Session {
             id: SessionId::new(),
@@ -348,28 +386,70 @@ impl AccountService {
             revoked_at: None,
         };
         self.ports.sessions.create(&session).await?;
-        let pair = self.issue_pair(user, &session).await?;
         self.record(
             AuditEvent::new(AuditAction::SigninSucceeded, now, context)
-                .by(pair.user.id)
+                .by(user.id)
                 .on(session.id)
                 .note(format!("amr={}", session.amr.join(","))),
         )
         .await?;
-        Ok(pair)
+        Ok(session)
+    }
+
+    /// The session with this id and its user, while the session is active.
+    pub async fn active_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User)>, DomainError> {
+        let Some(session) = self.ports.sessions.get(id).await? else {
+            return Ok(None);
+        };
+        if !session.is_active(self.now()) {
+            return Ok(None);
+        }
+        Ok(self
+            .ports
+            .users
+            .by_id(session.user_id)
+            .await?
+            .map(|user| (session, user)))
     }
 
     async fn issue_pair(&self, user: User, session: &Session) -> Result<TokenPair, DomainError> {
-        let (refresh_token, record) = self.new_refresh_record(session);
+        let (refresh_token, record) = self.new_refresh_record(session, None, Uuid::now_v7());
         self.ports.refresh_tokens.insert(&record).await?;
         self.pair(user, session, refresh_token).await
     }
 
+    /// Issues a refresh token to an OAuth client for `scope` within a session; returns the
+    /// token and its grant id.
+    pub async fn issue_client_refresh(
+        &self,
+        session: &Session,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(String, Uuid), DomainError> {
+        let grant_id = Uuid::now_v7();
+        let (token, record) = self.new_refresh_record(
+            session,
+            Some((client_id.to_owned(), scope.to_owned())),
+            grant_id,
+        );
+        self.ports.refresh_tokens.insert(&record).await?;
+        Ok((token, grant_id))
+    }
+
     /// A fresh refresh token and its record, expiring at the sliding or the absolute end.
-    fn new_refresh_record(&self, session: &Session) -> (String, RefreshRecord) {
+    fn new_refresh_record(
+        &self,
+        session: &Session,
+        client: Option<(String, String)>,
+        grant_id: Uuid,
+    ) -> (String, RefreshRecord) {
         let now = self.now();
         let refresh_token = new_refresh_token();
         let sliding_end = now + chrono_duration(self.settings.refresh_idle);
+        let (client_id, scope) = client.unzip();
         let record = RefreshRecord {
             id: Uuid::now_v7(),
             session_id: session.id,
@@ -377,6 +457,9 @@ impl AccountService {
             created_at: now,
             expires_at: sliding_end.min(session.expires_at),
             used_at: None,
+            client_id,
+            scope,
+            grant_id,
         };
         (refresh_token, record)
     }
@@ -415,8 +498,25 @@ impl AccountService {
         refresh_token: &str,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
+        let exchange = self.exchange_refresh(refresh_token, None, context).await?;
+        self.pair(exchange.user, &exchange.session, exchange.token)
+            .await
+    }
+
+    /// Rotates a refresh token issued to `client` (`None`: Castellan's own API) and returns the
+    /// next one with its session and user. A token of another client is refused before it is
+    /// touched; a token already exchanged revokes its session.
+    pub async fn exchange_refresh(
+        &self,
+        refresh_token: &str,
+        client: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<RefreshExchange, DomainError> {
         let now = self.now();
         let record = self.refresh_record(refresh_token).await?;
+        if record.client_id.as_deref() != client {
+            return Err(DomainError::InvalidToken);
+        }
         if record.used_at.is_some() {
             return Err(self.reuse_detected(&record, context).await);
         }
@@ -430,7 +530,8 @@ impl AccountService {
         let Some(user) = self.ports.users.by_id(session.user_id).await? else {
             return Err(DomainError::InvalidToken);
         };
-        let (next_token, next) = self.new_refresh_record(&session);
+        let client = record.client_id.clone().zip(record.scope.clone());
+        let (token, next) = self.new_refresh_record(&session, client, record.grant_id);
         if !self
             .ports
             .refresh_tokens
@@ -440,7 +541,93 @@ impl AccountService {
             // Another request exchanged it between our read and now: the same leak.
             return Err(self.reuse_detected(&record, context).await);
         }
-        self.pair(user, &session, next_token).await
+        Ok(RefreshExchange {
+            token,
+            record: next,
+            session,
+            user,
+        })
+    }
+
+    /// What a refresh token stands for now: its record and session when it is unused, unexpired
+    /// and its session active (for introspection; nothing changes).
+    pub async fn inspect_refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<Option<(RefreshRecord, Session)>, DomainError> {
+        let now = self.now();
+        let Some(record) = self
+            .ports
+            .refresh_tokens
+            .by_hash(&hash_token(refresh_token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if record.used_at.is_some() || record.expires_at <= now {
+            return Ok(None);
+        }
+        Ok(match self.ports.sessions.get(record.session_id).await? {
+            Some(session) if session.is_active(now) => Some((record, session)),
+            _ => None,
+        })
+    }
+
+    /// Revokes the grant a refresh token of `client_id` belongs to; false when the token is
+    /// unknown or another client's (RFC 7009 answers alike either way).
+    pub async fn revoke_refresh_grant(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+    ) -> Result<bool, DomainError> {
+        let Some(record) = self
+            .ports
+            .refresh_tokens
+            .by_hash(&hash_token(refresh_token))
+            .await?
+        else {
+            return Ok(false);
+        };
+        if record.client_id.as_deref() != Some(client_id) {
+            return Ok(false);
+        }
+        Ok(self
+            .ports
+            .refresh_tokens
+            .revoke_grant(record.grant_id)
+            .await?
+            > 0)
+    }
+
+    /// Revokes every refresh token of a grant (a replayed authorization code's, say).
+    pub async fn revoke_grant(&self, grant_id: Uuid) -> Result<(), DomainError> {
+        self.ports.refresh_tokens.revoke_grant(grant_id).await?;
+        Ok(())
+    }
+
+    /// True when a session was revoked (the shared deny-list, then the database).
+    pub async fn is_session_revoked(&self, session: SessionId) -> Result<bool, DomainError> {
+        Ok(self
+            .ports
+            .kv
+            .get(&Self::revoked_key(session))
+            .await?
+            .is_some())
+    }
+
+    /// Ends a session by id (hosted-page logout, RP-initiated logout).
+    pub async fn end_session(
+        &self,
+        session: &Session,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.revoke_sessions(&[session.id]).await?;
+        self.record(
+            AuditEvent::new(AuditAction::Logout, self.now(), context)
+                .by(session.user_id)
+                .on(session.id),
+        )
+        .await
     }
 
     async fn reuse_detected(

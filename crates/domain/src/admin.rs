@@ -32,7 +32,8 @@ pub struct AdminService {
     audit: Arc<dyn AuditLog>,
 }
 
-fn require_admin(actor: &Principal) -> Result<(), DomainError> {
+/// `Forbidden` unless the actor is an admin or super admin.
+pub fn require_admin(actor: &Principal) -> Result<(), DomainError> {
     if actor.user.role.is_admin() {
         Ok(())
     } else {

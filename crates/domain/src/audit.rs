@@ -32,6 +32,22 @@ pub enum AuditAction {
     UserDeleted,
     /// A signing key was rotated.
     KeyRotated,
+    /// An OAuth client was registered.
+    ClientCreated,
+    /// An OAuth client's metadata changed.
+    ClientUpdated,
+    /// An OAuth client's secret was rotated.
+    ClientSecretRotated,
+    /// An OAuth client was deleted.
+    ClientDeleted,
+    /// A user granted a client scopes.
+    ConsentGranted,
+    /// A user withdrew a client's consent.
+    ConsentRevoked,
+    /// A token was revoked through the revocation endpoint.
+    TokenRevoked,
+    /// An authorization code came back after use: what it issued was revoked.
+    CodeReplay,
 }
 
 impl AuditAction {
@@ -49,6 +65,14 @@ impl AuditAction {
             Self::RoleChanged => "user.role.changed",
             Self::UserDeleted => "user.deleted",
             Self::KeyRotated => "keys.rotated",
+            Self::ClientCreated => "client.created",
+            Self::ClientUpdated => "client.updated",
+            Self::ClientSecretRotated => "client.secret.rotated",
+            Self::ClientDeleted => "client.deleted",
+            Self::ConsentGranted => "consent.granted",
+            Self::ConsentRevoked => "consent.revoked",
+            Self::TokenRevoked => "oauth.token.revoked",
+            Self::CodeReplay => "oauth.code.replay_detected",
         }
     }
 }

@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod client;
+pub mod clients;
 pub mod clock;
 pub mod error;
 pub mod keys;
@@ -19,10 +21,16 @@ pub mod token;
 pub mod user;
 
 pub use accounts::{
-    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, SignInOutcome, TokenPair,
+    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, RefreshExchange,
+    SignInOutcome, TokenPair,
 };
 pub use admin::{AdminService, AdminUserPatch};
 pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
+pub use client::{
+    ClientAuthMethod, ClientMetadata, ClientRepository, Consent, ConsentRepository, OAuthClient,
+    SessionParticipants,
+};
+pub use clients::{ClientService, IssuedClient};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::DomainError;
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};

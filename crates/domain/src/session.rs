@@ -88,6 +88,13 @@ pub struct RefreshRecord {
     pub expires_at: DateTime<Utc>,
     /// When it was exchanged; a second exchange is reuse.
     pub used_at: Option<DateTime<Utc>>,
+    /// The OAuth client it was issued to; `None` for Castellan's own REST API.
+    pub client_id: Option<String>,
+    /// The scopes it carries (OAuth clients only).
+    pub scope: Option<String>,
+    /// The grant it belongs to: every rotation of one token shares it, so revoking the grant
+    /// revokes the whole chain.
+    pub grant_id: Uuid,
 }
 
 /// Storage of sessions.
@@ -132,4 +139,6 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
         at: DateTime<Utc>,
         next: &RefreshRecord,
     ) -> Result<bool, DomainError>;
+    /// Deletes every token of a grant; returns how many there were.
+    async fn revoke_grant(&self, grant_id: Uuid) -> Result<u64, DomainError>;
 }

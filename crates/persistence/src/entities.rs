@@ -2,7 +2,10 @@
 
 pub mod audit_event;
 pub mod lease;
+pub mod oauth_client;
+pub mod oauth_consent;
 pub mod refresh_token;
 pub mod session;
+pub mod session_client;
 pub mod signing_key;
 pub mod user;

@@ -13,8 +13,8 @@ pub use database::{Backend, Database, DatabaseError, DatabaseOptions};
 pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
 pub use lease::SqlLeaseRepository;
 pub use repositories::{
-    SqlAuditLog, SqlRefreshTokenRepository, SqlSessionRepository, SqlSigningKeyRepository,
-    SqlUserRepository,
+    SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlRefreshTokenRepository,
+    SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
 };
 
 #[cfg(feature = "testing")]

@@ -2,11 +2,13 @@
 //! errors are mapped to domain errors once, here.
 
 mod audit;
+mod client;
 mod session;
 mod signing_key;
 mod user;
 
 pub use audit::SqlAuditLog;
+pub use client::{SqlClientRepository, SqlConsentRepository, SqlSessionParticipants};
 pub use session::{SqlRefreshTokenRepository, SqlSessionRepository};
 pub use signing_key::SqlSigningKeyRepository;
 pub use user::SqlUserRepository;

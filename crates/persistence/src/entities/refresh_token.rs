@@ -19,6 +19,12 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// Exchanged.
     pub used_at: Option<DateTimeUtc>,
+    /// OAuth client it was issued to.
+    pub client_id: Option<String>,
+    /// Its scopes.
+    pub scope: Option<String>,
+    /// The grant its rotations share.
+    pub grant_id: Option<Uuid>,
 }
 
 /// No relations are navigated from here.

@@ -8,7 +8,7 @@ use castellan_domain::{
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
@@ -189,6 +189,9 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
                 created_at: model.created_at,
                 expires_at: model.expires_at,
                 used_at: model.used_at,
+                grant_id: model.grant_id.unwrap_or(model.id),
+                client_id: model.client_id,
+                scope: model.scope,
             }))
     }
 
@@ -226,6 +229,19 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
         transaction.commit().await.map_err(&map)?;
         Ok(true)
     }
+
+    async fn revoke_grant(&self, grant_id: Uuid) -> Result<u64, DomainError> {
+        let deleted = refresh_token::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(refresh_token::Column::GrantId.eq(grant_id))
+                    .add(refresh_token::Column::Id.eq(grant_id)),
+            )
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("refresh token"))?;
+        Ok(deleted.rows_affected)
+    }
 }
 
 fn to_active_refresh(record: &RefreshRecord) -> refresh_token::ActiveModel {
@@ -236,5 +252,8 @@ fn to_active_refresh(record: &RefreshRecord) -> refresh_token::ActiveModel {
         created_at: Set(record.created_at),
         expires_at: Set(record.expires_at),
         used_at: Set(record.used_at),
+        client_id: Set(record.client_id.clone()),
+        scope: Set(record.scope.clone()),
+        grant_id: Set(Some(record.grant_id)),
     }
 }

@@ -1,0 +1,570 @@
+//! OAuth 2 / OpenID Connect clients (relying parties): their registered metadata in RFC 7591
+//! names, the rules over it, and the port that stores them.
+//!
+//! Client secrets are high-entropy random values; only their SHA-256 is stored and compared in
+//! constant time. A rotated secret keeps working until its overlap ends.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::DomainError;
+
+/// How a client proves its identity at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the client id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: no secret; PKCE stands in for it.
+    None,
+}
+
+impl ClientAuthMethod {
+    /// The RFC 7591 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    /// True when the client holds a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+/// Grant types a client may be allowed.
+pub const GRANT_TYPES: [&str; 4] = [
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
+];
+/// `authorization_code`.
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+/// `refresh_token`.
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+/// `client_credentials`.
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+/// The device authorization grant (RFC 8628).
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Scopes Castellan knows; a client's `scope` is a subset.
+pub const SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "phone",
+    "address",
+];
+
+/// Signing algorithms ID tokens can be asked for.
+pub const ID_TOKEN_ALGORITHMS: [&str; 1] = ["RS256"];
+
+fn default_grant_types() -> Vec<String> {
+    vec![GRANT_AUTHORIZATION_CODE.to_owned()]
+}
+
+fn default_scope() -> String {
+    "openid profile email".to_owned()
+}
+
+fn default_alg() -> String {
+    "RS256".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A client's registered metadata, in RFC 7591 names plus Castellan's own flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMetadata {
+    /// Name shown on the consent page.
+    pub client_name: String,
+    /// Where authorization responses may go (exact match; loopback ports free per RFC 8252).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where the browser may return after logout.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grants the client may use.
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    /// How it authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: ClientAuthMethod,
+    /// Space-separated scopes it may ask for.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// Castellan's own application: consent is not asked.
+    #[serde(default)]
+    pub first_party: bool,
+    /// Authorization requests must come through PAR (RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// PKCE is required even of this confidential client (public clients always need it).
+    #[serde(default = "default_true")]
+    pub require_pkce: bool,
+    /// Access-token lifetime for this client, overriding the global one.
+    #[serde(default)]
+    pub access_token_lifetime_secs: Option<u64>,
+    /// Back-Channel Logout endpoint.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client's public keys (for `private_key_jwt`), inline.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// The client's public keys, by URL.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// How ID tokens are signed.
+    #[serde(default = "default_alg")]
+    pub id_token_signed_response_alg: String,
+}
+
+impl ClientMetadata {
+    /// Metadata with defaults for everything but the name.
+    pub fn named(name: &str) -> Self {
+        Self {
+            client_name: name.to_owned(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: default_grant_types(),
+            token_endpoint_auth_method: ClientAuthMethod::default(),
+            scope: default_scope(),
+            first_party: false,
+            require_pushed_authorization_requests: false,
+            require_pkce: true,
+            access_token_lifetime_secs: None,
+            backchannel_logout_uri: None,
+            jwks: None,
+            jwks_uri: None,
+            id_token_signed_response_alg: default_alg(),
+        }
+    }
+
+    /// Checks the metadata against the rules; the first violation names its field.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let name = self.client_name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(DomainError::invalid(
+                "client_name",
+                "must be 1 to 200 printable characters",
+            ));
+        }
+        if self.grant_types.is_empty() {
+            return Err(DomainError::invalid("grant_types", "must not be empty"));
+        }
+        for grant in &self.grant_types {
+            if !GRANT_TYPES.contains(&grant.as_str()) {
+                return Err(DomainError::invalid(
+                    "grant_types",
+                    format!("unsupported grant type {grant:?}"),
+                ));
+            }
+        }
+        if self.allows(GRANT_AUTHORIZATION_CODE) && self.redirect_uris.is_empty() {
+            return Err(DomainError::invalid(
+                "redirect_uris",
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        for uri in &self.redirect_uris {
+            check_redirect_uri("redirect_uris", uri)?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri("post_logout_redirect_uris", uri)?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_absolute_uri("backchannel_logout_uri", uri)?;
+            if uri.contains('#') {
+                return Err(DomainError::invalid(
+                    "backchannel_logout_uri",
+                    "must not contain a fragment",
+                ));
+            }
+        }
+        if let Some(uri) = &self.jwks_uri {
+            check_absolute_uri("jwks_uri", uri)?;
+        }
+        for scope in self.scope.split_whitespace() {
+            if !SCOPES.contains(&scope) {
+                return Err(DomainError::invalid(
+                    "scope",
+                    format!("unknown scope {scope:?}"),
+                ));
+            }
+        }
+        let public = self.token_endpoint_auth_method == ClientAuthMethod::None;
+        if public && self.allows(GRANT_CLIENT_CREDENTIALS) {
+            return Err(DomainError::invalid(
+                "grant_types",
+                "client_credentials needs a confidential client",
+            ));
+        }
+        if self.token_endpoint_auth_method == ClientAuthMethod::PrivateKeyJwt {
+            match (&self.jwks, &self.jwks_uri) {
+                (Some(_), Some(_)) => {
+                    return Err(DomainError::invalid(
+                        "jwks",
+                        "give either jwks or jwks_uri, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(DomainError::invalid(
+                        "jwks",
+                        "private_key_jwt needs the client's keys (jwks or jwks_uri)",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(jwks) = &self.jwks
+            && !jwks.get("keys").is_some_and(serde_json::Value::is_array)
+        {
+            return Err(DomainError::invalid(
+                "jwks",
+                "must be a JWK Set: {\"keys\": [...]}",
+            ));
+        }
+        if !ID_TOKEN_ALGORITHMS.contains(&self.id_token_signed_response_alg.as_str()) {
+            return Err(DomainError::invalid(
+                "id_token_signed_response_alg",
+                format!("supported: {}", ID_TOKEN_ALGORITHMS.join(", ")),
+            ));
+        }
+        if self.access_token_lifetime_secs == Some(0) {
+            return Err(DomainError::invalid(
+                "access_token_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when the client may use `grant`.
+    pub fn allows(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|allowed| allowed == grant)
+    }
+
+    /// True for public clients (no way to authenticate).
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == ClientAuthMethod::None
+    }
+
+    /// The scopes the client may ask for.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split_whitespace()
+    }
+
+    /// True when `redirect_uri` is registered: exact match, except that a loopback IP
+    /// redirect (RFC 8252 section 7.3) may use any port.
+    pub fn accepts_redirect_uri(&self, redirect_uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| redirect_matches(registered, redirect_uri))
+    }
+
+    /// True when `uri` is a registered post-logout redirect URI (exact match).
+    pub fn accepts_post_logout_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|registered| registered == uri)
+    }
+}
+
+fn check_absolute_uri(field: &'static str, uri: &str) -> Result<(), DomainError> {
+    let scheme_end = uri.find("://").filter(|&end| end > 0);
+    let Some(scheme_end) = scheme_end else {
+        return Err(DomainError::invalid(
+            field,
+            format!("{uri:?} is not an absolute URI"),
+        ));
+    };
+    let scheme = &uri[..scheme_end];
+    let valid_scheme = scheme
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid_scheme || uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(DomainError::invalid(
+            field,
+            format!("{uri:?} is not an absolute URI"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), DomainError> {
+    check_absolute_uri(field, uri)?;
+    if uri.contains('#') {
+        return Err(DomainError::invalid(
+            field,
+            format!("{uri:?} must not contain a fragment"),
+        ));
+    }
+    let lower = uri.to_ascii_lowercase();
+    if lower.starts_with("http://") && loopback_parts(uri).is_none() {
+        // Plain http only to the device itself; anywhere else the code could be read on the way.
+        let host = &lower["http://".len()..];
+        if !host.starts_with("localhost") {
+            return Err(DomainError::invalid(
+                field,
+                format!("{uri:?}: http is only allowed for loopback addresses; use https"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// For `http://127.0.0.1:port/path` or `http://[::1]:port/path`: (host, path-and-query).
+fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(index) => rest.split_at(index),
+        None => (rest, ""),
+    };
+    let host = if let Some(stripped) = authority.strip_prefix("[::1]") {
+        if !(stripped.is_empty() || stripped.starts_with(':')) {
+            return None;
+        }
+        "[::1]"
+    } else {
+        let host = authority.split(':').next()?;
+        if host != "127.0.0.1" {
+            return None;
+        }
+        host
+    };
+    let port = authority[host.len()..].strip_prefix(':');
+    if port.is_some_and(|port| port.is_empty() || !port.chars().all(|c| c.is_ascii_digit())) {
+        return None;
+    }
+    Some((host, path))
+}
+
+fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    match (loopback_parts(registered), loopback_parts(requested)) {
+        (Some(registered), Some(requested)) => registered == requested,
+        _ => false,
+    }
+}
+
+/// Hex SHA-256 of a client secret, as stored.
+pub fn hash_secret(secret: &str) -> String {
+    crate::accounts::hash_token(secret)
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    /// The public identifier (`client_id`).
+    pub client_id: String,
+    /// What it registered.
+    pub metadata: ClientMetadata,
+    /// SHA-256 of the current secret (confidential clients).
+    pub secret_hash: Option<String>,
+    /// SHA-256 of the secret before the last rotation, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    /// When the previous secret stops working.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the RFC 7592 registration access token, for dynamically registered clients.
+    pub registration_token_hash: Option<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OAuthClient {
+    /// True when `secret` is the current secret, or the previous one within its overlap.
+    /// Both comparisons always run, in constant time.
+    pub fn verify_secret(&self, secret: &str, now: DateTime<Utc>) -> bool {
+        let presented = hash_secret(secret);
+        let matches = |stored: &Option<String>| {
+            stored
+                .as_deref()
+                .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(presented.as_bytes())))
+        };
+        let current = matches(&self.secret_hash);
+        let previous = matches(&self.previous_secret_hash)
+            && self
+                .previous_secret_expires_at
+                .is_some_and(|until| until > now);
+        current | previous
+    }
+
+    /// True when `token` is this client's registration access token (constant time).
+    pub fn verify_registration_token(&self, token: &str) -> bool {
+        let presented = hash_secret(token);
+        self.registration_token_hash
+            .as_deref()
+            .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(presented.as_bytes())))
+    }
+}
+
+/// Storage of clients.
+#[async_trait::async_trait]
+pub trait ClientRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a new client; `Conflict` when the id is taken.
+    async fn create(&self, client: &OAuthClient) -> Result<(), DomainError>;
+    /// The client with this id.
+    async fn get(&self, client_id: &str) -> Result<Option<OAuthClient>, DomainError>;
+    /// Every client, oldest first.
+    async fn list(&self) -> Result<Vec<OAuthClient>, DomainError>;
+    /// Replaces a client's stored fields; `NotFound` when absent.
+    async fn update(&self, client: &OAuthClient) -> Result<(), DomainError>;
+    /// Deletes a client; false when absent.
+    async fn delete(&self, client_id: &str) -> Result<bool, DomainError>;
+}
+
+/// What a user allowed a client: the scopes, remembered so consent is asked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// The user.
+    pub user_id: crate::UserId,
+    /// The client.
+    pub client_id: String,
+    /// The scopes granted so far.
+    pub scopes: Vec<String>,
+    /// When they were last granted.
+    pub granted_at: DateTime<Utc>,
+}
+
+impl Consent {
+    /// True when every scope in `requested` was granted.
+    pub fn covers<'a>(&self, mut requested: impl Iterator<Item = &'a str>) -> bool {
+        requested.all(|scope| self.scopes.iter().any(|granted| granted == scope))
+    }
+}
+
+/// Storage of consents.
+#[async_trait::async_trait]
+pub trait ConsentRepository: Send + Sync + std::fmt::Debug {
+    /// The user's consent for a client.
+    async fn get(
+        &self,
+        user: crate::UserId,
+        client_id: &str,
+    ) -> Result<Option<Consent>, DomainError>;
+    /// Stores (or replaces) a consent.
+    async fn put(&self, consent: &Consent) -> Result<(), DomainError>;
+    /// Every consent of a user.
+    async fn for_user(&self, user: crate::UserId) -> Result<Vec<Consent>, DomainError>;
+    /// Withdraws a consent; false when there was none.
+    async fn delete(&self, user: crate::UserId, client_id: &str) -> Result<bool, DomainError>;
+}
+
+/// Which clients took part in a session, so logout can tell each of them (Back-Channel Logout).
+#[async_trait::async_trait]
+pub trait SessionParticipants: Send + Sync + std::fmt::Debug {
+    /// Records that `client_id` received tokens in `session` (idempotent).
+    async fn add(&self, session: crate::SessionId, client_id: &str) -> Result<(), DomainError>;
+    /// The clients that took part in `session`.
+    async fn of(&self, session: crate::SessionId) -> Result<Vec<String>, DomainError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web_client() -> ClientMetadata {
+        ClientMetadata {
+            redirect_uris: vec!["https://app.example/callback".to_owned()],
+            ..ClientMetadata::named("App")
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let client = web_client();
+        assert!(client.accepts_redirect_uri("https://app.example/callback"));
+        assert!(!client.accepts_redirect_uri("https://app.example/callback/"));
+        assert!(!client.accepts_redirect_uri("https://app.example/callback?x=1"));
+        assert!(!client.accepts_redirect_uri("https://evil.example/callback"));
+    }
+
+    #[test]
+    fn loopback_redirects_may_change_port_only() {
+        let client = ClientMetadata {
+            redirect_uris: vec![
+                "http://127.0.0.1/cb".to_owned(),
+                "http://[::1]:80/cb".to_owned(),
+            ],
+            token_endpoint_auth_method: ClientAuthMethod::None,
+            ..ClientMetadata::named("CLI")
+        };
+        client.validate().unwrap();
+        assert!(client.accepts_redirect_uri("http://127.0.0.1:51234/cb"));
+        assert!(client.accepts_redirect_uri("http://[::1]:9/cb"));
+        assert!(!client.accepts_redirect_uri("http://127.0.0.1:51234/other"));
+        assert!(!client.accepts_redirect_uri("http://127.0.0.1.evil.example:1/cb"));
+        assert!(!client.accepts_redirect_uri("http://localhost:51234/cb"));
+    }
+
+    #[test]
+    fn metadata_rules_name_their_field() {
+        let field_of = |metadata: ClientMetadata| match metadata.validate() {
+            Err(DomainError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        assert_eq!(
+            field_of(ClientMetadata::named("No redirect")),
+            "redirect_uris"
+        );
+        let mut bad = web_client();
+        bad.redirect_uris = vec!["http://app.example/cb".to_owned()];
+        assert_eq!(field_of(bad), "redirect_uris");
+        let mut bad = web_client();
+        bad.redirect_uris = vec!["https://app.example/cb#frag".to_owned()];
+        assert_eq!(field_of(bad), "redirect_uris");
+        let mut bad = web_client();
+        bad.grant_types = vec!["implicit".to_owned()];
+        assert_eq!(field_of(bad), "grant_types");
+        let mut bad = web_client();
+        bad.scope = "openid admin".to_owned();
+        assert_eq!(field_of(bad), "scope");
+        let mut bad = web_client();
+        bad.token_endpoint_auth_method = ClientAuthMethod::None;
+        bad.grant_types = vec![GRANT_CLIENT_CREDENTIALS.to_owned()];
+        assert_eq!(field_of(bad), "grant_types");
+        let mut bad = web_client();
+        bad.token_endpoint_auth_method = ClientAuthMethod::PrivateKeyJwt;
+        assert_eq!(field_of(bad), "jwks");
+        web_client().validate().unwrap();
+    }
+
+    #[test]
+    fn secrets_verify_with_overlap() {
+        let now = Utc::now();
+        let client = OAuthClient {
+            client_id: "c".to_owned(),
+            metadata: web_client(),
+            secret_hash: Some(hash_secret("new")),
+            previous_secret_hash: Some(hash_secret("old")),
+            previous_secret_expires_at: Some(now + chrono::Duration::hours(1)),
+            registration_token_hash: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(client.verify_secret("new", now));
+        assert!(client.verify_secret("old", now));
+        assert!(!client.verify_secret("old", now + chrono::Duration::hours(2)));
+        assert!(!client.verify_secret("other", now));
+    }
+}
