@@ -6,8 +6,10 @@
 
 pub mod keys;
 pub mod master_key;
+pub mod provider;
 pub mod tokens;
 
 pub use keys::{KeyManager, KeySettings, KeySummary};
 pub use master_key::{MasterKey, MasterKeyError};
+pub use provider::{OidcProvider, ProviderPorts, ProviderSettings};
 pub use tokens::JwtTokenIssuer;

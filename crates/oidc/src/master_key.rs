@@ -30,6 +30,8 @@ pub enum MasterKeyError {
 #[derive(Clone)]
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    /// HMAC key over the same secret, for deriving purpose-bound keys.
+    derivation: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -45,7 +47,19 @@ impl MasterKey {
             .decode(text.trim())
             .map_err(|_| MasterKeyError::Malformed)?;
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| MasterKeyError::Malformed)?;
-        Ok(Self { cipher })
+        Ok(Self {
+            cipher,
+            derivation: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes),
+        })
+    }
+
+    /// A key for one purpose, derived from the master key: HMAC-SHA256(master, `purpose`).
+    /// Keys for different purposes are independent, and none reveals the master key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let tag = aws_lc_rs::hmac::sign(&self.derivation, purpose.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(tag.as_ref());
+        key
     }
 
     /// A fresh random key and its base64 form (to be stored by the caller).
@@ -54,6 +68,7 @@ impl MasterKey {
         let text = STANDARD.encode(bytes);
         let key = Self {
             cipher: Aes256Gcm::new(&bytes.into()),
+            derivation: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes),
         };
         (key, text)
     }

@@ -14,7 +14,8 @@ use castellan_domain::{
     VerifiedToken,
 };
 use chrono::DateTime;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::KeyManager;
@@ -75,6 +76,8 @@ pub struct JwtTokenIssuer {
     issuer: String,
     lifetime: Duration,
     validation: Validation,
+    /// Signature, issuer and expiry, any audience: tokens Castellan issued to OAuth clients.
+    any_audience: Validation,
 }
 
 impl JwtTokenIssuer {
@@ -91,13 +94,63 @@ impl JwtTokenIssuer {
         validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
+        let mut any_audience = validation.clone();
+        any_audience.validate_aud = false;
+        any_audience.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
         Self {
             keys,
             clock,
             issuer: issuer.to_owned(),
             lifetime,
             validation,
+            any_audience,
         }
+    }
+
+    /// The issuer (`iss`) of every token.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs any claims as a JWS with the active key and `typ` in the header.
+    pub async fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, DomainError> {
+        let keys = self.keys.current().await?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(keys.active_kid.clone());
+        header.typ = Some(typ.to_owned());
+        sign_compact(&header, claims, &keys.signer)
+    }
+
+    /// Verifies a token Castellan signed (signature, issuer, and expiry unless `allow_expired`)
+    /// whatever its audience, and returns its claims.
+    pub async fn decode<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        allow_expired: bool,
+    ) -> Result<T, DomainError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::InvalidToken)?;
+        let kid = header.kid.ok_or(DomainError::InvalidToken)?;
+        let key = self.decoding_key(&kid).await?;
+        let mut validation = self.any_audience.clone();
+        if allow_expired {
+            validation.validate_exp = false;
+        }
+        jsonwebtoken::decode::<T>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| DomainError::InvalidToken)
+    }
+
+    async fn decoding_key(&self, kid: &str) -> Result<DecodingKey, DomainError> {
+        let mut keys = self.keys.current().await?;
+        if !keys.decoding.contains_key(kid) {
+            // Perhaps another replica rotated since we loaded; look once more.
+            self.keys.reload().await?;
+            keys = self.keys.current().await?;
+        }
+        keys.decoding
+            .get(kid)
+            .cloned()
+            .ok_or(DomainError::InvalidToken)
     }
 }
 
@@ -122,11 +175,7 @@ impl TokenIssuer for JwtTokenIssuer {
             role: grant.role.as_str().to_owned(),
             amr: grant.amr.clone(),
         };
-        let keys = self.keys.current().await?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(keys.active_kid.clone());
-        header.typ = Some("at+jwt".to_owned());
-        let token = sign_compact(&header, &claims, &keys.signer)?;
+        let token = self.sign(&claims, "at+jwt").await?;
         Ok(IssuedToken {
             token,
             expires_in: self.lifetime.as_secs(),
@@ -136,14 +185,8 @@ impl TokenIssuer for JwtTokenIssuer {
     async fn verify(&self, token: &str) -> Result<VerifiedToken, DomainError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::InvalidToken)?;
         let kid = header.kid.ok_or(DomainError::InvalidToken)?;
-        let mut keys = self.keys.current().await?;
-        if !keys.decoding.contains_key(&kid) {
-            // Perhaps another replica rotated since we loaded; look once more.
-            self.keys.reload().await?;
-            keys = self.keys.current().await?;
-        }
-        let key = keys.decoding.get(&kid).ok_or(DomainError::InvalidToken)?;
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+        let key = self.decoding_key(&kid).await?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|_| DomainError::InvalidToken)?
             .claims;
         let parse_uuid =

@@ -1,0 +1,341 @@
+//! The device authorization grant (RFC 8628): a device asks for a code pair, the user enters
+//! the short code on the device page and approves, and the device polls the token endpoint.
+
+use castellan_domain::client::GRANT_DEVICE_CODE;
+use castellan_domain::{DomainError, OAuthClient, RequestContext, SessionId};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use super::error::{OAuthError, OAuthErrorCode};
+use super::token::{SLOW_DOWN_STEP, TokenRequest, TokenResponse, UserGrant};
+use super::{OidcProvider, kv_key, normalise_scope, random_token, scopes_within};
+
+/// A device authorization request's body (without client authentication).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeviceRequest {
+    /// Requested scopes.
+    pub scope: Option<String>,
+}
+
+/// The answer of the device authorization endpoint.
+#[derive(Clone, Serialize)]
+pub struct DeviceAuthorization {
+    /// The secret the device polls with.
+    pub device_code: String,
+    /// The short code the user types.
+    pub user_code: String,
+    /// Where the user goes.
+    pub verification_uri: String,
+    /// The same with the code filled in.
+    pub verification_uri_complete: String,
+    /// Seconds until both codes expire.
+    pub expires_in: u64,
+    /// Seconds between polls.
+    pub interval: u64,
+}
+
+impl std::fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum DeviceStatus {
+    Pending,
+    Approved(SessionId),
+    Denied,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeviceGrant {
+    client_id: String,
+    client_name: String,
+    scope: String,
+    expires_at: i64,
+    status: DeviceStatus,
+}
+
+/// What the device page shows about a pending request.
+#[derive(Debug, Clone)]
+pub struct DevicePrompt {
+    /// The client's name.
+    pub client_name: String,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+}
+
+/// Consonants only: no vowels (no words), nothing easily confused (RFC 8628 section 6.1).
+const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+fn new_user_code() -> String {
+    let mut rng = rand::thread_rng();
+    let mut code = String::with_capacity(9);
+    for index in 0..8 {
+        if index == 4 {
+            code.push('-');
+        }
+        let pick = rng.gen_range(0..USER_CODE_ALPHABET.len());
+        code.push(char::from(USER_CODE_ALPHABET[pick]));
+    }
+    code
+}
+
+/// The user code as typed, reduced to its letters in upper case.
+fn normalise_user_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+impl OidcProvider {
+    /// Starts a device authorization for an authenticated client.
+    pub async fn device_authorization(
+        &self,
+        client: &OAuthClient,
+        request: DeviceRequest,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        if !client.metadata.allows(GRANT_DEVICE_CODE) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "this client may not use the device grant",
+            ));
+        }
+        let scope = normalise_scope(request.scope.as_deref().unwrap_or("openid"));
+        if scope.is_empty() || !scopes_within(&scope, &client.metadata.scope) {
+            return Err(OAuthError::invalid_scope(
+                "a requested scope is unknown or not allowed for this client",
+            ));
+        }
+        let lifetime = self.settings.device_code_lifetime;
+        let device_code = random_token();
+        let user_code = new_user_code();
+        let grant = DeviceGrant {
+            client_id: client.client_id.clone(),
+            client_name: client.metadata.client_name.clone(),
+            scope,
+            expires_at: self.now().timestamp()
+                + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+            status: DeviceStatus::Pending,
+        };
+        let device_key = kv_key("device", &device_code);
+        // Kept beyond expiry so a late poll learns `expired_token`, not `invalid_grant`.
+        self.store_device(&device_key, &grant, lifetime * 2).await?;
+        self.ports
+            .kv
+            .set(
+                &format!("device-user:{}", normalise_user_code(&user_code)),
+                device_key.as_bytes(),
+                Some(lifetime),
+            )
+            .await?;
+        let verification_uri = self.settings.endpoint("/device");
+        Ok(DeviceAuthorization {
+            verification_uri_complete: format!("{verification_uri}?user_code={user_code}"),
+            verification_uri,
+            device_code,
+            user_code,
+            expires_in: lifetime.as_secs(),
+            interval: self.settings.device_poll_interval.as_secs(),
+        })
+    }
+
+    async fn store_device(
+        &self,
+        key: &str,
+        grant: &DeviceGrant,
+        ttl: std::time::Duration,
+    ) -> Result<(), DomainError> {
+        let bytes =
+            serde_json::to_vec(grant).map_err(|error| DomainError::Storage(error.to_string()))?;
+        self.ports.kv.set(key, &bytes, Some(ttl)).await?;
+        Ok(())
+    }
+
+    async fn device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> Result<Option<(String, DeviceGrant)>, DomainError> {
+        let key = format!("device-user:{}", normalise_user_code(user_code));
+        let Some(device_key) = self.ports.kv.get(&key).await? else {
+            return Ok(None);
+        };
+        let device_key = String::from_utf8_lossy(&device_key).into_owned();
+        let grant = self
+            .ports
+            .kv
+            .get(&device_key)
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<DeviceGrant>(&bytes).ok())
+            .filter(|grant| matches!(grant.status, DeviceStatus::Pending));
+        Ok(grant.map(|grant| (device_key, grant)))
+    }
+
+    /// The pending request a user code stands for; `None` when unknown, used or expired.
+    pub async fn device_prompt(
+        &self,
+        user_code: &str,
+    ) -> Result<Option<DevicePrompt>, DomainError> {
+        Ok(self
+            .device_by_user_code(user_code)
+            .await?
+            .map(|(_, grant)| DevicePrompt {
+                client_name: grant.client_name,
+                scopes: grant.scope.split_whitespace().map(str::to_owned).collect(),
+            }))
+    }
+
+    /// The signed-in user's decision on the device page; false when the code is unknown,
+    /// used or expired.
+    pub async fn decide_device(
+        &self,
+        user_code: &str,
+        session: SessionId,
+        approve: bool,
+        context: &RequestContext,
+    ) -> Result<bool, DomainError> {
+        let Some((device_key, mut grant)) = self.device_by_user_code(user_code).await? else {
+            return Ok(false);
+        };
+        // A user code works once.
+        self.ports
+            .kv
+            .delete(&format!("device-user:{}", normalise_user_code(user_code)))
+            .await?;
+        grant.status = if approve {
+            DeviceStatus::Approved(session)
+        } else {
+            DeviceStatus::Denied
+        };
+        self.store_device(&device_key, &grant, self.settings.device_code_lifetime)
+            .await?;
+        if approve {
+            self.ports
+                .participants
+                .add(session, &grant.client_id)
+                .await?;
+        }
+        let action = if approve {
+            castellan_domain::AuditAction::ConsentGranted
+        } else {
+            castellan_domain::AuditAction::ConsentRevoked
+        };
+        self.ports
+            .events
+            .record(
+                castellan_domain::AuditEvent::new(action, self.now(), context)
+                    .on(&grant.client_id)
+                    .note(format!("device flow, scope={}", grant.scope)),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// The device polling the token endpoint.
+    pub(super) async fn device_grant(
+        &self,
+        client: &OAuthClient,
+        request: &TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let device_code = request
+            .device_code
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_request("device_code is missing"))?;
+        let device_key = kv_key("device", device_code);
+        let Some(bytes) = self.ports.kv.get(&device_key).await? else {
+            return Err(OAuthError::invalid_grant("the device code is unknown"));
+        };
+        let grant: DeviceGrant = serde_json::from_slice(&bytes)
+            .map_err(|error| DomainError::Storage(format!("stored device grant: {error}")))?;
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant(
+                "the device code belongs to another client",
+            ));
+        }
+        if grant.expires_at <= self.now().timestamp() {
+            return Err(OAuthError::new(
+                OAuthErrorCode::ExpiredToken,
+                "the device code has expired",
+            ));
+        }
+        match grant.status {
+            DeviceStatus::Pending => {
+                let interval = self.settings.device_poll_interval;
+                let first_in_interval = self
+                    .ports
+                    .kv
+                    .set_if_absent(&format!("device-poll:{device_key}"), b"1", Some(interval))
+                    .await?;
+                if first_in_interval {
+                    Err(OAuthError::new(
+                        OAuthErrorCode::AuthorizationPending,
+                        "the user has not decided yet",
+                    ))
+                } else {
+                    // Polling too fast: the device must add this much to its interval.
+                    self.ports
+                        .kv
+                        .set(
+                            &format!("device-poll:{device_key}"),
+                            b"1",
+                            Some(interval + SLOW_DOWN_STEP),
+                        )
+                        .await?;
+                    Err(OAuthError::new(OAuthErrorCode::SlowDown, "poll less often"))
+                }
+            }
+            DeviceStatus::Denied => {
+                self.ports.kv.delete(&device_key).await?;
+                Err(OAuthError::new(
+                    OAuthErrorCode::AccessDenied,
+                    "the user refused",
+                ))
+            }
+            DeviceStatus::Approved(session_id) => {
+                // Exactly one poll gets the tokens.
+                if self.ports.kv.take(&device_key).await?.is_none() {
+                    return Err(OAuthError::invalid_grant(
+                        "the device code was already used",
+                    ));
+                }
+                let Some((session, user)) = self.ports.accounts.active_session(session_id).await?
+                else {
+                    return Err(OAuthError::invalid_grant("the sign-in session has ended"));
+                };
+                let (response, ..) = self
+                    .user_tokens(
+                        UserGrant {
+                            client,
+                            session: &session,
+                            user: &user,
+                            scope: &grant.scope,
+                            nonce: None,
+                            claims: None,
+                        },
+                        None,
+                    )
+                    .await?;
+                Ok(response)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_eight_consonants_and_forgive_typing() {
+        let code = new_user_code();
+        assert_eq!(code.len(), 9);
+        assert_eq!(&code[4..5], "-");
+        let letters = normalise_user_code(&code);
+        assert_eq!(letters.len(), 8);
+        assert!(letters.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)));
+        assert_eq!(normalise_user_code("bcdf ghjk"), "BCDFGHJK");
+    }
+}
