@@ -61,6 +61,84 @@ pub enum Command {
     /// Manage platform administrators.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Register and list OAuth / OpenID Connect clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// `castellan clients ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its RFC 7591 document with `client_id` and `client_secret`.
+    Create(CreateClientArgs),
+    /// List the registered clients as JSON.
+    List,
+}
+
+/// The new client, in RFC 7591 terms.
+#[derive(Debug, Args)]
+pub struct CreateClientArgs {
+    /// `client_name`, shown on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// A redirect URI (repeat for several).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A grant type (repeat for several; default authorization_code).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Space-separated scopes the client may ask for.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// client_secret_basic, client_secret_post, private_key_jwt or none (public client).
+    #[arg(long = "auth-method")]
+    pub auth_method: Option<String>,
+    /// Castellan's own application: consent is not asked.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Require pushed authorization requests (RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
+    /// Back-Channel Logout URI.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// A complete RFC 7591 metadata document (JSON); the other flags are then ignored.
+    #[arg(long, conflicts_with_all = ["redirect_uris", "grant_types", "scope", "auth_method"])]
+    pub metadata: Option<String>,
+}
+
+impl CreateClientArgs {
+    fn metadata(self) -> anyhow::Result<castellan_domain::ClientMetadata> {
+        if let Some(document) = self.metadata {
+            let mut value: serde_json::Value = serde_json::from_str(&document)?;
+            if let Some(map) = value.as_object_mut() {
+                map.entry("client_name")
+                    .or_insert_with(|| self.name.clone().into());
+            }
+            return Ok(serde_json::from_value(value)?);
+        }
+        let mut metadata = castellan_domain::ClientMetadata::named(&self.name);
+        metadata.redirect_uris = self.redirect_uris;
+        metadata.post_logout_redirect_uris = self.post_logout_redirect_uris;
+        if !self.grant_types.is_empty() {
+            metadata.grant_types = self.grant_types;
+        }
+        if let Some(scope) = self.scope {
+            metadata.scope = scope;
+        }
+        if let Some(method) = self.auth_method {
+            metadata.token_endpoint_auth_method =
+                serde_json::from_value(serde_json::Value::String(method.clone()))
+                    .map_err(|_| anyhow::anyhow!("unknown --auth-method {method:?}"))?;
+        }
+        metadata.first_party = self.first_party;
+        metadata.require_pushed_authorization_requests = self.require_par;
+        metadata.backchannel_logout_uri = self.backchannel_logout_uri;
+        Ok(metadata)
+    }
 }
 
 /// `castellan keys ...`.
@@ -174,6 +252,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Admin(AdminCommand::Create(args)) => {
             crate::telemetry::init(&config.log);
             create_admin(config, args).await
+        }
+        Command::Clients(command) => {
+            crate::telemetry::init(&config.log);
+            clients(config, command).await
         }
         Command::Openapi(_) => Ok(()),
     };
@@ -319,6 +401,46 @@ async fn create_admin(config: Config, args: CreateAdminArgs) -> anyhow::Result<(
         user.email,
         user.id
     ))?;
+    app.database.close().await?;
+    Ok(())
+}
+
+async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> {
+    let app = server::build(config).await?;
+    let state = &app.state;
+    let document = match command {
+        ClientsCommand::Create(args) => {
+            let context = castellan_domain::RequestContext {
+                ip: None,
+                user_agent: Some("castellan-cli".to_owned()),
+            };
+            let issued = state
+                .clients
+                .register(args.metadata()?, false, None, &context)
+                .await?;
+            crate::routes::oauth::client_document(state, &issued)
+        }
+        ClientsCommand::List => {
+            let clients: Vec<serde_json::Value> = state
+                .clients
+                .list()
+                .await?
+                .into_iter()
+                .map(|client| {
+                    crate::routes::oauth::client_document(
+                        state,
+                        &castellan_domain::IssuedClient {
+                            client,
+                            client_secret: None,
+                            registration_access_token: None,
+                        },
+                    )
+                })
+                .collect();
+            serde_json::Value::Array(clients)
+        }
+    };
+    write_stdout(&serde_json::to_string_pretty(&document)?)?;
     app.database.close().await?;
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// Request rate limits.
     pub rate_limit: RateLimitConfig,
+    /// The OpenID Connect provider.
+    pub oidc: OidcConfig,
 }
 
 impl Default for Config {
@@ -60,6 +62,54 @@ impl Default for Config {
             keys: KeysConfig::default(),
             accounts: AccountsConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            oidc: OidcConfig::default(),
+        }
+    }
+}
+
+/// The OpenID Connect provider's rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Require PKCE of confidential clients too (public clients always need it).
+    pub require_pkce: bool,
+    /// Authorization-code lifetime in seconds.
+    pub code_ttl_secs: u64,
+    /// How long a user may take to sign in and consent, in seconds.
+    pub interaction_ttl_secs: u64,
+    /// Device-code lifetime in seconds.
+    pub device_code_ttl_secs: u64,
+    /// Minimum device polling interval in seconds.
+    pub device_poll_interval_secs: u64,
+    /// Pushed-authorization-request lifetime in seconds.
+    pub par_ttl_secs: u64,
+    /// How long a rotated client secret keeps working, in hours.
+    pub secret_rotation_overlap_hours: u64,
+    /// How long a replica reuses a client it read, in seconds (edits reach every replica
+    /// within this time).
+    pub client_cache_secs: u64,
+    /// Open dynamic client registration (RFC 7591) at /oauth2/register.
+    pub dynamic_registration: bool,
+    /// The initial access token dynamic registration requires; open registration when unset.
+    pub registration_token: Option<Secret>,
+    /// Let back-channel logout and `jwks_uri` fetches reach loopback and private networks.
+    pub allow_private_network_callbacks: bool,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            require_pkce: true,
+            code_ttl_secs: 60,
+            interaction_ttl_secs: 600,
+            device_code_ttl_secs: 600,
+            device_poll_interval_secs: 5,
+            par_ttl_secs: 60,
+            secret_rotation_overlap_hours: 24,
+            client_cache_secs: 5,
+            dynamic_registration: false,
+            registration_token: None,
+            allow_private_network_callbacks: false,
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::{DomainError, RateDecision};
+use castellan_oidc::provider::{OAuthError, OAuthErrorCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -235,6 +236,50 @@ impl IntoResponse for ApiError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// An OAuth endpoint's error (RFC 6749 section 5.2): `{"error","error_description"}`, never
+/// cached; `invalid_client` carries a Basic challenge, bearer-token errors a Bearer one.
+#[derive(Debug, Clone)]
+pub struct OAuthFailure(pub OAuthError);
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(error: OAuthError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<DomainError> for OAuthFailure {
+    fn from(error: DomainError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = serde_json::json!({
+            "error": error.code.as_str(),
+            "error_description": error.description,
+        });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        let challenge = match error.code {
+            OAuthErrorCode::InvalidClient => Some("Basic realm=\"castellan\"".to_owned()),
+            OAuthErrorCode::InvalidToken | OAuthErrorCode::InsufficientScope => Some(format!(
+                "Bearer realm=\"castellan\", error=\"{}\"",
+                error.code.as_str()
+            )),
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|value| HeaderValue::from_str(&value).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

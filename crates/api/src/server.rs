@@ -12,13 +12,18 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
-    AccountPorts, AccountService, AccountSettings, AdminService, Clock, KeyValueStore,
-    PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter, SystemClock,
+    AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
+    KeyValueStore, PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter, SystemClock,
 };
-use castellan_oidc::{JwtTokenIssuer, KeyManager, KeySettings, MasterKey};
+use castellan_oidc::provider::ReqwestOutbound;
+use castellan_oidc::{
+    JwtTokenIssuer, KeyManager, KeySettings, MasterKey, OidcProvider, ProviderPorts,
+    ProviderSettings,
+};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
-    RedisOptions, SqlAuditLog, SqlLeaseRepository, SqlRefreshTokenRepository, SqlSessionRepository,
+    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlLeaseRepository,
+    SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
     SqlSigningKeyRepository, SqlUserRepository,
 };
 use tokio::net::TcpListener;
@@ -35,10 +40,12 @@ use castellan_migration::Migrator;
 use crate::config::{Config, PasswordPolicyConfig};
 use crate::health::HealthChecker;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
+use crate::http::cookies::secure_cookies;
 use crate::http::metrics::{Metrics, record_request};
 use crate::http::rate_limit::limit_requests;
 use crate::http::request_id::{RequestId, assign_request_id};
 use crate::http::security_headers::{SecurityHeaders, add_security_headers};
+use crate::http::sso::SsoCookies;
 use crate::routes;
 use crate::state::AppState;
 
@@ -57,6 +64,9 @@ pub enum StartupError {
     /// The master key is missing, unreadable or malformed.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// The outbound HTTP client could not be built.
+    #[error("outbound HTTP client: {0}")]
+    Outbound(String),
     /// A service could not start.
     #[error("{0}")]
     Service(#[from] castellan_domain::DomainError),
@@ -82,6 +92,11 @@ pub struct App {
 /// Connects the database (migrating it when configured) and the key-value store, loads the
 /// signing keys, and wires the services.
 pub async fn build(config: Config) -> Result<App, StartupError> {
+    // Wiring holds many adapters at once; boxing keeps callers' futures small.
+    Box::pin(wire(config)).await
+}
+
+async fn wire(config: Config) -> Result<App, StartupError> {
     let database = connect_database(&config).await?;
     if config.database.run_migrations {
         database.migrate_up::<Migrator>(None).await?;
@@ -92,6 +107,11 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     let health = HealthChecker::new(database.clone(), cache.clone(), cache_backend);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let master = load_master_key(&config, database.backend())?;
+    let sso = SsoCookies::new(
+        &master.derive("castellan/sso-cookie/v1"),
+        secure_cookies(&config.issuer),
+        i64::try_from(config.tokens.session_absolute_days * 86_400).unwrap_or(i64::MAX),
+    );
     let audit = Arc::new(SqlAuditLog::new(database.clone()));
     let access_ttl = Duration::from_secs(config.tokens.access_token_ttl_secs);
     let keys = KeyManager::start(
@@ -119,10 +139,10 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         users: Arc::new(SqlUserRepository::new(database.clone())),
         sessions: Arc::new(SqlSessionRepository::new(database.clone())),
         refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
-        tokens,
+        tokens: tokens.clone(),
         kv: cache.clone(),
         events: audit.clone(),
-        clock,
+        clock: clock.clone(),
     };
     let accounts = AccountService::new(
         ports,
@@ -130,6 +150,32 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         account_settings(&config),
     );
     let admin = AdminService::new(accounts.clone(), audit.clone());
+    let client_repository = Arc::new(SqlClientRepository::new(database.clone()));
+    let clients = ClientService::new(
+        client_repository.clone(),
+        audit.clone(),
+        clock.clone(),
+        Duration::from_secs(config.oidc.secret_rotation_overlap_hours * 3600),
+    );
+    let outbound = ReqwestOutbound::new(
+        Duration::from_secs(10),
+        config.oidc.allow_private_network_callbacks,
+    )
+    .map_err(StartupError::Outbound)?;
+    let oidc = OidcProvider::new(
+        ProviderPorts {
+            clients: client_repository,
+            consents: Arc::new(SqlConsentRepository::new(database.clone())),
+            participants: Arc::new(SqlSessionParticipants::new(database.clone())),
+            accounts: accounts.clone(),
+            tokens,
+            kv: cache.clone(),
+            events: audit.clone(),
+            clock,
+            outbound: Arc::new(outbound),
+        },
+        provider_settings(&config),
+    );
     let state = AppState {
         config: Arc::new(config),
         health: Arc::new(health),
@@ -139,8 +185,27 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         audit,
         keys,
         limiter: RateLimiter::new(cache),
+        clients,
+        oidc,
+        sso,
     };
     Ok(App { state, database })
+}
+
+fn provider_settings(config: &Config) -> ProviderSettings {
+    let oidc = &config.oidc;
+    ProviderSettings {
+        access_token_lifetime: Duration::from_secs(config.tokens.access_token_ttl_secs),
+        code_lifetime: Duration::from_secs(oidc.code_ttl_secs),
+        require_pkce: oidc.require_pkce,
+        interaction_lifetime: Duration::from_secs(oidc.interaction_ttl_secs),
+        device_code_lifetime: Duration::from_secs(oidc.device_code_ttl_secs),
+        device_poll_interval: Duration::from_secs(oidc.device_poll_interval_secs),
+        par_lifetime: Duration::from_secs(oidc.par_ttl_secs),
+        client_cache_ttl: Duration::from_secs(oidc.client_cache_secs),
+        dynamic_registration: oidc.dynamic_registration,
+        ..ProviderSettings::new(&config.issuer)
+    }
 }
 
 fn account_settings(config: &Config) -> AccountSettings {
@@ -275,6 +340,8 @@ pub fn router(state: AppState) -> Router {
             get(move || routes::docs::openapi_json(openapi.clone())),
         )
         .route("/docs", get(routes::docs::docs_page))
+        .merge(routes::oauth::router())
+        .merge(routes::pages::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_requests,

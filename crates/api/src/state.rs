@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use castellan_domain::{AccountService, AdminService, AuditLog, RateLimiter};
-use castellan_oidc::KeyManager;
+use castellan_domain::{AccountService, AdminService, AuditLog, ClientService, RateLimiter};
+use castellan_oidc::{KeyManager, OidcProvider};
 
 use crate::config::Config;
 use crate::health::HealthChecker;
 use crate::http::metrics::Metrics;
+use crate::http::sso::SsoCookies;
 
 /// Shared application state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -28,4 +29,10 @@ pub struct AppState {
     pub keys: Arc<KeyManager>,
     /// Request budgets.
     pub limiter: RateLimiter,
+    /// OAuth client registration and management.
+    pub clients: ClientService,
+    /// The OpenID Connect provider.
+    pub oidc: OidcProvider,
+    /// The hosted pages' session and CSRF cookies.
+    pub sso: SsoCookies,
 }

@@ -18,6 +18,7 @@ impl Config {
         self.validate_cache()?;
         self.resolve_mail()?;
         self.validate_security()?;
+        self.validate_oidc()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|error| {
             ConfigError::new("log.level", format!("not a valid filter: {error}"))
         })?;
@@ -60,6 +61,41 @@ impl Config {
             return Err(ConfigError::new(
                 "database.min_connections",
                 "must not exceed database.max_connections",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_oidc(&self) -> Result<(), ConfigError> {
+        let oidc = &self.oidc;
+        for (key, value) in [
+            ("oidc.code_ttl_secs", oidc.code_ttl_secs),
+            ("oidc.interaction_ttl_secs", oidc.interaction_ttl_secs),
+            ("oidc.device_code_ttl_secs", oidc.device_code_ttl_secs),
+            (
+                "oidc.device_poll_interval_secs",
+                oidc.device_poll_interval_secs,
+            ),
+            ("oidc.par_ttl_secs", oidc.par_ttl_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be above zero"));
+            }
+        }
+        if oidc.code_ttl_secs > 600 {
+            return Err(ConfigError::new(
+                "oidc.code_ttl_secs",
+                "must be at most 600 (RFC 6749 recommends codes live at most 10 minutes)",
+            ));
+        }
+        if oidc
+            .registration_token
+            .as_ref()
+            .is_some_and(|token| token.expose().len() < 16)
+        {
+            return Err(ConfigError::new(
+                "oidc.registration_token",
+                "must be at least 16 characters",
             ));
         }
         Ok(())

@@ -13,6 +13,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::auth::router())
         .merge(super::account::router())
         .merge(super::admin::router())
+        .merge(super::clients::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

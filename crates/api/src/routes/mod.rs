@@ -4,9 +4,12 @@ pub mod account;
 pub mod admin;
 pub mod api_v1;
 pub mod auth;
+pub mod clients;
 pub mod docs;
 pub mod dto;
+pub mod oauth;
 pub mod operations;
+pub mod pages;
 pub mod wellknown;
 
 use utoipa::OpenApi;
@@ -29,6 +32,7 @@ use crate::state::AppState;
         (name = "auth", description = "Sign-up, sign-in, refresh, logout"),
         (name = "account", description = "The signed-in user's profile, password and sessions"),
         (name = "admin", description = "Platform administration"),
+        (name = "clients", description = "OAuth / OpenID Connect client administration"),
         (name = "discovery", description = "Keys and metadata for relying parties"),
     ),
     modifiers(&BearerAuth)

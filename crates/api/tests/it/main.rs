@@ -8,6 +8,8 @@
 mod admin;
 mod architecture;
 mod cli;
+mod oidc;
+mod oidc_support;
 mod openapi;
 mod operations;
 mod outage;

@@ -111,10 +111,14 @@ impl TestServer {
         dir: TempDir,
         postgres: Option<TestPostgres>,
     ) -> Self {
-        config.resolve().expect("valid test configuration");
-        let app = server::build(config).await.expect("server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        // Relying parties check that the issuer is where they found the metadata.
+        if config.issuer == "http://127.0.0.1" {
+            config.issuer = format!("http://{address}");
+        }
+        config.resolve().expect("valid test configuration");
+        let app = server::build(config).await.expect("server starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let state = app.state.clone();
         let router = server::router(app.state);

@@ -34,8 +34,8 @@ async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
         .unwrap_or_else(|| panic!("kid {kid} not in the JWKS"));
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&["http://127.0.0.1"]);
-    validation.set_audience(&["http://127.0.0.1"]);
+    validation.set_issuer(&[server.base.as_str()]);
+    validation.set_audience(&[server.base.as_str()]);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
         .claims

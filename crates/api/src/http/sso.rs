@@ -1,0 +1,119 @@
+//! The browser's sign-in session for the hosted pages: a cookie carrying the session id and an
+//! HMAC over it (key derived from the master key), so any replica can check it without a lookup
+//! table; the session row still decides whether it is active. Also the forms' CSRF cookie.
+
+use aws_lc_rs::hmac;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use castellan_domain::SessionId;
+use subtle::ConstantTimeEq;
+
+/// The sign-in session cookie.
+pub const SESSION_COOKIE: &str = "castellan_session";
+/// The hosted forms' CSRF cookie (double submit: the form repeats it).
+pub const FORM_CSRF_COOKIE: &str = "castellan_csrf";
+
+/// Signs and checks the session cookie.
+#[derive(Clone)]
+pub struct SsoCookies {
+    key: hmac::Key,
+    secure: bool,
+    max_age_secs: i64,
+}
+
+impl std::fmt::Debug for SsoCookies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoCookies")
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SsoCookies {
+    /// Cookies signed with `key`, `Secure` unless `secure` is false, living `max_age_secs`.
+    pub fn new(key: &[u8; 32], secure: bool, max_age_secs: i64) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            secure,
+            max_age_secs,
+        }
+    }
+
+    fn build(&self, name: &'static str, value: String, max_age: i64) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::seconds(max_age))
+            .build()
+    }
+
+    /// The cookie for a session.
+    pub fn session_cookie(&self, session: SessionId) -> Cookie<'static> {
+        let id = session.to_string();
+        let tag = hmac::sign(&self.key, id.as_bytes());
+        let value = format!("{id}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+        self.build(SESSION_COOKIE, value, self.max_age_secs)
+    }
+
+    /// A cookie that deletes the session cookie.
+    pub fn clearing_cookie(&self) -> Cookie<'static> {
+        self.build(SESSION_COOKIE, String::new(), 0)
+    }
+
+    /// The session the browser's cookie names, if its signature holds.
+    pub fn session(&self, jar: &CookieJar) -> Option<SessionId> {
+        let value = jar.get(SESSION_COOKIE)?.value();
+        let (id, tag) = value.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.key, id.as_bytes(), &tag).ok()?;
+        uuid::Uuid::parse_str(id).ok().map(SessionId)
+    }
+
+    /// The browser's CSRF value, and a cookie to set when it had none.
+    pub fn form_csrf(&self, jar: &CookieJar) -> (String, Option<Cookie<'static>>) {
+        if let Some(existing) = jar.get(FORM_CSRF_COOKIE)
+            && existing.value().len() >= 32
+        {
+            return (existing.value().to_owned(), None);
+        }
+        let bytes: [u8; 32] = rand::random();
+        let value = URL_SAFE_NO_PAD.encode(bytes);
+        let cookie = self.build(FORM_CSRF_COOKIE, value.clone(), self.max_age_secs);
+        (value, Some(cookie))
+    }
+
+    /// True when a submitted form's CSRF value matches the browser's cookie.
+    pub fn form_csrf_matches(jar: &CookieJar, submitted: &str) -> bool {
+        jar.get(FORM_CSRF_COOKIE).is_some_and(|cookie| {
+            !submitted.is_empty()
+                && bool::from(cookie.value().as_bytes().ct_eq(submitted.as_bytes()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_signed_session_cookies_are_accepted() {
+        let cookies = SsoCookies::new(&[7; 32], false, 60);
+        let session = SessionId::new();
+        let cookie = cookies.session_cookie(session);
+        let jar = CookieJar::new().add(cookie.clone());
+        assert_eq!(cookies.session(&jar), Some(session));
+        let other = SsoCookies::new(&[8; 32], false, 60);
+        assert_eq!(other.session(&jar), None);
+        let forged = format!(
+            "{}.{}",
+            SessionId::new(),
+            cookie.value().split_once('.').unwrap().1
+        );
+        let jar = CookieJar::new().add(Cookie::new(SESSION_COOKIE, forged));
+        assert_eq!(cookies.session(&jar), None);
+    }
+}

@@ -1,0 +1,841 @@
+//! The hosted pages and the browser-facing OAuth endpoints: authorize, sign-in, sign-up,
+//! consent, device code entry and logout. Server-rendered with askama; every form carries the
+//! double-submit CSRF value; the provider decides what comes next, the handlers only render it.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Form, Query, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+use castellan_domain::{DomainError, NewAccount, SessionId, User};
+use castellan_oidc::provider::{
+    AuthorizationParams, AuthorizeError, DevicePrompt, LogoutParams, OAuthError, Resolution,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::http::client::Client;
+use crate::http::sso::SsoCookies;
+use crate::state::AppState;
+
+/// Pages may submit forms whose answer redirects to a client, so `form-action` is left open;
+/// everything else is as strict as the rest of the HTML.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+frame-ancestors 'none'; base-uri 'none'";
+
+const STYLESHEET: &str = include_str!("../../static/castellan.css");
+
+/// The hosted pages and browser endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
+        .route("/oauth2/authorize/continue", get(authorize_continue))
+        .route("/oauth2/logout", get(logout_get).post(logout_post))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/signup", get(signup_page).post(signup_submit))
+        .route("/consent", get(consent_page).post(consent_submit))
+        .route("/device", get(device_page).post(device_submit))
+        .route("/static/castellan.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// Renders a template as an uncacheable HTML page.
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut response = (status, html).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "a page failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    heading: &'a str,
+    text: &'a str,
+    error: bool,
+    code: Option<&'a str>,
+}
+
+fn message(status: StatusCode, heading: &str, text: &str) -> Response {
+    page(
+        status,
+        &MessagePage {
+            heading,
+            text,
+            error: status.is_client_error() || status.is_server_error(),
+            code: None,
+        },
+    )
+}
+
+fn oauth_error_page(error: &OAuthError) -> Response {
+    let status = if error.code.status() >= 500 {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    page(
+        status,
+        &MessagePage {
+            heading: "This sign-in request cannot continue",
+            text: &error.description,
+            error: true,
+            code: Some(error.code.as_str()),
+        },
+    )
+}
+
+fn domain_error_page(error: DomainError) -> Response {
+    oauth_error_page(&OAuthError::from(error))
+}
+
+fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+fn interaction_link(path: &str, id: &str) -> String {
+    let query = serde_urlencoded::to_string([("interaction", id)]).unwrap_or_default();
+    format!("{path}?{query}")
+}
+
+/// Turns the provider's decision into a response: a redirect to the client, or to a page.
+fn resolve(result: Result<Resolution, AuthorizeError>) -> Response {
+    match result {
+        Ok(Resolution::Redirect(url)) => Redirect::to(&url).into_response(),
+        Ok(Resolution::SignIn(view)) => see_other(&interaction_link("/login", &view.id)),
+        Ok(Resolution::Consent(view)) => see_other(&interaction_link("/consent", &view.id)),
+        Err(AuthorizeError::Redirect(url)) => Redirect::to(&url).into_response(),
+        Err(AuthorizeError::Page(error)) => oauth_error_page(&error),
+    }
+}
+
+/// Parses query or form text with every parameter at most once.
+fn parse_once<T: DeserializeOwned>(text: &[u8]) -> Result<T, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(text)
+        .map_err(|_| OAuthError::invalid_request("the request parameters are malformed"))?;
+    let mut seen = std::collections::HashSet::new();
+    if let Some((name, _)) = pairs.iter().find(|(name, _)| !seen.insert(name.as_str())) {
+        return Err(OAuthError::invalid_request(format!(
+            "the parameter {name} is repeated"
+        )));
+    }
+    serde_urlencoded::from_bytes(text)
+        .map_err(|error| OAuthError::invalid_request(format!("invalid parameters: {error}")))
+}
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match parse_once::<AuthorizationParams>(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => resolve(state.oidc.authorize(params, state.sso.session(&jar)).await),
+        Err(error) => oauth_error_page(&error),
+    }
+}
+
+async fn authorize_post(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Response {
+    match parse_once::<AuthorizationParams>(&body) {
+        Ok(params) => resolve(state.oidc.authorize(params, state.sso.session(&jar)).await),
+        Err(error) => oauth_error_page(&error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct InteractionQuery {
+    interaction: String,
+}
+
+async fn authorize_continue(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<InteractionQuery>,
+) -> Response {
+    resolve(
+        state
+            .oidc
+            .resume(&query.interaction, state.sso.session(&jar))
+            .await,
+    )
+}
+
+/// The signed-in user of the browser, if its session is active.
+async fn browser_user(state: &AppState, jar: &CookieJar) -> Option<(SessionId, User)> {
+    let session = state.sso.session(jar)?;
+    match state.accounts.active_session(session).await {
+        Ok(Some((session, user))) => Some((session.id, user)),
+        _ => None,
+    }
+}
+
+/// A local path to return to after sign-in; anything else is ignored (no open redirect).
+fn local_target(next: Option<&str>) -> Option<String> {
+    next.filter(|target| {
+        target.starts_with('/') && !target.starts_with("//") && !target.contains('\\')
+    })
+    .map(str::to_owned)
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    interaction: Option<String>,
+    next: Option<String>,
+    client_name: Option<String>,
+    email: String,
+    error: Option<String>,
+    signed_in_as: Option<String>,
+    signup_enabled: bool,
+    signup_link: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LoginQuery {
+    interaction: Option<String>,
+    next: Option<String>,
+}
+
+/// Renders the sign-in page, setting the CSRF cookie when the browser has none.
+async fn render_login(
+    state: &AppState,
+    jar: CookieJar,
+    query: LoginQuery,
+    email: String,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (client_name, login_hint) = match &query.interaction {
+        Some(id) => match state.oidc.interaction(id).await {
+            Ok(interaction) => (Some(interaction.client_name), interaction.login_hint),
+            Err(AuthorizeError::Page(error)) => return oauth_error_page(&error),
+            Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
+        },
+        None => (None, None),
+    };
+    let signed_in_as = browser_user(state, &jar)
+        .await
+        .map(|(_, user)| user.email.as_str().to_owned());
+    let (csrf, cookie) = state.sso.form_csrf(&jar);
+    let signup_link = match &query.interaction {
+        Some(id) => interaction_link("/signup", id),
+        None => "/signup".to_owned(),
+    };
+    let (status, error) = match error {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    let template = LoginPage {
+        csrf,
+        interaction: query.interaction,
+        next: local_target(query.next.as_deref()),
+        client_name,
+        email: if email.is_empty() {
+            login_hint.unwrap_or_default()
+        } else {
+            email
+        },
+        error,
+        signed_in_as,
+        signup_enabled: state.config.accounts.signup_enabled,
+        signup_link,
+    };
+    let jar = match cookie {
+        Some(cookie) => jar.add(cookie),
+        None => jar,
+    };
+    (jar, page(status, &template)).into_response()
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    render_login(&state, jar, query, String::new(), None).await
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    interaction: Option<String>,
+    next: Option<String>,
+}
+
+fn csrf_refused() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "Please try again",
+        "The form expired or did not come from this site. Go back, reload the page and submit it again.",
+    )
+}
+
+/// After a successful sign-in (or sign-up): the session cookie, then on to the interaction,
+/// the requested local page, or the sign-in page showing who is signed in.
+async fn signed_in(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    interaction: Option<&str>,
+    next: Option<&str>,
+    context: &castellan_domain::RequestContext,
+) -> Response {
+    let session = match state
+        .accounts
+        .open_session(user, vec!["pwd".to_owned()], context)
+        .await
+    {
+        Ok(session) => session,
+        Err(error) => return domain_error_page(error),
+    };
+    let jar = jar.add(state.sso.session_cookie(session.id));
+    let target = match interaction {
+        Some(id) => {
+            if let Err(error) = state.oidc.signed_in(id, session.id).await {
+                return (jar, resolve(Err(error))).into_response();
+            }
+            interaction_link("/oauth2/authorize/continue", id)
+        }
+        None => local_target(next).unwrap_or_else(|| "/login".to_owned()),
+    };
+    (jar, see_other(&target)).into_response()
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let query = LoginQuery {
+        interaction: form.interaction.clone(),
+        next: form.next.clone(),
+    };
+    match state
+        .accounts
+        .check_credentials(&form.email, &form.password, &context)
+        .await
+    {
+        Ok(user) => {
+            signed_in(
+                &state,
+                jar,
+                &user,
+                form.interaction.as_deref(),
+                form.next.as_deref(),
+                &context,
+            )
+            .await
+        }
+        Err(DomainError::InvalidCredentials) => {
+            let error = (
+                StatusCode::UNAUTHORIZED,
+                "Wrong email or password.".to_owned(),
+            );
+            render_login(&state, jar, query, form.email, Some(error)).await
+        }
+        Err(DomainError::AccountLocked { retry_after }) => {
+            let minutes = retry_after.as_secs().div_ceil(60).max(1);
+            let error = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many failed attempts. Try again in {minutes} minutes."),
+            );
+            render_login(&state, jar, query, form.email, Some(error)).await
+        }
+        Err(error) => domain_error_page(error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    csrf: String,
+    interaction: Option<String>,
+    client_name: Option<String>,
+    email: String,
+    first_name: String,
+    last_name: String,
+    error: Option<String>,
+    min_length: usize,
+    login_link: String,
+}
+
+#[derive(Deserialize, Default)]
+struct SignupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    csrf: String,
+    interaction: Option<String>,
+}
+
+async fn render_signup(
+    state: &AppState,
+    jar: CookieJar,
+    form: SignupForm,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    if !state.config.accounts.signup_enabled {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Sign-up is closed",
+            "New accounts are created by an administrator.",
+        );
+    }
+    let client_name = match &form.interaction {
+        Some(id) => match state.oidc.interaction(id).await {
+            Ok(interaction) => Some(interaction.client_name),
+            Err(AuthorizeError::Page(error)) => return oauth_error_page(&error),
+            Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
+        },
+        None => None,
+    };
+    let (csrf, cookie) = state.sso.form_csrf(&jar);
+    let (status, error) = match error {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    let template = SignupPage {
+        csrf,
+        login_link: match &form.interaction {
+            Some(id) => interaction_link("/login", id),
+            None => "/login".to_owned(),
+        },
+        interaction: form.interaction,
+        client_name,
+        email: form.email,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        error,
+        min_length: state.config.accounts.password_min_length,
+    };
+    let jar = match cookie {
+        Some(cookie) => jar.add(cookie),
+        None => jar,
+    };
+    (jar, page(status, &template)).into_response()
+}
+
+async fn signup_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let form = SignupForm {
+        interaction: query.interaction,
+        ..SignupForm::default()
+    };
+    render_signup(&state, jar, form, None).await
+}
+
+async fn signup_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(mut form): Form<SignupForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    if !state.config.accounts.signup_enabled {
+        return render_signup(&state, jar, form, None).await;
+    }
+    let optional = |text: &str| Some(text.to_owned()).filter(|text| !text.trim().is_empty());
+    let new = NewAccount {
+        email: form.email.clone(),
+        password: std::mem::take(&mut form.password),
+        first_name: optional(&form.first_name),
+        last_name: optional(&form.last_name),
+    };
+    match state.accounts.sign_up(new, &context).await {
+        Ok(user) => {
+            let interaction = form.interaction.clone();
+            signed_in(&state, jar, &user, interaction.as_deref(), None, &context).await
+        }
+        Err(DomainError::Validation { message, .. }) => {
+            let error = (StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message));
+            render_signup(&state, jar, form, Some(error)).await
+        }
+        Err(DomainError::Conflict(_)) => {
+            let error = (
+                StatusCode::CONFLICT,
+                "An account with this email already exists. Sign in instead.".to_owned(),
+            );
+            render_signup(&state, jar, form, Some(error)).await
+        }
+        Err(error) => domain_error_page(error),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!(
+            "{}{}.",
+            first.to_uppercase(),
+            chars.as_str().trim_end_matches('.')
+        ),
+        None => String::new(),
+    }
+}
+
+/// What a scope lets the client do, in words.
+fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Confirm who you are".to_owned(),
+        "profile" => "See your name".to_owned(),
+        "email" => "See your email address".to_owned(),
+        "offline_access" => "Keep access while you are away".to_owned(),
+        "phone" => "See your phone number".to_owned(),
+        "address" => "See your postal address".to_owned(),
+        other => format!("Use the \u{201c}{other}\u{201d} permission"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    csrf: String,
+    interaction: String,
+    client_name: String,
+    user: String,
+    scopes: Vec<String>,
+}
+
+async fn consent_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<InteractionQuery>,
+) -> Response {
+    let Some((_, user)) = browser_user(&state, &jar).await else {
+        return see_other(&interaction_link(
+            "/oauth2/authorize/continue",
+            &query.interaction,
+        ));
+    };
+    let interaction = match state.oidc.interaction(&query.interaction).await {
+        Ok(interaction) => interaction,
+        Err(error) => return resolve(Err(error)),
+    };
+    let (csrf, cookie) = state.sso.form_csrf(&jar);
+    let template = ConsentPage {
+        csrf,
+        interaction: interaction.id,
+        client_name: interaction.client_name,
+        user: user.email.as_str().to_owned(),
+        scopes: interaction
+            .scope
+            .split_whitespace()
+            .map(describe_scope)
+            .collect(),
+    };
+    let jar = match cookie {
+        Some(cookie) => jar.add(cookie),
+        None => jar,
+    };
+    (jar, page(StatusCode::OK, &template)).into_response()
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    interaction: String,
+    #[serde(default)]
+    user_code: String,
+    #[serde(default)]
+    decision: String,
+}
+
+async fn consent_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let approve = form.decision == "allow";
+    resolve(
+        state
+            .oidc
+            .decide_consent(
+                &form.interaction,
+                state.sso.session(&jar),
+                approve,
+                &context,
+            )
+            .await,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage {
+    csrf: String,
+    user: String,
+    user_code: String,
+    prompt: Option<DevicePrompt>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+async fn device_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<DeviceQuery>,
+) -> Response {
+    let user_code = query.user_code.unwrap_or_default();
+    let Some((_, user)) = browser_user(&state, &jar).await else {
+        let back = format!(
+            "/device?{}",
+            serde_urlencoded::to_string([("user_code", &user_code)]).unwrap_or_default()
+        );
+        let login = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
+        return see_other(&format!("/login?{login}"));
+    };
+    let (prompt, error, status) = if user_code.trim().is_empty() {
+        (None, None, StatusCode::OK)
+    } else {
+        match state.oidc.device_prompt(&user_code).await {
+            Ok(Some(prompt)) => (
+                Some(DevicePrompt {
+                    scopes: prompt
+                        .scopes
+                        .iter()
+                        .map(|scope| describe_scope(scope))
+                        .collect(),
+                    ..prompt
+                }),
+                None,
+                StatusCode::OK,
+            ),
+            Ok(None) => (
+                None,
+                Some(
+                    "That code is unknown or has expired. Check the code on your device."
+                        .to_owned(),
+                ),
+                StatusCode::BAD_REQUEST,
+            ),
+            Err(error) => return domain_error_page(error),
+        }
+    };
+    let (csrf, cookie) = state.sso.form_csrf(&jar);
+    let template = DevicePage {
+        csrf,
+        user: user.email.as_str().to_owned(),
+        user_code,
+        prompt,
+        error,
+    };
+    let jar = match cookie {
+        Some(cookie) => jar.add(cookie),
+        None => jar,
+    };
+    (jar, page(status, &template)).into_response()
+}
+
+async fn device_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let Some((session, _)) = browser_user(&state, &jar).await else {
+        return see_other("/login?next=/device");
+    };
+    let approve = form.decision == "allow";
+    match state
+        .oidc
+        .decide_device(&form.user_code, session, approve, &context)
+        .await
+    {
+        Ok(true) if approve => message(
+            StatusCode::OK,
+            "Device connected",
+            "You can return to your device; it will continue on its own.",
+        ),
+        Ok(true) => message(
+            StatusCode::OK,
+            "Request denied",
+            "The device was not given access.",
+        ),
+        Ok(false) => message(
+            StatusCode::BAD_REQUEST,
+            "Code expired",
+            "That code is unknown or has expired. Start again on your device.",
+        ),
+        Err(error) => domain_error_page(error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    csrf: String,
+    client_name: Option<String>,
+    user: Option<String>,
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    ui_locales: Option<String>,
+}
+
+impl LogoutForm {
+    fn params(&self) -> LogoutParams {
+        LogoutParams {
+            id_token_hint: self.id_token_hint.clone(),
+            client_id: self.client_id.clone(),
+            post_logout_redirect_uri: self.post_logout_redirect_uri.clone(),
+            state: self.state.clone(),
+            ui_locales: self.ui_locales.clone(),
+        }
+    }
+}
+
+async fn logout_get(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match parse_once::<LogoutForm>(query.unwrap_or_default().as_bytes()) {
+        // A GET never counts as confirmed: it could come from any page.
+        Ok(form) => logout(&state, jar, form, false, &context).await,
+        Err(error) => oauth_error_page(&error),
+    }
+}
+
+async fn logout_post(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    body: Bytes,
+) -> Response {
+    match parse_once::<LogoutForm>(&body) {
+        Ok(form) => {
+            let confirmed =
+                form.confirm == "yes" && SsoCookies::form_csrf_matches(&jar, &form.csrf);
+            logout(&state, jar, form, confirmed, &context).await
+        }
+        Err(error) => oauth_error_page(&error),
+    }
+}
+
+async fn logout(
+    state: &AppState,
+    jar: CookieJar,
+    form: LogoutForm,
+    confirmed: bool,
+    context: &castellan_domain::RequestContext,
+) -> Response {
+    let browser = browser_user(state, &jar).await;
+    let plan = match state
+        .oidc
+        .plan_logout(
+            &form.params(),
+            browser.as_ref().map(|(session, _)| *session),
+        )
+        .await
+    {
+        Ok(plan) => plan,
+        Err(error) => return oauth_error_page(&error),
+    };
+    if plan.confirm && !confirmed {
+        let (csrf, cookie) = state.sso.form_csrf(&jar);
+        let template = LogoutPage {
+            csrf,
+            client_name: plan.client_name,
+            user: browser.map(|(_, user)| user.email.as_str().to_owned()),
+            id_token_hint: form.id_token_hint,
+            client_id: form.client_id,
+            post_logout_redirect_uri: form.post_logout_redirect_uri,
+            state: form.state,
+        };
+        let jar = match cookie {
+            Some(cookie) => jar.add(cookie),
+            None => jar,
+        };
+        return (jar, page(StatusCode::OK, &template)).into_response();
+    }
+    if let Some((session, _)) = browser
+        && let Err(error) = state.oidc.logout(session, context).await
+    {
+        return oauth_error_page(&error);
+    }
+    let jar = jar.add(state.sso.clearing_cookie());
+    let response = match plan.redirect {
+        Some(url) => see_other(&url),
+        None => message(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of Castellan.",
+        ),
+    };
+    (jar, response).into_response()
+}
