@@ -364,7 +364,8 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             .retire_after
             .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
         lines.push_str(&format!(
-            "{:8} {}  activated {activated}  published until {until}\n",
+            "{:5} {:8} {}  activated {activated}  published until {until}\n",
+            key.algorithm,
             key.state.as_str(),
             key.kid
         ));

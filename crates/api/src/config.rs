@@ -542,6 +542,7 @@ const SECRET_KEYS: &[&str] = &[
     "cache.url",
     "mail.smtp.password",
     "keys.master_key",
+    "oidc.registration_token",
 ];
 
 #[cfg(test)]

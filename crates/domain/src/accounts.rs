@@ -599,6 +599,18 @@ impl AccountService {
             > 0)
     }
 
+    /// Revokes every refresh token a client holds for a user (consent withdrawn).
+    pub async fn revoke_client_tokens(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<u64, DomainError> {
+        self.ports
+            .refresh_tokens
+            .revoke_client_tokens(user, client_id)
+            .await
+    }
+
     /// Revokes every refresh token of a grant (a replayed authorization code's, say).
     pub async fn revoke_grant(&self, grant_id: Uuid) -> Result<(), DomainError> {
         self.ports.refresh_tokens.revoke_grant(grant_id).await?;

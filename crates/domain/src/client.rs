@@ -69,7 +69,7 @@ pub const SCOPES: [&str; 6] = [
 ];
 
 /// Signing algorithms ID tokens can be asked for.
-pub const ID_TOKEN_ALGORITHMS: [&str; 1] = ["RS256"];
+pub const ID_TOKEN_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
 fn default_grant_types() -> Vec<String> {
     vec![GRANT_AUTHORIZATION_CODE.to_owned()]

@@ -68,7 +68,8 @@ pub trait SigningKeyRepository: Send + Sync + std::fmt::Debug {
     async fn published(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, DomainError>;
     /// Stores a new key.
     async fn insert(&self, key: &SigningKeyRecord) -> Result<(), DomainError>;
-    /// In one transaction: the active key retires (published until `retire_after`), the key
+    /// In one transaction: the active key of `new_next`'s algorithm retires (published until
+    /// `retire_after`), the key
     /// `expected_next` becomes active, and `new_next` is stored as the next key. False, with
     /// nothing changed, when `expected_next` is no longer the next key (another replica
     /// rotated first).

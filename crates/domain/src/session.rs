@@ -141,4 +141,7 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, DomainError>;
     /// Deletes every token of a grant; returns how many there were.
     async fn revoke_grant(&self, grant_id: Uuid) -> Result<u64, DomainError>;
+    /// Deletes every token a client holds for a user; returns how many there were.
+    async fn revoke_client_tokens(&self, user: UserId, client_id: &str)
+    -> Result<u64, DomainError>;
 }

@@ -12,7 +12,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aws_lc_rs::signature::RsaKeyPair;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RsaKeyPair,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan_domain::{
@@ -29,7 +33,72 @@ use sha2::{Digest, Sha256};
 use crate::MasterKey;
 
 const LEASE: &str = "signing-keys";
-const ALGORITHM: &str = "RS256";
+/// The default algorithm: every token is RS256 unless a client asked for another.
+pub const DEFAULT_ALGORITHM: &str = "RS256";
+/// Every algorithm with its own key pair in rotation, the default first.
+pub const ALGORITHMS: [&str; 3] = [DEFAULT_ALGORITHM, "ES256", "EdDSA"];
+
+/// A parsed private key, ready to sign.
+pub(crate) enum Signer {
+    /// RS256.
+    Rsa(RsaKeyPair),
+    /// ES256 (P-256, fixed-width r||s signatures as JWS wants).
+    Ecdsa(EcdsaKeyPair),
+    /// EdDSA with Ed25519.
+    Ed25519(Ed25519KeyPair),
+}
+
+impl Signer {
+    fn parse(algorithm: &str, der: &[u8]) -> Result<Self, DomainError> {
+        Ok(match algorithm {
+            "RS256" => Self::Rsa(RsaKeyPair::from_der(der).map_err(storage)?),
+            "ES256" => Self::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(storage)?,
+            ),
+            "EdDSA" => Self::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(storage)?),
+            other => return Err(storage(format!("unknown key algorithm {other}"))),
+        })
+    }
+
+    /// The JWS `alg`.
+    pub(crate) fn algorithm(&self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rsa(_) => jsonwebtoken::Algorithm::RS256,
+            Self::Ecdsa(_) => jsonwebtoken::Algorithm::ES256,
+            Self::Ed25519(_) => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+
+    /// Signs `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DomainError> {
+        let failed = |_| DomainError::Storage("signing a token failed".to_owned());
+        match self {
+            Self::Rsa(key) => {
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                Ok(signature)
+            }
+            Self::Ecdsa(key) => Ok(key
+                .sign(&SystemRandom::new(), message)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
+            Self::Ed25519(key) => Ok(key.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+/// The key that signs for one algorithm.
+pub(crate) struct ActiveSigner {
+    pub(crate) kid: String,
+    pub(crate) signer: Signer,
+}
 
 /// How keys are made and rotated.
 #[derive(Debug, Clone)]
@@ -47,6 +116,8 @@ pub struct KeySettings {
 pub struct KeySummary {
     /// Key id.
     pub kid: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
     /// `next`, `active` or `retired`.
     pub state: KeyState,
     /// Generated.
@@ -73,18 +144,33 @@ fn fingerprint<'a>(keys: impl Iterator<Item = KeyFingerprint<'a>>) -> Vec<KeyFin
 
 /// The keys this replica has loaded.
 pub(crate) struct LoadedKeys {
-    pub(crate) active_kid: String,
-    /// Parsed once per load: parsing an RSA key costs more than signing with it.
-    pub(crate) signer: RsaKeyPair,
-    pub(crate) decoding: HashMap<String, DecodingKey>,
+    /// The active key of each algorithm, parsed once per load: parsing an RSA key costs more
+    /// than signing with it.
+    pub(crate) signers: HashMap<&'static str, ActiveSigner>,
+    pub(crate) decoding: HashMap<String, (jsonwebtoken::Algorithm, DecodingKey)>,
     jwks: Arc<str>,
     summaries: Vec<KeySummary>,
 }
 
 #[derive(Deserialize)]
-struct RsaJwk {
+struct PublicJwk {
+    #[serde(default)]
     n: String,
+    #[serde(default)]
     e: String,
+    #[serde(default)]
+    x: String,
+    #[serde(default)]
+    y: String,
+}
+
+impl LoadedKeys {
+    /// The signer of `algorithm` (each algorithm always has an active key).
+    pub(crate) fn signer(&self, algorithm: &str) -> Result<&ActiveSigner, DomainError> {
+        self.signers
+            .get(algorithm)
+            .ok_or_else(|| DomainError::Storage(format!("no active {algorithm} signing key")))
+    }
 }
 
 /// Generates, stores, loads and rotates the signing keys.
@@ -113,41 +199,88 @@ fn storage(error: impl std::fmt::Display) -> DomainError {
     DomainError::Storage(error.to_string())
 }
 
-/// Generates an RSA key off the async runtime (it takes long enough to stall other requests).
+/// The public JWK members (without `kid`, `use`, `alg`) and the private key's DER.
+type KeyMaterial = (serde_json::Value, Vec<u8>);
+
+/// Generates a key pair for `algorithm` off the async runtime (an RSA key takes long enough to
+/// stall other requests).
+async fn key_material(algorithm: &'static str, bits: usize) -> Result<KeyMaterial, DomainError> {
+    tokio::task::spawn_blocking(move || -> Result<KeyMaterial, DomainError> {
+        let rng = SystemRandom::new();
+        match algorithm {
+            "ES256" => {
+                let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(storage)?;
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                        .map_err(storage)?;
+                // Uncompressed point: 0x04 || x || y.
+                let point = pair.public_key().as_ref();
+                let jwk = serde_json::json!({
+                    "crv": "P-256", "kty": "EC",
+                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+                });
+                Ok((jwk, pkcs8.as_ref().to_vec()))
+            }
+            "EdDSA" => {
+                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(storage)?;
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(storage)?;
+                let jwk = serde_json::json!({
+                    "crv": "Ed25519", "kty": "OKP",
+                    "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+                });
+                Ok((jwk, pkcs8.as_ref().to_vec()))
+            }
+            _ => {
+                let private =
+                    rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).map_err(storage)?;
+                let jwk = serde_json::json!({
+                    "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+                    "kty": "RSA",
+                    "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+                });
+                let der = private.to_pkcs1_der().map_err(storage)?;
+                Ok((jwk, der.as_bytes().to_vec()))
+            }
+        }
+    })
+    .await
+    .map_err(storage)?
+}
+
+/// Generates a key for `algorithm` in `state`, its private half encrypted under the master key.
 async fn generate(
     master: &MasterKey,
+    algorithm: &'static str,
     bits: usize,
     state: KeyState,
     now: DateTime<Utc>,
 ) -> Result<SigningKeyRecord, DomainError> {
-    let private =
-        tokio::task::spawn_blocking(move || rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits))
-            .await
-            .map_err(storage)?
-            .map_err(storage)?;
-    let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
-    let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
-    // RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order.
-    let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-    let public_jwk = serde_json::json!({
-        "kty": "RSA", "use": "sig", "alg": ALGORITHM, "kid": kid, "n": n, "e": e,
-    })
-    .to_string();
-    let der = private.to_pkcs1_der().map_err(storage)?;
+    let (mut jwk, der) = key_material(algorithm, bits).await?;
+    // RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order, which is
+    // how serde_json (without preserve_order) writes the object built above.
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.to_string().as_bytes()));
+    if let Some(members) = jwk.as_object_mut() {
+        members.insert("kid".into(), kid.clone().into());
+        members.insert("use".into(), "sig".into());
+        members.insert("alg".into(), algorithm.into());
+    }
     Ok(SigningKeyRecord {
-        private_key: master
-            .encrypt(der.as_bytes(), kid.as_bytes())
-            .map_err(storage)?,
+        private_key: master.encrypt(&der, kid.as_bytes()).map_err(storage)?,
         kid,
-        algorithm: ALGORITHM.to_owned(),
+        algorithm: algorithm.to_owned(),
         state,
-        public_jwk,
+        public_jwk: jwk.to_string(),
         created_at: now,
         activated_at: (state == KeyState::Active).then_some(now),
         retired_at: None,
         retire_after: None,
     })
+}
+
+fn static_algorithm(name: &str) -> Option<&'static str> {
+    ALGORITHMS.into_iter().find(|known| *known == name)
 }
 
 impl KeyManager {
@@ -185,12 +318,14 @@ impl KeyManager {
         let mut attempts = 0;
         loop {
             let records = self.repository.published(self.clock.now()).await?;
-            let has = |state| {
-                records
-                    .iter()
-                    .any(|key: &SigningKeyRecord| key.state == state)
-            };
-            if has(KeyState::Active) && has(KeyState::Next) {
+            let complete = ALGORITHMS.iter().all(|algorithm| {
+                [KeyState::Active, KeyState::Next].iter().all(|state| {
+                    records
+                        .iter()
+                        .any(|key| key.algorithm == *algorithm && key.state == *state)
+                })
+            });
+            if complete {
                 return Ok(records);
             }
             if self
@@ -231,51 +366,90 @@ impl KeyManager {
         settings: &KeySettings,
     ) -> Result<(), DomainError> {
         let records = repository.published(clock.now()).await?;
-        for state in [KeyState::Active, KeyState::Next] {
-            if !records.iter().any(|key| key.state == state) {
-                let key = generate(master, settings.rsa_bits, state, clock.now()).await?;
-                repository.insert(&key).await?;
-                tracing::info!(kid = %key.kid, state = state.as_str(), "generated a signing key");
+        for algorithm in ALGORITHMS {
+            for state in [KeyState::Active, KeyState::Next] {
+                if !records
+                    .iter()
+                    .any(|key| key.algorithm == algorithm && key.state == state)
+                {
+                    let key =
+                        generate(master, algorithm, settings.rsa_bits, state, clock.now()).await?;
+                    repository.insert(&key).await?;
+                    tracing::info!(kid = %key.kid, algorithm, state = state.as_str(), "generated a signing key");
+                }
             }
         }
         Ok(())
     }
 
     fn load(master: &MasterKey, records: &[SigningKeyRecord]) -> Result<LoadedKeys, DomainError> {
-        let active = records
-            .iter()
-            .filter(|key| key.state == KeyState::Active)
-            .max_by_key(|key| key.activated_at)
-            .ok_or_else(|| DomainError::Storage("no active signing key".to_owned()))?;
-        let der = master
-            .decrypt(&active.private_key, active.kid.as_bytes())
-            .map_err(storage)?;
+        let mut signers = HashMap::new();
+        for algorithm in ALGORITHMS {
+            let active = records
+                .iter()
+                .filter(|key| key.algorithm == algorithm && key.state == KeyState::Active)
+                .max_by_key(|key| key.activated_at)
+                .ok_or_else(|| {
+                    DomainError::Storage(format!("no active {algorithm} signing key"))
+                })?;
+            let der = master
+                .decrypt(&active.private_key, active.kid.as_bytes())
+                .map_err(storage)?;
+            signers.insert(
+                algorithm,
+                ActiveSigner {
+                    kid: active.kid.clone(),
+                    signer: Signer::parse(algorithm, &der)?,
+                },
+            );
+        }
         let mut decoding = HashMap::new();
         let mut jwks = Vec::new();
-        // Active first, then next, then retired: clients that take the first key get the right one.
-        let mut ordered: Vec<&SigningKeyRecord> = records.iter().collect();
-        ordered.sort_by_key(|key| match key.state {
-            KeyState::Active => 0,
-            KeyState::Next => 1,
-            KeyState::Retired => 2,
+        // The default algorithm's keys first, each algorithm active, next, then retired: clients
+        // that take the first key get the one that signs by default.
+        let mut ordered: Vec<&SigningKeyRecord> = records
+            .iter()
+            .filter(|key| static_algorithm(&key.algorithm).is_some())
+            .collect();
+        ordered.sort_by_key(|key| {
+            let family = ALGORITHMS
+                .iter()
+                .position(|algorithm| *algorithm == key.algorithm);
+            let state = match key.state {
+                KeyState::Active => 0,
+                KeyState::Next => 1,
+                KeyState::Retired => 2,
+            };
+            (family, state)
         });
         for key in &ordered {
-            let jwk: RsaJwk = serde_json::from_str(&key.public_jwk).map_err(storage)?;
-            decoding.insert(
-                key.kid.clone(),
-                DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(storage)?,
-            );
+            let jwk: PublicJwk = serde_json::from_str(&key.public_jwk).map_err(storage)?;
+            let (algorithm, decoding_key) = match key.algorithm.as_str() {
+                "ES256" => (
+                    jsonwebtoken::Algorithm::ES256,
+                    DecodingKey::from_ec_components(&jwk.x, &jwk.y).map_err(storage)?,
+                ),
+                "EdDSA" => (
+                    jsonwebtoken::Algorithm::EdDSA,
+                    DecodingKey::from_ed_components(&jwk.x).map_err(storage)?,
+                ),
+                _ => (
+                    jsonwebtoken::Algorithm::RS256,
+                    DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(storage)?,
+                ),
+            };
+            decoding.insert(key.kid.clone(), (algorithm, decoding_key));
             jwks.push(serde_json::from_str::<serde_json::Value>(&key.public_jwk).map_err(storage)?);
         }
         Ok(LoadedKeys {
-            active_kid: active.kid.clone(),
-            signer: RsaKeyPair::from_der(&der).map_err(storage)?,
+            signers,
             decoding,
             jwks: Arc::from(serde_json::json!({ "keys": jwks }).to_string()),
             summaries: ordered
                 .iter()
                 .map(|key| KeySummary {
                     kid: key.kid.clone(),
+                    algorithm: key.algorithm.clone(),
                     state: key.state,
                     created_at: key.created_at,
                     activated_at: key.activated_at,
@@ -368,7 +542,7 @@ impl KeyManager {
             let active = keys
                 .summaries
                 .iter()
-                .find(|key| key.state == KeyState::Active);
+                .find(|key| key.algorithm == DEFAULT_ALGORITHM && key.state == KeyState::Active);
             if !due_at(active.and_then(|key| key.activated_at)) {
                 return Ok(false);
             }
@@ -376,7 +550,7 @@ impl KeyManager {
         let due = |records: &[SigningKeyRecord]| {
             records
                 .iter()
-                .find(|key| key.state == KeyState::Active)
+                .find(|key| key.algorithm == DEFAULT_ALGORITHM && key.state == KeyState::Active)
                 .is_some_and(|key| due_at(key.activated_at))
         };
         Ok(self
@@ -418,30 +592,47 @@ impl KeyManager {
         if !due(&records) {
             return Ok(None);
         }
-        let Some(next) = records.iter().find(|key| key.state == KeyState::Next) else {
-            return Err(DomainError::Storage(
-                "no next signing key to promote".to_owned(),
-            ));
-        };
-        let new_next = generate(&self.master, self.settings.rsa_bits, KeyState::Next, now).await?;
         let grace =
             chrono::Duration::from_std(self.settings.max_token_lifetime + Duration::from_secs(300))
                 .unwrap_or(chrono::Duration::MAX);
-        if !self
-            .repository
-            .rotate(&next.kid, &new_next, now, now + grace)
-            .await?
-        {
-            return Ok(None);
-        }
-        tracing::info!(active = %next.kid, next = %new_next.kid, "rotated the signing keys");
-        self.events
-            .record(
-                AuditEvent::new(AuditAction::KeyRotated, now, context)
-                    .on(&next.kid)
-                    .note(format!("next={}", new_next.kid)),
+        // Every algorithm rotates together; the answer is the default algorithm's new key.
+        let mut promoted_default = None;
+        for algorithm in ALGORITHMS {
+            let Some(next) = records
+                .iter()
+                .find(|key| key.algorithm == algorithm && key.state == KeyState::Next)
+            else {
+                return Err(DomainError::Storage(format!(
+                    "no next {algorithm} signing key to promote"
+                )));
+            };
+            let new_next = generate(
+                &self.master,
+                algorithm,
+                self.settings.rsa_bits,
+                KeyState::Next,
+                now,
             )
             .await?;
-        Ok(Some(next.kid.clone()))
+            if !self
+                .repository
+                .rotate(&next.kid, &new_next, now, now + grace)
+                .await?
+            {
+                return Ok(None);
+            }
+            tracing::info!(algorithm, active = %next.kid, next = %new_next.kid, "rotated the signing keys");
+            self.events
+                .record(
+                    AuditEvent::new(AuditAction::KeyRotated, now, context)
+                        .on(&next.kid)
+                        .note(format!("algorithm={algorithm} next={}", new_next.kid)),
+                )
+                .await?;
+            if algorithm == DEFAULT_ALGORITHM {
+                promoted_default = Some(next.kid.clone());
+            }
+        }
+        Ok(promoted_default)
     }
 }

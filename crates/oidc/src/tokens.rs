@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan_domain::{
@@ -19,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::KeyManager;
+use crate::keys::{DEFAULT_ALGORITHM, Signer};
 
 /// The client id of tokens Castellan issues to its own REST API clients.
 pub const FIRST_PARTY_CLIENT: &str = "castellan";
@@ -41,13 +40,13 @@ struct AccessClaims {
     amr: Vec<String>,
 }
 
-/// Serialises and signs a JWS (RFC 7515 compact form) with RS256. jsonwebtoken verifies; signing
-/// is done here with a key pair parsed once, because jsonwebtoken's aws-lc backend parses the
-/// private key again for every signature, which triples the cost of a token.
+/// Serialises and signs a JWS (RFC 7515 compact form). jsonwebtoken verifies; signing is done
+/// here with a key pair parsed once, because jsonwebtoken's aws-lc backend parses the private
+/// key again for every signature, which triples the cost of an RSA token.
 fn sign_compact<T: Serialize>(
     header: &Header,
     claims: &T,
-    key: &RsaKeyPair,
+    signer: &Signer,
 ) -> Result<String, DomainError> {
     let failed = |what: &str| DomainError::Storage(format!("signing a token: {what}"));
     let header = serde_json::to_vec(header).map_err(|error| failed(&error.to_string()))?;
@@ -55,14 +54,7 @@ fn sign_compact<T: Serialize>(
     let mut token = URL_SAFE_NO_PAD.encode(header);
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(claims));
-    let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        token.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| failed("the RSA operation failed"))?;
+    let signature = signer.sign(token.as_bytes())?;
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(signature));
     Ok(token)
@@ -112,13 +104,24 @@ impl JwtTokenIssuer {
         &self.issuer
     }
 
-    /// Signs any claims as a JWS with the active key and `typ` in the header.
+    /// Signs any claims as an RS256 JWS with the active key and `typ` in the header.
     pub async fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, DomainError> {
+        self.sign_with(claims, typ, DEFAULT_ALGORITHM).await
+    }
+
+    /// Signs any claims with the active key of `algorithm` (`RS256`, `ES256` or `EdDSA`).
+    pub async fn sign_with<T: Serialize>(
+        &self,
+        claims: &T,
+        typ: &str,
+        algorithm: &str,
+    ) -> Result<String, DomainError> {
         let keys = self.keys.current().await?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(keys.active_kid.clone());
+        let active = keys.signer(algorithm)?;
+        let mut header = Header::new(active.signer.algorithm());
+        header.kid = Some(active.kid.clone());
         header.typ = Some(typ.to_owned());
-        sign_compact(&header, claims, &keys.signer)
+        sign_compact(&header, claims, &active.signer)
     }
 
     /// Verifies a token Castellan signed (signature, issuer, and expiry unless `allow_expired`)
@@ -130,8 +133,12 @@ impl JwtTokenIssuer {
     ) -> Result<T, DomainError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::InvalidToken)?;
         let kid = header.kid.ok_or(DomainError::InvalidToken)?;
-        let key = self.decoding_key(&kid).await?;
+        let (algorithm, key) = self.decoding_key(&kid).await?;
+        if header.alg != algorithm {
+            return Err(DomainError::InvalidToken);
+        }
         let mut validation = self.any_audience.clone();
+        validation.algorithms = vec![algorithm];
         if allow_expired {
             validation.validate_exp = false;
         }
@@ -140,7 +147,7 @@ impl JwtTokenIssuer {
             .map_err(|_| DomainError::InvalidToken)
     }
 
-    async fn decoding_key(&self, kid: &str) -> Result<DecodingKey, DomainError> {
+    async fn decoding_key(&self, kid: &str) -> Result<(Algorithm, DecodingKey), DomainError> {
         let mut keys = self.keys.current().await?;
         if !keys.decoding.contains_key(kid) {
             // Perhaps another replica rotated since we loaded; look once more.
@@ -185,7 +192,10 @@ impl TokenIssuer for JwtTokenIssuer {
     async fn verify(&self, token: &str) -> Result<VerifiedToken, DomainError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::InvalidToken)?;
         let kid = header.kid.ok_or(DomainError::InvalidToken)?;
-        let key = self.decoding_key(&kid).await?;
+        let (algorithm, key) = self.decoding_key(&kid).await?;
+        if algorithm != Algorithm::RS256 {
+            return Err(DomainError::InvalidToken);
+        }
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|_| DomainError::InvalidToken)?
             .claims;

@@ -1,5 +1,6 @@
 //! Per-IP rate limits on `/api/v1`: a per-minute and a per-hour budget for every route, and a
-//! tighter one for sign-in, sign-up, refresh and bootstrap. The counters live in the key-value
+//! tighter one for sign-in, sign-up, refresh and bootstrap, which the hosted pages' sign-in,
+//! sign-up and device-code forms share. The counters live in the key-value
 //! store, so replicas share them. If the store cannot be reached the request is let through (and
 //! logged): an outage of the cache should not take sign-in down with it.
 
@@ -22,6 +23,9 @@ const AUTH_ROUTES: &[&str] = &[
     "/api/v1/admin/bootstrap",
 ];
 
+/// Hosted-page forms that take credentials or codes: they share the sign-in budget.
+const PAGE_FORMS: &[&str] = &["/login", "/signup", "/device"];
+
 /// Middleware applying the per-IP limits and writing the `X-RateLimit-*` headers.
 pub async fn limit_requests(
     State(state): State<AppState>,
@@ -30,7 +34,8 @@ pub async fn limit_requests(
 ) -> Response {
     let config = &state.config.rate_limit;
     let path = request.uri().path();
-    if !config.enabled || !is_api_path(path) {
+    let page_form = request.method() == axum::http::Method::POST && PAGE_FORMS.contains(&path);
+    if !config.enabled || !(is_api_path(path) || page_form) {
         return next.run(request).await;
     }
     let Some(ip) = client_ip(
@@ -54,11 +59,16 @@ pub async fn limit_requests(
             window: Duration::from_secs(3600),
         },
     ];
-    let mut decision = state.limiter.hit_all(&format!("ip:{ip}"), &general).await;
-    if AUTH_ROUTES.contains(&path)
-        && decision
-            .as_ref()
-            .is_ok_and(|d| d.is_some_and(|d| d.allowed))
+    let mut decision = if page_form {
+        Ok(None)
+    } else {
+        state.limiter.hit_all(&format!("ip:{ip}"), &general).await
+    };
+    if page_form
+        || AUTH_ROUTES.contains(&path)
+            && decision
+                .as_ref()
+                .is_ok_and(|d| d.is_some_and(|d| d.allowed))
     {
         let auth = [Limit {
             limit: config.auth_per_ip_per_minute,
@@ -67,6 +77,15 @@ pub async fn limit_requests(
         decision = state.limiter.hit_all(&format!("auth-ip:{ip}"), &auth).await;
     }
     match decision {
+        Ok(Some(decision)) if !decision.allowed && page_form => {
+            let mut response = (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts from your network. Wait a minute and try again.",
+            )
+                .into_response();
+            set_rate_headers(response.headers_mut(), &decision);
+            response
+        }
         Ok(Some(decision)) if !decision.allowed => ApiError::rate_limited(decision).into_response(),
         Ok(Some(decision)) => {
             let mut response = next.run(request).await;

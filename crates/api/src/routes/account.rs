@@ -24,6 +24,62 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(my_role))
         .routes(routes!(list_sessions, revoke_other_sessions))
         .routes(routes!(revoke_session))
+        .routes(routes!(list_consents))
+        .routes(routes!(withdraw_consent))
+}
+
+/// An application the user allowed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentBody {
+    /// The client.
+    client_id: String,
+    /// Its name.
+    client_name: String,
+    /// What it may access.
+    scopes: Vec<String>,
+    /// When it was last allowed.
+    granted_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The applications the caller allowed.
+#[utoipa::path(get, path = "/users/me/consents", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = [ConsentBody]), (status = 401, description = "TOKEN_ERROR", body = ErrorBody)))]
+async fn list_consents(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<ConsentBody>>, ApiError> {
+    let consents = state.oidc.consents(caller.principal.user.id).await?;
+    Ok(Json(
+        consents
+            .into_iter()
+            .map(|granted| ConsentBody {
+                client_id: granted.client_id,
+                client_name: granted.client_name,
+                scopes: granted.scopes,
+                granted_at: granted.granted_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Withdraw an application's access: consent is asked again and its refresh tokens end.
+#[utoipa::path(delete, path = "/users/me/consents/{client_id}", tag = "account", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 404, description = "No such consent (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn withdraw_consent(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .oidc
+        .withdraw_consent(caller.principal.user.id, &client_id, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The signed-in user.

@@ -205,31 +205,80 @@ fn admin_create_and_key_rotation_from_the_command_line() {
 
     let (code, out, err) = run(&dir, &["keys", "list"], &[]);
     assert_eq!(code, 0, "{err}");
-    let states: Vec<&str> = out
-        .lines()
-        .map(|line| line.split_whitespace().next().unwrap())
-        .collect();
+    let rs256 = |out: &str| -> Vec<(String, String)> {
+        out.lines()
+            .filter(|line| line.starts_with("RS256"))
+            .map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields[1].to_owned(), fields[2].to_owned())
+            })
+            .collect()
+    };
+    let keys = rs256(&out);
+    let states: Vec<&str> = keys.iter().map(|(state, _)| state.as_str()).collect();
     assert_eq!(states, ["active", "next"], "{out}");
-    let next_kid = out
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    for algorithm in ["ES256", "EdDSA"] {
+        assert_eq!(
+            out.lines()
+                .filter(|line| line.starts_with(algorithm))
+                .count(),
+            2,
+            "{algorithm} has its own active and next key: {out}"
+        );
+    }
+    let next_kid = keys[1].1.clone();
     let (code, out, err) = run(&dir, &["keys", "rotate"], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(&format!("rotated; active key is now {next_kid}")),
         "{out}"
     );
-    let states: Vec<&str> = out
-        .lines()
-        .skip(1)
-        .map(|line| line.split_whitespace().next().unwrap())
-        .collect();
+    let states: Vec<String> = rs256(&out).into_iter().map(|(state, _)| state).collect();
     assert_eq!(states, ["active", "next", "retired"], "{out}");
+
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "CLI app",
+            "--redirect-uri",
+            "https://app.example/callback",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "openid email offline_access",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(created["client_name"], "CLI app");
+    assert!(created["client_secret"].as_str().unwrap().len() >= 43);
+    let (code, out, _) = run(
+        &dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "http://app.example/cb",
+        ],
+        &[],
+    );
+    assert_eq!(
+        code, 1,
+        "plain http to a non-loopback host is refused: {out}"
+    );
+    let (code, out, err) = run(&dir, &["clients", "list"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["client_id"], created["client_id"]);
+    assert!(listed[0].get("client_secret").is_none());
     // The master key the embedded mode generated is private to its owner.
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(dir.0.join("data/master.key"))

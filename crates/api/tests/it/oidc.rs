@@ -1449,3 +1449,136 @@ async fn hosted_pages_carry_csrf_protection_and_consent_can_be_refused() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_user_can_withdraw_consent() {
+    for server in servers().await {
+        let api = crate::support::access(&server.account("frank@example.com").await);
+        let (client_id, secret) = web_client(&server).await;
+        let client = (client_id.as_str(), secret.as_str());
+        let (code, verifier) = code_for(
+            &server,
+            &client_id,
+            "openid offline_access",
+            "frank@example.com",
+        )
+        .await;
+        let (_, tokens) = oauth_post(
+            &server,
+            "/oauth2/token",
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        let (status, consents) = server.get_as("/api/v1/users/me/consents", &api).await;
+        assert_eq!(status, 200);
+        assert_eq!(consents[0]["client_id"], client_id);
+        assert_eq!(consents[0]["client_name"], "Web App");
+        assert_eq!(consents[0]["scopes"], json!(["openid", "offline_access"]));
+        let path = format!("/api/v1/users/me/consents/{client_id}");
+        let (status, _, _) = server
+            .call(reqwest::Method::DELETE, &path, None, Some(&api))
+            .await;
+        assert_eq!(status, 204);
+        let (status, _, body) = server
+            .call(reqwest::Method::DELETE, &path, None, Some(&api))
+            .await;
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (404, Some("NOT_FOUND_ERROR"))
+        );
+        let (status, body) = oauth_post(
+            &server,
+            "/oauth2/token",
+            client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn clients_may_ask_for_es256_or_eddsa_id_tokens() {
+    use openidconnect::core::CoreJwsSigningAlgorithm;
+
+    for server in servers().await {
+        signed_up(&server, "gus@example.com").await;
+        let http = http_client();
+        let browser = Browser::new(&server);
+        for (name, algorithm) in [
+            ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+            ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+        ] {
+            let client = register(
+                &server,
+                json!({
+                    "client_name": format!("{name} app"),
+                    "redirect_uris": [CALLBACK],
+                    "first_party": true,
+                    "id_token_signed_response_alg": name,
+                }),
+            )
+            .await;
+            let metadata = CoreProviderMetadata::discover_async(
+                IssuerUrl::new(server.base.clone()).unwrap(),
+                &http,
+            )
+            .await
+            .expect("discovery with every key type in the JWKS");
+            let rp = CoreClient::from_provider_metadata(
+                metadata,
+                ClientId::new(client["client_id"].as_str().unwrap().to_owned()),
+                Some(ClientSecret::new(
+                    client["client_secret"].as_str().unwrap().to_owned(),
+                )),
+            )
+            .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            let (url, _, nonce) = rp
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    CsrfToken::new_random,
+                    Nonce::new_random,
+                )
+                .set_pkce_challenge(challenge)
+                .url();
+            let callback = browser.authorize(url.as_str(), "gus@example.com").await;
+            let tokens = rp
+                .exchange_code(AuthorizationCode::new(query(&callback)["code"].clone()))
+                .unwrap()
+                .set_pkce_verifier(verifier)
+                .request_async(&http)
+                .await
+                .expect("code exchange");
+            let id_token = tokens.id_token().unwrap();
+            let id_verifier = rp.id_token_verifier().set_allowed_algs([algorithm.clone()]);
+            let claims = id_token.claims(&id_verifier, &nonce).expect("verifies");
+            assert_eq!(id_token.signing_alg().unwrap(), &algorithm);
+            let expected = AccessTokenHash::from_token(
+                tokens.access_token(),
+                id_token.signing_alg().unwrap(),
+                id_token.signing_key(&id_verifier).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                claims.access_token_hash(),
+                Some(&expected),
+                "{name} at_hash"
+            );
+        }
+        server.stop().await;
+    }
+}

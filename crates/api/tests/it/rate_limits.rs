@@ -52,6 +52,30 @@ async fn a_client_over_its_budget_gets_429_with_headers() {
 }
 
 #[tokio::test]
+async fn the_sign_in_page_shares_the_sign_in_budget() {
+    let server = TestServer::start_with(Stores::Embedded, tight)
+        .await
+        .unwrap();
+    let browser = crate::oidc_support::Browser::new(&server);
+    // Browsing the pages is not limited by the sign-in budget.
+    for _ in 0..3 {
+        assert_eq!(browser.get("/login").await.status, 200);
+    }
+    let form = browser.get("/login").await;
+    let csrf = crate::oidc_support::hidden(&form.body, "csrf");
+    let attempt = [
+        ("email", "nobody@example.com"),
+        ("password", "whatever"),
+        ("csrf", csrf.as_str()),
+    ];
+    assert_eq!(browser.post("/login", &attempt).await.status, 401);
+    assert_eq!(browser.post("/login", &attempt).await.status, 401);
+    let page = browser.post("/login", &attempt).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn sign_in_has_a_tighter_budget() {
     let server = TestServer::start_with(Stores::Embedded, tight)
         .await

@@ -76,20 +76,32 @@ async fn access_tokens_verify_from_the_jwks_across_a_rotation() {
             .json()
             .await
             .unwrap();
-        let kids: Vec<String> = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
-            .collect();
+        let rsa = |jwks: &Value| -> Vec<String> {
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["alg"] == "RS256")
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let kids = rsa(&jwks);
         assert_eq!(kids.len(), 2, "active and next: {jwks}");
         for key in jwks["keys"].as_array().unwrap() {
-            assert_eq!(
-                (key["kty"].clone(), key["use"].clone(), key["alg"].clone()),
-                (json!("RSA"), json!("sig"), json!("RS256"))
-            );
+            let expected = match key["alg"].as_str().unwrap() {
+                "RS256" => json!("RSA"),
+                "ES256" => json!("EC"),
+                "EdDSA" => json!("OKP"),
+                other => panic!("unexpected algorithm {other}"),
+            };
+            assert_eq!((&key["kty"], &key["use"]), (&expected, &json!("sig")));
             assert!(key.get("d").is_none(), "private material published: {key}");
         }
+        assert_eq!(
+            jwks["keys"].as_array().unwrap().len(),
+            6,
+            "three algorithms: {jwks}"
+        );
         let old_kid = jsonwebtoken::decode_header(access(&before))
             .unwrap()
             .kid
@@ -122,11 +134,7 @@ async fn access_tokens_verify_from_the_jwks_across_a_rotation() {
             .json()
             .await
             .unwrap();
-        assert_eq!(
-            jwks["keys"].as_array().unwrap().len(),
-            3,
-            "active, next and retired: {jwks}"
-        );
+        assert_eq!(rsa(&jwks).len(), 3, "active, next and retired: {jwks}");
 
         let after = server
             .sign_in("jwks@example.com", crate::support::PASSWORD)
@@ -188,7 +196,11 @@ async fn replicas_rotating_together_make_exactly_one_new_key() {
     }
     // Three replicas on one empty table: one active and one next key, not three of each.
     let first = replicas[0].summaries().await.unwrap();
-    assert_eq!(first.len(), 2);
+    assert_eq!(
+        first.len(),
+        6,
+        "an active and a next key for each of three algorithms"
+    );
     assert!(!replicas[0].rotate_if_due().await.unwrap(), "not due yet");
     clock.advance(Duration::from_secs(86_400));
     let attempts = replicas.iter().map(|replica| {
@@ -210,7 +222,8 @@ async fn replicas_rotating_together_make_exactly_one_new_key() {
             count(KeyState::Next),
             count(KeyState::Retired)
         ),
-        (1, 1, 1)
+        (3, 3, 3),
+        "one rotation of each algorithm's keys"
     );
     database.close().await.unwrap();
 }

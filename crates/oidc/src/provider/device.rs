@@ -218,19 +218,17 @@ impl OidcProvider {
                 .add(session, &grant.client_id)
                 .await?;
         }
-        let action = if approve {
-            castellan_domain::AuditAction::ConsentGranted
-        } else {
-            castellan_domain::AuditAction::ConsentRevoked
-        };
-        self.ports
-            .events
-            .record(
-                castellan_domain::AuditEvent::new(action, self.now(), context)
-                    .on(&grant.client_id)
-                    .note(format!("device flow, scope={}", grant.scope)),
-            )
-            .await?;
+        let mut event = castellan_domain::AuditEvent::new(
+            castellan_domain::AuditAction::ConsentGranted,
+            self.now(),
+            context,
+        )
+        .on(&grant.client_id)
+        .note(format!("device flow, scope={}", grant.scope));
+        if !approve {
+            event = event.failed("the user refused the device");
+        }
+        self.ports.events.record(event).await?;
         Ok(true)
     }
 

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::authorize::with_query;
 use super::error::OAuthError;
 use super::{OidcProvider, OutboundHttp};
-use crate::JwtTokenIssuer;
 
 /// The parameters of an end-session request.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -191,15 +190,17 @@ impl OidcProvider {
             sid: session.id.to_string(),
             events: json!({ "http://schemas.openid.net/event/backchannel-logout": {} }),
         };
-        Ok(sign_logout(&self.ports.tokens, &claims).await?)
+        // Signed like the client's ID tokens, which its library already verifies.
+        Ok(self
+            .ports
+            .tokens
+            .sign_with(
+                &claims,
+                "logout+jwt",
+                &client.metadata.id_token_signed_response_alg,
+            )
+            .await?)
     }
-}
-
-async fn sign_logout(
-    tokens: &Arc<JwtTokenIssuer>,
-    claims: &LogoutTokenClaims,
-) -> Result<String, castellan_domain::DomainError> {
-    tokens.sign(claims, "logout+jwt").await
 }
 
 async fn deliver_logout_token(

@@ -8,6 +8,7 @@
 mod authorize;
 mod claims;
 mod client_auth;
+mod consents;
 mod device;
 mod discovery;
 mod error;
@@ -33,6 +34,7 @@ pub use authorize::{
 };
 pub use claims::{ClientAccessClaims, requested_claims, user_claims};
 pub use client_auth::ClientCredentials;
+pub use consents::GrantedAccess;
 pub use device::{DeviceAuthorization, DevicePrompt, DeviceRequest};
 pub use discovery::discovery_document;
 pub use error::{OAuthError, OAuthErrorCode};

@@ -94,10 +94,17 @@ pub(super) struct MintedAccess {
     pub expires_in: u64,
 }
 
-/// `at_hash`: the left half of the access token's SHA-256, base64url (OIDC Core 3.1.3.6).
-fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// `at_hash` (OIDC Core 3.1.3.6): the left half of the access token's hash with the ID
+/// token's algorithm's hash function, base64url; Ed25519 signs with SHA-512 inside, so EdDSA
+/// uses SHA-512 here, as relying-party libraries expect.
+fn at_hash(access_token: &str, algorithm: &str) -> String {
+    if algorithm == "EdDSA" {
+        let digest = sha2::Sha512::digest(access_token.as_bytes());
+        URL_SAFE_NO_PAD.encode(&digest[..32])
+    } else {
+        let digest = Sha256::digest(access_token.as_bytes());
+        URL_SAFE_NO_PAD.encode(&digest[..16])
+    }
 }
 
 /// The user-facing part of a token response: who, in which session, with which scopes.
@@ -423,7 +430,8 @@ impl OidcProvider {
                 "1"
             };
             body.insert("acr".into(), acr.into());
-            body.insert("at_hash".into(), at_hash(&access.token).into());
+            let algorithm = client.metadata.id_token_signed_response_alg.as_str();
+            body.insert("at_hash".into(), at_hash(&access.token, algorithm).into());
             if let Some(nonce) = nonce {
                 body.insert("nonce".into(), nonce.into());
             }
@@ -431,7 +439,12 @@ impl OidcProvider {
             for (name, value) in user_claims(user, scope, extra.iter().map(String::as_str)) {
                 body.entry(name).or_insert(value);
             }
-            Some(self.ports.tokens.sign(&Value::Object(body), "JWT").await?)
+            Some(
+                self.ports
+                    .tokens
+                    .sign_with(&Value::Object(body), "JWT", algorithm)
+                    .await?,
+            )
         } else {
             None
         };

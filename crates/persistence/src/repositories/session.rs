@@ -242,6 +242,25 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
             .map_err(map_db_error("refresh token"))?;
         Ok(deleted.rows_affected)
     }
+
+    async fn revoke_client_tokens(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<u64, DomainError> {
+        let sessions_of_user = sea_orm::sea_query::Query::select()
+            .column(session::Column::Id)
+            .from(session::Entity)
+            .and_where(session::Column::UserId.eq(user.0))
+            .to_owned();
+        let deleted = refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::ClientId.eq(client_id))
+            .filter(refresh_token::Column::SessionId.in_subquery(sessions_of_user))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("refresh token"))?;
+        Ok(deleted.rows_affected)
+    }
 }
 
 fn to_active_refresh(record: &RefreshRecord) -> refresh_token::ActiveModel {

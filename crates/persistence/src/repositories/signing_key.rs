@@ -108,6 +108,7 @@ impl SigningKeyRepository for SqlSigningKeyRepository {
             .col_expr(Column::RetiredAt, Expr::value(at))
             .col_expr(Column::RetireAfter, Expr::value(retire_after))
             .filter(Column::State.eq(KeyState::Active.as_str()))
+            .filter(Column::Algorithm.eq(new_next.algorithm.as_str()))
             .filter(Column::Kid.ne(expected_next))
             .exec(&transaction)
             .await
