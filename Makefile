@@ -10,24 +10,32 @@ CARGO ?= cargo
 
 # System packages the build needs (C libraries for -sys crates: SAML's xmlsec, bindgen's clang).
 APT_PACKAGES := build-essential pkg-config libssl-dev libclang-dev libxml2-dev libxmlsec1-dev
+# The browser the hosted-page tests drive (headless), and the load generator of `make load`.
+BROWSER_PACKAGES := chromium chromium-driver
+LOAD_PACKAGES := wrk
 
-# Local servers used by `make ci` (and by `make test` when you export them yourself).
-CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
-CI_REDIS_URL ?= redis://127.0.0.1:6379
-
-.PHONY: help deps build run release test ci fmt fmt-check clippy openapi openapi-check arrows bench load clean
-
-help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-
-deps: ## Install missing system packages (apt-get as root, sudo otherwise)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# Installs whichever of the packages $(1) are missing (apt-get as root, sudo otherwise).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:" $$missing; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+# Local servers used by `make ci` (and by `make test` when you export them yourself).
+CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+CI_REDIS_URL ?= redis://127.0.0.1:6379
+
+.PHONY: help deps browser-deps build run release test ci fmt fmt-check clippy openapi openapi-check arrows bench load clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## Install missing system packages (apt-get as root, sudo otherwise)
+	$(call apt_install,$(APT_PACKAGES))
 	@command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), version 1.94 or newer"; exit 1; }
 
 build: deps ## Build the castellan binary (debug)
@@ -39,14 +47,17 @@ run: deps ## Start Castellan on http://localhost:8000 with the embedded default 
 release: deps ## Build the optimised binary into $(CARGO_TARGET_DIR)/release/castellan
 	$(CARGO) build --release -p castellan-api
 
-test: deps ## Run every test; PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set
+test: deps browser-deps ## Run every test; PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set
 	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ]; then \
 	  echo "note: DATABASE_URL and/or REDIS_URL are not set: the PostgreSQL/Redis variants of the tests are skipped"; \
 	  echo "      (each prints 'skipped: ...'); run 'make ci' to run them against the local servers."; \
 	fi
 	$(CARGO) test --workspace --locked
 
-ci: deps fmt-check clippy ## What CI runs: formatting, lints, all tests on SQLite and PostgreSQL + Redis, OpenAPI check
+browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page browser tests
+	$(call apt_install,$(BROWSER_PACKAGES))
+
+ci: deps browser-deps fmt-check clippy ## What CI runs: formatting, lints, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check
 	@scripts/ensure-services.sh "$(CI_DATABASE_URL)" "$(CI_REDIS_URL)"
 	DATABASE_URL="$${DATABASE_URL:-$(CI_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(CI_REDIS_URL)}" \
 	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked
@@ -76,7 +87,8 @@ bench: ## Criterion benchmarks: token minting/verification and argon2id
 	$(CARGO) bench -p castellan-oidc --bench tokens
 	$(CARGO) bench -p castellan-domain --bench password
 
-load: release ## Load figures on the local PostgreSQL + Redis (needs wrk)
+load: release ## Load figures on the local PostgreSQL + Redis (installs wrk)
+	$(call apt_install,$(LOAD_PACKAGES))
 	$(CARGO) build --release -p castellan-api --example load
 	scripts/bench-load.sh info
 

@@ -7,6 +7,7 @@
 
 mod admin;
 mod architecture;
+mod browser;
 mod cli;
 mod oidc;
 mod oidc_support;
