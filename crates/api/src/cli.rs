@@ -427,16 +427,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 .list()
                 .await?
                 .into_iter()
-                .map(|client| {
-                    crate::routes::oauth::client_document(
-                        state,
-                        &castellan_domain::IssuedClient {
-                            client,
-                            client_secret: None,
-                            registration_access_token: None,
-                        },
-                    )
-                })
+                .map(|client| crate::routes::oauth::stored_client_document(state, client))
                 .collect();
             serde_json::Value::Array(clients)
         }

@@ -556,12 +556,7 @@ impl AccountService {
         refresh_token: &str,
     ) -> Result<Option<(RefreshRecord, Session)>, DomainError> {
         let now = self.now();
-        let Some(record) = self
-            .ports
-            .refresh_tokens
-            .by_hash(&hash_token(refresh_token))
-            .await?
-        else {
+        let Some(record) = self.find_refresh(refresh_token).await? else {
             return Ok(None);
         };
         if record.used_at.is_some() || record.expires_at <= now {
@@ -580,12 +575,7 @@ impl AccountService {
         refresh_token: &str,
         client_id: &str,
     ) -> Result<bool, DomainError> {
-        let Some(record) = self
-            .ports
-            .refresh_tokens
-            .by_hash(&hash_token(refresh_token))
-            .await?
-        else {
+        let Some(record) = self.find_refresh(refresh_token).await? else {
             return Ok(false);
         };
         if record.client_id.as_deref() != Some(client_id) {
@@ -663,11 +653,20 @@ impl AccountService {
         }
     }
 
-    /// The stored record of a refresh token; `InvalidToken` when there is none.
-    async fn refresh_record(&self, refresh_token: &str) -> Result<RefreshRecord, DomainError> {
+    /// The stored record of a refresh token, if there is one.
+    async fn find_refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<Option<RefreshRecord>, DomainError> {
         self.ports
             .refresh_tokens
             .by_hash(&hash_token(refresh_token))
+            .await
+    }
+
+    /// The stored record of a refresh token; `InvalidToken` when there is none.
+    async fn refresh_record(&self, refresh_token: &str) -> Result<RefreshRecord, DomainError> {
+        self.find_refresh(refresh_token)
             .await?
             .ok_or(DomainError::InvalidToken)
     }

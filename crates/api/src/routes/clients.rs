@@ -4,13 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use castellan_domain::ClientMetadata;
 use castellan_domain::admin::require_admin;
-use castellan_domain::{ClientMetadata, IssuedClient};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::oauth::client_document;
+use super::oauth::{client_document, stored_client_document};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::http::auth::Authenticated;
@@ -75,16 +75,7 @@ async fn list_clients(
         .list()
         .await?
         .into_iter()
-        .map(|client| {
-            client_document(
-                &state,
-                &IssuedClient {
-                    client,
-                    client_secret: None,
-                    registration_access_token: None,
-                },
-            )
-        })
+        .map(|client| stored_client_document(&state, client))
         .collect();
     Ok(Json(serde_json::json!({ "clients": clients })))
 }
@@ -103,14 +94,7 @@ async fn get_client(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller.principal)?;
     let client = state.clients.get(&client_id).await?;
-    Ok(Json(client_document(
-        &state,
-        &IssuedClient {
-            client,
-            client_secret: None,
-            registration_access_token: None,
-        },
-    )))
+    Ok(Json(stored_client_document(&state, client)))
 }
 
 /// Change a client (admin): the fields given replace the stored ones (JSON merge patch).

@@ -171,19 +171,29 @@ struct TokenForm {
     token_type_hint: Option<String>,
 }
 
+/// The client and the `token`/`token_type_hint` of an introspection or revocation request.
+async fn token_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(std::sync::Arc<OAuthClient>, String, Option<String>), OAuthFailure> {
+    let form: TokenForm = oauth_form(headers, body)?;
+    let client = authenticated_client(state, headers, body).await?;
+    let token = form
+        .token
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    Ok((client, token, form.token_type_hint))
+}
+
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthFailure> {
-    let form: TokenForm = oauth_form(&headers, &body)?;
-    let client = authenticated_client(&state, &headers, &body).await?;
-    let token = form
-        .token
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let (client, token, hint) = token_form(&state, &headers, &body).await?;
     let answer = state
         .oidc
-        .introspect(&client, &token, form.token_type_hint.as_deref())
+        .introspect(&client, &token, hint.as_deref())
         .await?;
     Ok(no_store(StatusCode::OK, Value::Object(answer)))
 }
@@ -194,14 +204,10 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthFailure> {
-    let form: TokenForm = oauth_form(&headers, &body)?;
-    let client = authenticated_client(&state, &headers, &body).await?;
-    let token = form
-        .token
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let (client, token, hint) = token_form(&state, &headers, &body).await?;
     state
         .oidc
-        .revoke(&client, &token, form.token_type_hint.as_deref(), &context)
+        .revoke(&client, &token, hint.as_deref(), &context)
         .await?;
     Ok(no_store(StatusCode::OK, json!({})))
 }
@@ -266,6 +272,18 @@ pub(crate) fn client_document(state: &AppState, issued: &IssuedClient) -> Value 
         }
     }
     document
+}
+
+/// The document of a stored client (no secrets: they were shown when issued).
+pub(crate) fn stored_client_document(state: &AppState, client: OAuthClient) -> Value {
+    client_document(
+        state,
+        &IssuedClient {
+            client,
+            client_secret: None,
+            registration_access_token: None,
+        },
+    )
 }
 
 fn registration_error(error: DomainError) -> OAuthFailure {
@@ -386,12 +404,10 @@ async fn read_registration(
     headers: HeaderMap,
 ) -> Result<Response, OAuthFailure> {
     let client = registered_client(&state, &headers, &client_id).await?;
-    let issued = IssuedClient {
-        client,
-        client_secret: None,
-        registration_access_token: None,
-    };
-    Ok(no_store(StatusCode::OK, client_document(&state, &issued)))
+    Ok(no_store(
+        StatusCode::OK,
+        stored_client_document(&state, client),
+    ))
 }
 
 async fn update_registration(

@@ -97,6 +97,37 @@ fn message(status: StatusCode, heading: &str, text: &str) -> Response {
     )
 }
 
+/// A page whose form carries the CSRF value: renders it and sets the CSRF cookie when the
+/// browser had none. `build` receives the value to embed.
+fn form_page<T: Template>(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    build: impl FnOnce(String) -> T,
+) -> Response {
+    let (csrf, cookie) = state.sso.form_csrf(&jar);
+    let jar = match cookie {
+        Some(cookie) => jar.add(cookie),
+        None => jar,
+    };
+    (jar, page(status, &build(csrf))).into_response()
+}
+
+/// The interaction a page belongs to, or the response that replaces the page (it expired, or
+/// must go back to the client).
+async fn page_interaction(
+    state: &AppState,
+    id: Option<&str>,
+) -> Result<Option<castellan_oidc::provider::Interaction>, Response> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    match state.oidc.interaction(id).await {
+        Ok(interaction) => Ok(Some(interaction)),
+        Err(error) => Err(resolve(Err(error))),
+    }
+}
+
 fn oauth_error_page(error: &OAuthError) -> Response {
     let status = if error.code.status() >= 500 {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -233,18 +264,16 @@ async fn render_login(
     email: String,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let (client_name, login_hint) = match &query.interaction {
-        Some(id) => match state.oidc.interaction(id).await {
-            Ok(interaction) => (Some(interaction.client_name), interaction.login_hint),
-            Err(AuthorizeError::Page(error)) => return oauth_error_page(&error),
-            Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
-        },
-        None => (None, None),
+    let interaction = match page_interaction(state, query.interaction.as_deref()).await {
+        Ok(interaction) => interaction,
+        Err(response) => return response,
     };
+    let (client_name, login_hint) = interaction
+        .map(|interaction| (interaction.client_name, interaction.login_hint))
+        .map_or((None, None), |(name, hint)| (Some(name), hint));
     let signed_in_as = browser_user(state, &jar)
         .await
         .map(|(_, user)| user.email.as_str().to_owned());
-    let (csrf, cookie) = state.sso.form_csrf(&jar);
     let signup_link = match &query.interaction {
         Some(id) => interaction_link("/signup", id),
         None => "/signup".to_owned(),
@@ -253,10 +282,11 @@ async fn render_login(
         Some((status, text)) => (status, Some(text)),
         None => (StatusCode::OK, None),
     };
-    let template = LoginPage {
+    let signup_enabled = state.config.accounts.signup_enabled;
+    form_page(state, jar, status, |csrf| LoginPage {
         csrf,
-        interaction: query.interaction,
         next: local_target(query.next.as_deref()),
+        interaction: query.interaction,
         client_name,
         email: if email.is_empty() {
             login_hint.unwrap_or_default()
@@ -265,14 +295,9 @@ async fn render_login(
         },
         error,
         signed_in_as,
-        signup_enabled: state.config.accounts.signup_enabled,
+        signup_enabled,
         signup_link,
-    };
-    let jar = match cookie {
-        Some(cookie) => jar.add(cookie),
-        None => jar,
-    };
-    (jar, page(status, &template)).into_response()
+    })
 }
 
 async fn login_page(
@@ -424,20 +449,16 @@ async fn render_signup(
             "New accounts are created by an administrator.",
         );
     }
-    let client_name = match &form.interaction {
-        Some(id) => match state.oidc.interaction(id).await {
-            Ok(interaction) => Some(interaction.client_name),
-            Err(AuthorizeError::Page(error)) => return oauth_error_page(&error),
-            Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
-        },
-        None => None,
+    let client_name = match page_interaction(state, form.interaction.as_deref()).await {
+        Ok(interaction) => interaction.map(|interaction| interaction.client_name),
+        Err(response) => return response,
     };
-    let (csrf, cookie) = state.sso.form_csrf(&jar);
     let (status, error) = match error {
         Some((status, text)) => (status, Some(text)),
         None => (StatusCode::OK, None),
     };
-    let template = SignupPage {
+    let min_length = state.config.accounts.password_min_length;
+    form_page(state, jar, status, |csrf| SignupPage {
         csrf,
         login_link: match &form.interaction {
             Some(id) => interaction_link("/login", id),
@@ -449,13 +470,8 @@ async fn render_signup(
         first_name: form.first_name,
         last_name: form.last_name,
         error,
-        min_length: state.config.accounts.password_min_length,
-    };
-    let jar = match cookie {
-        Some(cookie) => jar.add(cookie),
-        None => jar,
-    };
-    (jar, page(status, &template)).into_response()
+        min_length,
+    })
 }
 
 async fn signup_page(
@@ -555,27 +571,22 @@ async fn consent_page(
             &query.interaction,
         ));
     };
-    let interaction = match state.oidc.interaction(&query.interaction).await {
-        Ok(interaction) => interaction,
-        Err(error) => return resolve(Err(error)),
+    let interaction = match page_interaction(&state, Some(&query.interaction)).await {
+        Ok(Some(interaction)) => interaction,
+        Ok(None) => return see_other("/login"),
+        Err(response) => return response,
     };
-    let (csrf, cookie) = state.sso.form_csrf(&jar);
-    let template = ConsentPage {
+    form_page(&state, jar, StatusCode::OK, |csrf| ConsentPage {
         csrf,
-        interaction: interaction.id,
-        client_name: interaction.client_name,
         user: user.email.as_str().to_owned(),
         scopes: interaction
             .scope
             .split_whitespace()
             .map(describe_scope)
             .collect(),
-    };
-    let jar = match cookie {
-        Some(cookie) => jar.add(cookie),
-        None => jar,
-    };
-    (jar, page(StatusCode::OK, &template)).into_response()
+        interaction: interaction.id,
+        client_name: interaction.client_name,
+    })
 }
 
 #[derive(Deserialize)]
@@ -669,19 +680,13 @@ async fn device_page(
             Err(error) => return domain_error_page(error),
         }
     };
-    let (csrf, cookie) = state.sso.form_csrf(&jar);
-    let template = DevicePage {
+    form_page(&state, jar, status, |csrf| DevicePage {
         csrf,
         user: user.email.as_str().to_owned(),
         user_code,
         prompt,
         error,
-    };
-    let jar = match cookie {
-        Some(cookie) => jar.add(cookie),
-        None => jar,
-    };
-    (jar, page(status, &template)).into_response()
+    })
 }
 
 async fn device_submit(
@@ -807,8 +812,7 @@ async fn logout(
         Err(error) => return oauth_error_page(&error),
     };
     if plan.confirm && !confirmed {
-        let (csrf, cookie) = state.sso.form_csrf(&jar);
-        let template = LogoutPage {
+        return form_page(state, jar, StatusCode::OK, |csrf| LogoutPage {
             csrf,
             client_name: plan.client_name,
             user: browser.map(|(_, user)| user.email.as_str().to_owned()),
@@ -816,12 +820,7 @@ async fn logout(
             client_id: form.client_id,
             post_logout_redirect_uri: form.post_logout_redirect_uri,
             state: form.state,
-        };
-        let jar = match cookie {
-            Some(cookie) => jar.add(cookie),
-            None => jar,
-        };
-        return (jar, page(StatusCode::OK, &template)).into_response();
+        });
     }
     if let Some((session, _)) = browser
         && let Err(error) = state.oidc.logout(session, context).await

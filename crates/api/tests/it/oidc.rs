@@ -12,8 +12,8 @@ use openidconnect::{
 use serde_json::{Value, json};
 
 use crate::oidc_support::{
-    AFTER_LOGOUT, Browser, CALLBACK, admin_token, authorize_url, hidden, oauth_post, pkce, query,
-    register, web_client,
+    AFTER_LOGOUT, Browser, CALLBACK, admin_token, authorize_url, exchange, hidden, oauth_post,
+    pkce, query, register, web_client,
 };
 use crate::support::{TestServer, servers};
 
@@ -399,7 +399,7 @@ async fn codes_are_bound_to_client_redirect_and_verifier_and_used_once() {
             "bob@example.com",
         )
         .await;
-        let exchange = |code: String, verifier: String, redirect: &'static str| {
+        let exchange_at = |code: String, verifier: String, redirect: &'static str| {
             let server = &server;
             async move {
                 oauth_post(
@@ -417,24 +417,13 @@ async fn codes_are_bound_to_client_redirect_and_verifier_and_used_once() {
             }
         };
         // Wrong secret: invalid_client, and the code survives.
-        let (status, body) = oauth_post(
-            &server,
-            "/oauth2/token",
-            (&client_id, "wrong"),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+        let (status, body) = exchange(&server, (&client_id, "wrong"), &code, &verifier).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("invalid_client"))
         );
         // Wrong verifier or redirect: invalid_grant (the code is spent by the attempt).
-        let (status, body) = exchange(code.clone(), pkce().0, CALLBACK).await;
+        let (status, body) = exchange_at(code.clone(), pkce().0, CALLBACK).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant"))
@@ -447,7 +436,7 @@ async fn codes_are_bound_to_client_redirect_and_verifier_and_used_once() {
         )
         .await;
         let (status, body) =
-            exchange(code.clone(), verifier.clone(), "http://127.0.0.1:9/other").await;
+            exchange_at(code.clone(), verifier.clone(), "http://127.0.0.1:9/other").await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant"))
@@ -460,7 +449,7 @@ async fn codes_are_bound_to_client_redirect_and_verifier_and_used_once() {
             "bob@example.com",
         )
         .await;
-        let (status, tokens) = exchange(code.clone(), verifier.clone(), CALLBACK).await;
+        let (status, tokens) = exchange_at(code.clone(), verifier.clone(), CALLBACK).await;
         assert_eq!(status, 200, "{tokens}");
         let claims: Value =
             jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
@@ -468,7 +457,7 @@ async fn codes_are_bound_to_client_redirect_and_verifier_and_used_once() {
                 .claims;
         assert_eq!(claims["nonce"], "n-0S6_WzA2Mj", "nonce round-trip");
         // Replay: refused, and what the code issued is revoked.
-        let (status, body) = exchange(code, verifier, CALLBACK).await;
+        let (status, body) = exchange_at(code, verifier, CALLBACK).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant"))
@@ -542,18 +531,7 @@ async fn refresh_may_narrow_scope_but_never_widen_it() {
             "carol@example.com",
         )
         .await;
-        let (_, tokens) = oauth_post(
-            &server,
-            "/oauth2/token",
-            client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+        let (_, tokens) = exchange(&server, client, &code, &verifier).await;
         let refresh = tokens["refresh_token"].as_str().unwrap();
         let (status, body) = oauth_post(
             &server,
@@ -1463,18 +1441,7 @@ async fn a_user_can_withdraw_consent() {
             "frank@example.com",
         )
         .await;
-        let (_, tokens) = oauth_post(
-            &server,
-            "/oauth2/token",
-            client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+        let (_, tokens) = exchange(&server, client, &code, &verifier).await;
         let (status, consents) = server.get_as("/api/v1/users/me/consents", &api).await;
         assert_eq!(status, 200);
         assert_eq!(consents[0]["client_id"], client_id);

@@ -243,3 +243,24 @@ pub fn authorize_url(server: &TestServer, params: &[(&str, &str)]) -> String {
         serde_urlencoded::to_string(params).unwrap()
     )
 }
+
+/// Exchanges a code (redirected to [`CALLBACK`]) at the token endpoint.
+pub async fn exchange(
+    server: &TestServer,
+    client: (&str, &str),
+    code: &str,
+    verifier: &str,
+) -> (u16, Value) {
+    oauth_post(
+        server,
+        "/oauth2/token",
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
