@@ -176,6 +176,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         },
         provider_settings(&config),
     );
+    accounts.on_session_end(Arc::new(oidc.clone()));
     let state = AppState {
         config: Arc::new(config),
         health: Arc::new(health),

@@ -2,7 +2,7 @@
 //! reuse detection, logout with immediate revocation, and self-service password and profile
 //! changes. HTTP handlers and the CLI both call it, so the rules live in one place.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::session::{
-    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionId, SessionRepository,
+    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
+    SessionRepository,
 };
 use crate::token::{AccessGrant, TokenIssuer, VerifiedToken};
 use crate::user::{Email, PlatformRole, ProfilePatch, User, UserId, UserRepository};
@@ -138,6 +139,8 @@ pub struct AccountService {
     ports: AccountPorts,
     hasher: PasswordHasher,
     settings: AccountSettings,
+    /// Set once at start-up, after the protocol services that listen are built on this one.
+    session_end: Arc<OnceLock<Arc<dyn SessionEndListener>>>,
 }
 
 /// SHA-256 of a refresh token, hex-encoded, as stored.
@@ -178,7 +181,14 @@ impl AccountService {
             ports,
             hasher,
             settings,
+            session_end: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Registers the listener told about every ended session (once; later calls are ignored).
+    pub fn on_session_end(&self, listener: Arc<dyn SessionEndListener>) {
+        // A second registration is a wiring mistake with nothing to undo: keep the first.
+        let _ = self.session_end.set(listener);
     }
 
     /// The adapters, for services that share them.
@@ -685,8 +695,18 @@ impl AccountService {
     }
 
     /// Puts sessions on the shared deny-list (already revoked in the database), so their
-    /// access tokens stop working on every replica at once.
+    /// access tokens stop working on every replica at once, and tells the listener.
     async fn deny_list(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
+        self.deny_list_only(sessions).await?;
+        if let Some(listener) = self.session_end.get()
+            && !sessions.is_empty()
+        {
+            listener.sessions_ended(sessions).await;
+        }
+        Ok(())
+    }
+
+    async fn deny_list_only(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
         // The entry must outlive every access token of the session.
         let ttl = self.ports.tokens.access_token_lifetime() + Duration::from_secs(60);
         for session in sessions {

@@ -39,7 +39,8 @@ pub use lease::{LeaseError, LeaseRepository};
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use session::{
-    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionId, SessionRepository,
+    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
+    SessionRepository,
 };
 pub use token::{AccessGrant, IssuedToken, TokenIssuer, VerifiedToken};
 pub use user::{

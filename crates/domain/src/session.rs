@@ -145,3 +145,12 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
     async fn revoke_client_tokens(&self, user: UserId, client_id: &str)
     -> Result<u64, DomainError>;
 }
+
+/// Told when sessions end (logout, revocation, password change, account deletion, refresh-token
+/// reuse), so protocols can tell the applications that took part in them.
+#[async_trait::async_trait]
+pub trait SessionEndListener: Send + Sync + std::fmt::Debug {
+    /// `sessions` have just been revoked. Failures are the listener's to log: the sessions
+    /// are ended either way.
+    async fn sessions_ended(&self, sessions: &[SessionId]);
+}

@@ -1330,6 +1330,48 @@ async fn back_channel_logout_reaches_every_client_of_the_session() {
         assert!(claims["sid"].is_string());
         assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
         assert!(claims.get("nonce").is_none());
+
+        // A session ended any other way (here: the user ends their other sessions through the
+        // API) reaches the client too.
+        received.lock().unwrap().clear();
+        browser
+            .authorize(
+                &authorize_url(
+                    &server,
+                    &[
+                        ("response_type", "code"),
+                        ("client_id", id),
+                        ("scope", "openid"),
+                        ("code_challenge", &challenge),
+                        ("code_challenge_method", "S256"),
+                    ],
+                ),
+                "dana@example.com",
+            )
+            .await;
+        let api = crate::support::access(
+            &server
+                .sign_in("dana@example.com", crate::support::PASSWORD)
+                .await,
+        );
+        let (status, _, _) = server
+            .call(
+                reqwest::Method::DELETE,
+                "/api/v1/sessions",
+                None,
+                Some(&api),
+            )
+            .await;
+        assert!(status < 300, "{status}");
+        let mut delivered = false;
+        for _ in 0..50 {
+            if !received.lock().unwrap().is_empty() {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(delivered, "revoking the session sent a logout token");
         server.stop().await;
     }
 }

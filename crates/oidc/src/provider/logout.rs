@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::{OAuthClient, RequestContext, Session, SessionId};
+use castellan_domain::{OAuthClient, RequestContext, Session, SessionEndListener, SessionId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -66,7 +66,7 @@ struct LogoutTokenClaims {
     events: serde_json::Value,
 }
 
-/// Delivery attempts of a logout token, with the waits before each retry.
+/// The waits before each retry of a logout token's delivery (after the first attempt).
 const BACKCHANNEL_RETRIES: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(2),
@@ -153,8 +153,9 @@ impl OidcProvider {
         let Some(session) = self.ports.accounts.ports().sessions.get(session).await? else {
             return Ok(());
         };
+        // Ending it tells the clients too (see the SessionEndListener below).
         self.ports.accounts.end_session(&session, context).await?;
-        self.notify_backchannel(&session).await
+        Ok(())
     }
 
     /// Sends logout tokens to the clients of a session that registered a back-channel URI.
@@ -203,6 +204,25 @@ impl OidcProvider {
     }
 }
 
+/// Every ended session, however it ended, reaches the clients that took part in it.
+#[async_trait::async_trait]
+impl SessionEndListener for OidcProvider {
+    async fn sessions_ended(&self, sessions: &[SessionId]) {
+        for id in sessions {
+            let result: Result<(), OAuthError> = async {
+                if let Some(session) = self.ports.accounts.ports().sessions.get(*id).await? {
+                    self.notify_backchannel(&session).await?;
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(error) = result {
+                tracing::warn!(session = %id, %error, "cannot send back-channel logout");
+            }
+        }
+    }
+}
+
 async fn deliver_logout_token(
     outbound: Arc<dyn OutboundHttp>,
     uri: String,
@@ -210,14 +230,17 @@ async fn deliver_logout_token(
     token: String,
 ) {
     let mut last_error = String::new();
-    for (attempt, wait) in BACKCHANNEL_RETRIES.iter().enumerate() {
+    let waits = std::iter::once(Duration::ZERO).chain(BACKCHANNEL_RETRIES);
+    for (attempt, wait) in waits.enumerate() {
+        if attempt > 0 {
+            tracing::info!(%client_id, attempt, error = %last_error, "back-channel logout delivery failed; retrying");
+        }
+        tokio::time::sleep(wait).await;
         match outbound.post_form(&uri, &[("logout_token", &token)]).await {
             Ok(status) if (200..300).contains(&status) => return,
             Ok(status) => last_error = format!("answered {status}"),
             Err(error) => last_error = error,
         }
-        tracing::info!(%client_id, attempt = attempt + 1, error = %last_error, "back-channel logout delivery failed; retrying");
-        tokio::time::sleep(*wait).await;
     }
     tracing::warn!(%client_id, error = %last_error, "back-channel logout could not be delivered");
 }
