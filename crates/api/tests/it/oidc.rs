@@ -428,6 +428,28 @@ async fn codes_are_bound_to_client_redirect_and_verifier_and_used_once() {
             (status, body["error"].as_str()),
             (400, Some("invalid_grant"))
         );
+        let (code, _) = code_for(
+            &server,
+            &client_id,
+            "openid offline_access",
+            "bob@example.com",
+        )
+        .await;
+        let (status, body) = oauth_post(
+            &server,
+            "/oauth2/token",
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
         let (code, verifier) = code_for(
             &server,
             &client_id,
@@ -1154,9 +1176,12 @@ async fn private_key_jwt_assertions_are_checked() {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::traits::PublicKeyParts;
 
-    let server = TestServer::start(crate::support::Stores::Embedded)
-        .await
-        .unwrap();
+    // The jwks_uri below is served on loopback, which is refused unless allowed.
+    let server = TestServer::start_with(crate::support::Stores::Embedded, |config| {
+        config.oidc.allow_private_network_callbacks = true;
+    })
+    .await
+    .unwrap();
     let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
     let encode = |bytes: Vec<u8>| {
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
@@ -1172,7 +1197,7 @@ async fn private_key_jwt_assertions_are_checked() {
             "grant_types": ["client_credentials"],
             "scope": "profile",
             "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [jwk]},
+            "jwks": {"keys": [jwk.clone()]},
         }),
     )
     .await;
@@ -1180,16 +1205,17 @@ async fn private_key_jwt_assertions_are_checked() {
     let pem = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).unwrap();
     let signing = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
     let now = chrono::Utc::now().timestamp();
-    let assertion = |aud: &str, exp: i64, jti: &str| {
+    let signed_as = |client_id: &str, aud: &str, exp: i64, jti: &str| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some("k1".to_owned());
         jsonwebtoken::encode(
             &header,
-            &json!({"iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now, "jti": jti}),
+            &json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": exp, "iat": now, "jti": jti}),
             &signing,
         )
         .unwrap()
     };
+    let assertion = |aud: &str, exp: i64, jti: &str| signed_as(&id, aud, exp, jti);
     let token_endpoint = format!("{}/oauth2/token", server.base);
     let request = |assertion: String| {
         let server = &server;
@@ -1234,6 +1260,34 @@ async fn private_key_jwt_assertions_are_checked() {
     .unwrap();
     let (status, _) = request(forged).await;
     assert_eq!(status, 401, "signed with another key");
+
+    // The same key published at a jwks_uri instead of inline.
+    let published = json!({"keys": [jwk]});
+    let jwks_app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let published = published.clone();
+            async move { axum::Json(published) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, jwks_app).await });
+    let by_uri = register(
+        &server,
+        json!({
+            "client_name": "Signed by URI",
+            "grant_types": ["client_credentials"],
+            "scope": "profile",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": jwks_uri,
+        }),
+    )
+    .await;
+    let by_uri_id = by_uri["client_id"].as_str().unwrap();
+    assert!(by_uri.get("client_secret").is_none());
+    let (status, body) = request(signed_as(by_uri_id, &token_endpoint, now + 60, "five")).await;
+    assert_eq!(status, 200, "{body}");
     server.stop().await;
 }
 
