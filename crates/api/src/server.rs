@@ -47,7 +47,7 @@ use crate::http::request_id::{RequestId, assign_request_id};
 use crate::http::security_headers::{SecurityHeaders, add_security_headers};
 use crate::http::sso::SsoCookies;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 
 /// Why Castellan could not start.
 #[derive(Debug, thiserror::Error)]
@@ -177,7 +177,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         provider_settings(&config),
     );
     accounts.on_session_end(Arc::new(oidc.clone()));
-    let state = AppState {
+    let state = AppState::new(Services {
         config: Arc::new(config),
         health: Arc::new(health),
         metrics,
@@ -189,7 +189,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         clients,
         oidc,
         sso,
-    };
+    });
     Ok(App { state, database })
 }
 

@@ -10,9 +10,29 @@ use crate::health::HealthChecker;
 use crate::http::metrics::Metrics;
 use crate::http::sso::SsoCookies;
 
-/// Shared application state; cheap to clone.
+/// Shared application state. Cloned for every request by the extractors and middleware, so
+/// it is one pointer: the services behind it are many.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// State over `services`.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct Services {
     /// The effective configuration.
     pub config: Arc<Config>,
     /// Dependency checks for the health endpoints.
