@@ -123,7 +123,11 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         KeySettings {
             rsa_bits: config.keys.rsa_bits,
             rotation_interval: Duration::from_secs(config.keys.rotation_interval_days * 86_400),
-            max_token_lifetime: access_ttl,
+            // Retired keys stay published while any token they signed may live, including a
+            // client's longer-lived access tokens.
+            max_token_lifetime: access_ttl.max(Duration::from_secs(
+                castellan_domain::client::MAX_ACCESS_TOKEN_LIFETIME_SECS,
+            )),
         },
         // Before `castellan migrate up` has run, keys are created on first use instead.
         database.is_migrated::<Migrator>().await?,

@@ -708,7 +708,9 @@ impl AccountService {
 
     async fn deny_list_only(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
         // The entry must outlive every access token of the session.
-        let ttl = self.ports.tokens.access_token_lifetime() + Duration::from_secs(60);
+        // Clients may have longer-lived access tokens than the API's own.
+        let longest = Duration::from_secs(crate::client::MAX_ACCESS_TOKEN_LIFETIME_SECS);
+        let ttl = self.ports.tokens.access_token_lifetime().max(longest) + Duration::from_secs(60);
         for session in sessions {
             self.ports
                 .kv

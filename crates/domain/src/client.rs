@@ -68,6 +68,10 @@ pub const SCOPES: [&str; 6] = [
     "address",
 ];
 
+/// The longest access-token lifetime a client may have (a day); deny-lists and retired keys
+/// are kept at least this long.
+pub const MAX_ACCESS_TOKEN_LIFETIME_SECS: u64 = 86_400;
+
 /// Signing algorithms ID tokens can be asked for.
 pub const ID_TOKEN_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
@@ -245,10 +249,13 @@ impl ClientMetadata {
                 format!("supported: {}", ID_TOKEN_ALGORITHMS.join(", ")),
             ));
         }
-        if self.access_token_lifetime_secs == Some(0) {
+        if self
+            .access_token_lifetime_secs
+            .is_some_and(|secs| secs == 0 || secs > MAX_ACCESS_TOKEN_LIFETIME_SECS)
+        {
             return Err(DomainError::invalid(
                 "access_token_lifetime_secs",
-                "must be at least 1",
+                format!("must be 1 to {MAX_ACCESS_TOKEN_LIFETIME_SECS}"),
             ));
         }
         Ok(())
@@ -546,6 +553,9 @@ mod tests {
         let mut bad = web_client();
         bad.token_endpoint_auth_method = ClientAuthMethod::PrivateKeyJwt;
         assert_eq!(field_of(bad), "jwks");
+        let mut bad = web_client();
+        bad.access_token_lifetime_secs = Some(MAX_ACCESS_TOKEN_LIFETIME_SECS + 1);
+        assert_eq!(field_of(bad), "access_token_lifetime_secs");
         web_client().validate().unwrap();
     }
 

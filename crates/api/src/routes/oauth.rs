@@ -316,7 +316,8 @@ fn metadata_from(body: &[u8]) -> Result<ClientMetadata, OAuthFailure> {
             "the body must be a JSON object of client metadata",
         )
     })?;
-    // Fields a client may send back from an earlier answer but cannot set.
+    // Fields a client may send back from an earlier answer but cannot set, and Castellan's
+    // own settings, which only an administrator grants.
     if let Some(map) = value.as_object_mut() {
         for readonly in [
             "client_id",
@@ -326,6 +327,7 @@ fn metadata_from(body: &[u8]) -> Result<ClientMetadata, OAuthFailure> {
             "registration_access_token",
             "registration_client_uri",
             "first_party",
+            "access_token_lifetime_secs",
         ] {
             map.remove(readonly);
         }
@@ -420,6 +422,7 @@ async fn update_registration(
     let client = registered_client(&state, &headers, &client_id).await?;
     let mut metadata = metadata_from(&body)?;
     metadata.first_party = client.metadata.first_party;
+    metadata.access_token_lifetime_secs = client.metadata.access_token_lifetime_secs;
     let issued = state
         .clients
         .update(&client_id, metadata, None, &context)
