@@ -41,10 +41,11 @@ use crate::config::{Config, PasswordPolicyConfig};
 use crate::health::HealthChecker;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
 use crate::http::cookies::secure_cookies;
-use crate::http::metrics::{Metrics, record_request};
+use crate::http::envelope::envelope;
+use crate::http::metrics::Metrics;
 use crate::http::rate_limit::limit_requests;
-use crate::http::request_id::{RequestId, assign_request_id};
-use crate::http::security_headers::{SecurityHeaders, add_security_headers};
+use crate::http::request_id::RequestId;
+use crate::http::security_headers::SecurityHeaders;
 use crate::http::sso::SsoCookies;
 use crate::routes;
 use crate::state::{AppState, Services};
@@ -373,15 +374,14 @@ pub fn router(state: AppState) -> Router {
         // Outside the limit, timeout and panic layers, so their answers are rewritten too.
         .layer(middleware::from_fn(normalise_api_errors))
         .layer(cors(&config))
+        .layer(trace)
+        // Outermost, so the trace span sees the request id and every answer gets the headers.
         .layer(middleware::from_fn_with_state(
             SecurityHeaders {
                 hsts: config.issuer_is_https(),
             },
-            add_security_headers,
+            envelope,
         ))
-        .layer(middleware::from_fn(record_request))
-        .layer(trace)
-        .layer(middleware::from_fn(assign_request_id))
 }
 
 fn cors(config: &Config) -> CorsLayer {

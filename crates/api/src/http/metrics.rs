@@ -8,8 +8,6 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const REQUEST_DURATION: &str = "http_request_duration_seconds";
@@ -83,22 +81,36 @@ impl Metrics {
     }
 }
 
-/// Middleware that counts and times each request under its route template, so ids in paths do
-/// not explode the label set; requests no route matched share the label `unmatched`.
-pub async fn record_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    let labels = [
-        ("route", route),
-        ("method", method),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    response
+/// One request's entry in the route/method/status counters and latency histogram.
+#[derive(Debug)]
+pub struct RequestMetric {
+    started: Instant,
+    route: String,
+    method: String,
+}
+
+impl RequestMetric {
+    /// Starts timing a request (after routing, so the route template is known).
+    pub fn start(request: &Request) -> Self {
+        Self {
+            started: Instant::now(),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned()),
+            method: request.method().as_str().to_owned(),
+        }
+    }
+
+    /// Records the request with the status it ended with.
+    pub fn finish(self, status: axum::http::StatusCode) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let labels = [
+            ("route", self.route),
+            ("method", self.method),
+            ("status", status.as_u16().to_string()),
+        ];
+        metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
+        metrics::histogram!(REQUEST_DURATION, &labels).record(elapsed);
+    }
 }

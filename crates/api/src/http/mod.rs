@@ -5,6 +5,7 @@ pub mod api_errors;
 pub mod auth;
 pub mod client;
 pub mod cookies;
+pub mod envelope;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

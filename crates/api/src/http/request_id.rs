@@ -4,8 +4,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 
 /// The header that carries the id.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -23,8 +21,9 @@ fn is_acceptable(id: &str) -> bool {
         })
 }
 
-/// Middleware that assigns and echoes the request id.
-pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
+/// Assigns the request its id (kept from the client when acceptable): in the header and the
+/// extensions. Returns the header value to echo on the response.
+pub fn assign(request: &mut Request) -> Option<HeaderValue> {
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -38,11 +37,7 @@ pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
             .insert(X_REQUEST_ID.clone(), header.clone());
     }
     request.extensions_mut().insert(RequestId(id));
-    let mut response = next.run(request).await;
-    if let Some(header) = header {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), header);
-    }
-    response
+    header
 }
 
 #[cfg(test)]

@@ -1,10 +1,7 @@
 //! Headers every response carries, and a strict Content-Security-Policy on HTML that did not
 //! set its own.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
 
 /// The policy for HTML pages: only this origin's scripts, styles and images; no framing.
 pub const STRICT_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -18,18 +15,8 @@ pub struct SecurityHeaders {
     pub hsts: bool,
 }
 
-/// Middleware that adds the security headers.
-pub async fn add_security_headers(
-    State(policy): State<SecurityHeaders>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    apply(response.headers_mut(), policy);
-    response
-}
-
-fn apply(headers: &mut HeaderMap, policy: SecurityHeaders) {
+/// Adds the security headers to a response's headers.
+pub fn apply(headers: &mut HeaderMap, policy: SecurityHeaders) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

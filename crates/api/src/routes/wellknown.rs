@@ -53,6 +53,16 @@ async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiErr
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        document.to_string(),
+        // The document is shared, not copied, for each request.
+        axum::body::Body::from(axum::body::Bytes::from_owner(SharedText(document))),
     ))
+}
+
+/// Text shared behind an `Arc`, as a response body.
+struct SharedText(std::sync::Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
