@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::oidc_support::{
     AFTER_LOGOUT, Browser, CALLBACK, admin_token, authorize_url, exchange, hidden, oauth_post,
-    pkce, query, register, web_client,
+    pkce, query, refresh_with, register, web_client,
 };
 use crate::support::{TestServer, servers};
 
@@ -601,13 +601,7 @@ async fn refresh_may_narrow_scope_but_never_widen_it() {
             (400, Some("invalid_grant"))
         );
         // The first token was rotated: presenting it again revokes the whole session.
-        let (status, body) = oauth_post(
-            &server,
-            "/oauth2/token",
-            client,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+        let (status, body) = refresh_with(&server, client, refresh).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant"))

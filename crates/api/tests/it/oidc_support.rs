@@ -264,3 +264,14 @@ pub async fn exchange(
     )
     .await
 }
+
+/// Presents a refresh token at the token endpoint.
+pub async fn refresh_with(server: &TestServer, client: (&str, &str), token: &str) -> (u16, Value) {
+    oauth_post(
+        server,
+        "/oauth2/token",
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
