@@ -523,23 +523,23 @@ impl AccountService {
         context: &RequestContext,
     ) -> Result<RefreshExchange, DomainError> {
         let now = self.now();
-        let record = self.refresh_record(refresh_token).await?;
+        let Some((record, session, user)) = self
+            .ports
+            .refresh_tokens
+            .by_hash_with_owner(&hash_token(refresh_token))
+            .await?
+        else {
+            return Err(DomainError::InvalidToken);
+        };
         if record.client_id.as_deref() != client {
             return Err(DomainError::InvalidToken);
         }
         if record.used_at.is_some() {
             return Err(self.reuse_detected(&record, context).await);
         }
-        if record.expires_at <= now {
+        if record.expires_at <= now || !session.is_active(now) {
             return Err(DomainError::InvalidToken);
         }
-        let session = match self.ports.sessions.get(record.session_id).await? {
-            Some(session) if session.is_active(now) => session,
-            _ => return Err(DomainError::InvalidToken),
-        };
-        let Some(user) = self.ports.users.by_id(session.user_id).await? else {
-            return Err(DomainError::InvalidToken);
-        };
         let client = record.client_id.clone().zip(record.scope.clone());
         let (token, next) = self.new_refresh_record(&session, client, record.grant_id);
         if !self

@@ -130,6 +130,12 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
     async fn insert(&self, record: &RefreshRecord) -> Result<(), DomainError>;
     /// The record whose hash this is.
     async fn by_hash(&self, token_hash: &str) -> Result<Option<RefreshRecord>, DomainError>;
+    /// The record whose hash this is, with its session and the session's user, read at once
+    /// (every refresh needs all three).
+    async fn by_hash_with_owner(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshRecord, Session, crate::User)>, DomainError>;
     /// Exchanges a token in one transaction: marks `used` used (only if nobody did yet), records
     /// activity on its session, and stores `next`. False, with nothing changed, when `used` had
     /// already been exchanged: of two concurrent exchanges exactly one wins.

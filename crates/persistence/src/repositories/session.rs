@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use castellan_domain::{
     DomainError, RefreshRecord, RefreshTokenRepository, Session, SessionId, SessionRepository,
-    UserId,
+    User, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::map_db_error;
 use crate::Database;
-use crate::entities::{refresh_token, session};
+use crate::entities::{refresh_token, session, user};
 
 /// [`SessionRepository`] on the database.
 #[derive(Debug, Clone)]
@@ -182,17 +182,28 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
             .one(self.database.connection())
             .await
             .map_err(map_db_error("refresh token"))?
-            .map(|model| RefreshRecord {
-                id: model.id,
-                session_id: SessionId(model.session_id),
-                token_hash: model.token_hash,
-                created_at: model.created_at,
-                expires_at: model.expires_at,
-                used_at: model.used_at,
-                grant_id: model.grant_id.unwrap_or(model.id),
-                client_id: model.client_id,
-                scope: model.scope,
-            }))
+            .map(refresh_to_domain))
+    }
+
+    async fn by_hash_with_owner(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshRecord, Session, User)>, DomainError> {
+        let found = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(token_hash))
+            .find_also_related(session::Entity)
+            .and_also_related(user::Entity)
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("refresh token"))?;
+        let Some((record, Some(session), Some(user))) = found else {
+            return Ok(None);
+        };
+        Ok(Some((
+            refresh_to_domain(record),
+            session_to_domain(session),
+            super::user::to_domain(user)?,
+        )))
     }
 
     async fn rotate(
@@ -260,6 +271,20 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
             .await
             .map_err(map_db_error("refresh token"))?;
         Ok(deleted.rows_affected)
+    }
+}
+
+fn refresh_to_domain(model: refresh_token::Model) -> RefreshRecord {
+    RefreshRecord {
+        id: model.id,
+        session_id: SessionId(model.session_id),
+        token_hash: model.token_hash,
+        created_at: model.created_at,
+        expires_at: model.expires_at,
+        used_at: model.used_at,
+        grant_id: model.grant_id.unwrap_or(model.id),
+        client_id: model.client_id,
+        scope: model.scope,
     }
 }
 

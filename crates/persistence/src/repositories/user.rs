@@ -27,7 +27,7 @@ impl SqlUserRepository {
     }
 }
 
-fn to_domain(model: Model) -> Result<User, DomainError> {
+pub(crate) fn to_domain(model: Model) -> Result<User, DomainError> {
     Ok(User {
         id: UserId(model.id),
         email: Email::parse(&model.email).map_err(|_| {
