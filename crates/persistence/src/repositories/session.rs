@@ -211,6 +211,7 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
         used: Uuid,
         at: DateTime<Utc>,
         next: &RefreshRecord,
+        touch_session: bool,
     ) -> Result<bool, DomainError> {
         let map = map_db_error("refresh token");
         let transaction = self.database.connection().begin().await.map_err(&map)?;
@@ -227,12 +228,14 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
             transaction.rollback().await.map_err(&map)?;
             return Ok(false);
         }
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(at))
-            .filter(session::Column::Id.eq(next.session_id.0))
-            .exec(&transaction)
-            .await
-            .map_err(&map)?;
+        if touch_session {
+            session::Entity::update_many()
+                .col_expr(session::Column::LastSeenAt, Expr::value(at))
+                .filter(session::Column::Id.eq(next.session_id.0))
+                .exec(&transaction)
+                .await
+                .map_err(&map)?;
+        }
         to_active_refresh(next)
             .insert(&transaction)
             .await
