@@ -542,13 +542,10 @@ impl AccountService {
         }
         let client = record.client_id.clone().zip(record.scope.clone());
         let (token, next) = self.new_refresh_record(&session, client, record.grant_id);
-        // "Last seen" is shown to the minute; writing it on every refresh would cost a
-        // statement in the hottest transaction for nothing anyone can see.
-        let touch_session = now - session.last_seen_at >= chrono::Duration::minutes(1);
         if !self
             .ports
             .refresh_tokens
-            .rotate(record.id, now, &next, touch_session)
+            .rotate(record.id, now, &next)
             .await?
         {
             // Another request exchanged it between our read and now: the same leak.

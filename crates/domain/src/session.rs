@@ -137,15 +137,13 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
         token_hash: &str,
     ) -> Result<Option<(RefreshRecord, Session, crate::User)>, DomainError>;
     /// Exchanges a token in one transaction: marks `used` used (only if nobody did yet), records
-    /// activity on its session when `touch_session`, and stores `next`. False, with nothing
-    /// changed, when `used` had already been exchanged: of two concurrent exchanges exactly one
-    /// wins.
+    /// activity on its session, and stores `next`. False, with nothing changed, when `used` had
+    /// already been exchanged: of two concurrent exchanges exactly one wins.
     async fn rotate(
         &self,
         used: Uuid,
         at: DateTime<Utc>,
         next: &RefreshRecord,
-        touch_session: bool,
     ) -> Result<bool, DomainError>;
     /// Deletes every token of a grant; returns how many there were.
     async fn revoke_grant(&self, grant_id: Uuid) -> Result<u64, DomainError>;

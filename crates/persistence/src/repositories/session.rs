@@ -211,7 +211,6 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
         used: Uuid,
         at: DateTime<Utc>,
         next: &RefreshRecord,
-        touch_session: bool,
     ) -> Result<bool, DomainError> {
         let map = map_db_error("refresh token");
         let transaction = self.database.connection().begin().await.map_err(&map)?;
@@ -228,14 +227,12 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
             transaction.rollback().await.map_err(&map)?;
             return Ok(false);
         }
-        if touch_session {
-            session::Entity::update_many()
-                .col_expr(session::Column::LastSeenAt, Expr::value(at))
-                .filter(session::Column::Id.eq(next.session_id.0))
-                .exec(&transaction)
-                .await
-                .map_err(&map)?;
-        }
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(at))
+            .filter(session::Column::Id.eq(next.session_id.0))
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
         to_active_refresh(next)
             .insert(&transaction)
             .await
