@@ -252,24 +252,19 @@ pub(super) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     ))
 }
 
-/// A request whose client and redirect URI are known; errors from here on go to the client.
-struct Trusted<'a> {
-    redirect_uri: String,
-    state: Option<String>,
-    issuer: &'a str,
+/// Why a request failed validation, and where to tell: the client's redirect URI and state
+/// once the redirect URI is trusted, the user otherwise.
+struct RequestError {
+    error: OAuthError,
+    return_to: Option<(String, Option<String>)>,
 }
 
-impl Trusted<'_> {
-    fn error(&self, error: &OAuthError) -> AuthorizeError {
-        let mut params = vec![
-            ("error", error.code.as_str()),
-            ("error_description", error.description.as_str()),
-        ];
-        if let Some(state) = &self.state {
-            params.push(("state", state));
+impl From<castellan_domain::DomainError> for RequestError {
+    fn from(error: castellan_domain::DomainError) -> Self {
+        Self {
+            error: error.into(),
+            return_to: None,
         }
-        params.push(("iss", self.issuer));
-        AuthorizeError::Redirect(with_query(&self.redirect_uri, &params))
     }
 }
 
@@ -280,9 +275,10 @@ impl OidcProvider {
         &self,
         params: AuthorizationParams,
         pushed: bool,
-    ) -> Result<Interaction, AuthorizeError> {
-        let page = |description: &str| {
-            AuthorizeError::Page(OAuthError::invalid_request(description.to_owned()))
+    ) -> Result<Interaction, RequestError> {
+        let page = |description: &str| RequestError {
+            error: OAuthError::invalid_request(description.to_owned()),
+            return_to: None,
         };
         let client_id = params
             .client_id
@@ -299,13 +295,9 @@ impl OidcProvider {
             None if metadata.redirect_uris.len() == 1 => (metadata.redirect_uris[0].clone(), false),
             None => return Err(page("redirect_uri is missing")),
         };
-        let trusted = Trusted {
-            redirect_uri,
-            state: params.state.clone(),
-            issuer: &self.settings.issuer,
-        };
-        let fail = |code: OAuthErrorCode, description: &str| {
-            trusted.error(&OAuthError::new(code, description.to_owned()))
+        let fail = |code: OAuthErrorCode, description: &str| RequestError {
+            error: OAuthError::new(code, description.to_owned()),
+            return_to: Some((redirect_uri.clone(), params.state.clone())),
         };
         if params.request.is_some() {
             return Err(fail(
@@ -440,7 +432,7 @@ impl OidcProvider {
             client_id: client.client_id.clone(),
             client_name: metadata.client_name.clone(),
             first_party: metadata.first_party,
-            redirect_uri: trusted.redirect_uri.clone(),
+            redirect_uri: redirect_uri.clone(),
             redirect_uri_given,
             scope,
             state: params.state,
@@ -489,7 +481,17 @@ impl OidcProvider {
             params = stored;
             pushed = true;
         }
-        let interaction = self.validate_request(params, pushed).await?;
+        let interaction = self
+            .validate_request(params, pushed)
+            .await
+            .map_err(|failure| match failure.return_to {
+                Some((redirect_uri, state)) => AuthorizeError::Redirect(self.error_redirect(
+                    &redirect_uri,
+                    state.as_deref(),
+                    &failure.error,
+                )),
+                None => AuthorizeError::Page(failure.error),
+            })?;
         self.save_interaction(&interaction).await?;
         self.resume(&interaction.id, browser).await
     }
@@ -512,33 +514,10 @@ impl OidcProvider {
             }
             _ => params.client_id = Some(client.client_id.clone()),
         }
-        match self.validate_request(params.clone(), true).await {
-            Ok(_) => {}
-            Err(AuthorizeError::Page(error)) => return Err(error),
-            Err(AuthorizeError::Redirect(url)) => {
-                // The same error the redirect would have carried, as JSON.
-                let parsed = url::Url::parse(&url).ok();
-                let get = |name: &str| {
-                    parsed.as_ref().and_then(|url| {
-                        url.query_pairs()
-                            .find(|(key, _)| key == name)
-                            .map(|(_, value)| value.into_owned())
-                    })
-                };
-                let code = get("error").unwrap_or_default();
-                let code = match code.as_str() {
-                    "invalid_scope" => OAuthErrorCode::InvalidScope,
-                    "unauthorized_client" => OAuthErrorCode::UnauthorizedClient,
-                    "unsupported_response_type" => OAuthErrorCode::UnsupportedResponseType,
-                    "request_not_supported" => OAuthErrorCode::RequestNotSupported,
-                    _ => OAuthErrorCode::InvalidRequest,
-                };
-                return Err(OAuthError::new(
-                    code,
-                    get("error_description").unwrap_or_default(),
-                ));
-            }
-        }
+        // Answered as JSON to the client that pushed it, whatever the redirect would have been.
+        self.validate_request(params.clone(), true)
+            .await
+            .map_err(|failure| failure.error)?;
         let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token());
         let bytes = serde_json::to_vec(&params)
             .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))?;
@@ -628,7 +607,8 @@ impl OidcProvider {
             Err(code) => {
                 self.forget_interaction(id).await?;
                 Ok(Resolution::Redirect(self.error_redirect(
-                    &interaction,
+                    &interaction.redirect_uri,
+                    interaction.state.as_deref(),
                     &OAuthError::new(code, "the user must sign in or consent"),
                 )))
             }
@@ -657,16 +637,34 @@ impl OidcProvider {
         Ok(())
     }
 
-    fn error_redirect(&self, interaction: &Interaction, error: &OAuthError) -> String {
-        let mut params = vec![
-            ("error", error.code.as_str()),
-            ("error_description", error.description.as_str()),
-        ];
-        if let Some(state) = &interaction.state {
+    /// A redirect to the client carrying `params`, its `state` and the issuer (RFC 9207).
+    fn client_redirect<'a>(
+        &'a self,
+        redirect_uri: &str,
+        state: Option<&'a str>,
+        mut params: Vec<(&'a str, &'a str)>,
+    ) -> String {
+        if let Some(state) = state {
             params.push(("state", state));
         }
         params.push(("iss", self.settings.issuer.as_str()));
-        with_query(&interaction.redirect_uri, &params)
+        with_query(redirect_uri, &params)
+    }
+
+    fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        state: Option<&str>,
+        error: &OAuthError,
+    ) -> String {
+        self.client_redirect(
+            redirect_uri,
+            state,
+            vec![
+                ("error", error.code.as_str()),
+                ("error_description", error.description.as_str()),
+            ],
+        )
     }
 
     /// Records that the user signed in during the interaction (with a session whose cookie
@@ -696,7 +694,8 @@ impl OidcProvider {
         if !approve {
             self.forget_interaction(id).await?;
             return Ok(Resolution::Redirect(self.error_redirect(
-                &interaction,
+                &interaction.redirect_uri,
+                interaction.state.as_deref(),
                 &OAuthError::new(OAuthErrorCode::AccessDenied, "the user refused"),
             )));
         }
@@ -771,12 +770,11 @@ impl OidcProvider {
             .participants
             .add(session.id, &interaction.client_id)
             .await?;
-        let mut params = vec![("code", code.as_str())];
-        if let Some(state) = &interaction.state {
-            params.push(("state", state));
-        }
-        params.push(("iss", self.settings.issuer.as_str()));
-        Ok(with_query(&interaction.redirect_uri, &params))
+        Ok(self.client_redirect(
+            &interaction.redirect_uri,
+            interaction.state.as_deref(),
+            vec![("code", code.as_str())],
+        ))
     }
 }
 
