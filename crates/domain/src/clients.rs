@@ -148,6 +148,32 @@ impl ClientService {
         })
     }
 
+    /// Changes some of a client's metadata: the fields given replace the stored ones, a `null`
+    /// removes one (JSON merge patch, RFC 7396, one level deep).
+    pub async fn patch(
+        &self,
+        client_id: &str,
+        patch: serde_json::Map<String, serde_json::Value>,
+        actor: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<IssuedClient, DomainError> {
+        let current = self.get(client_id).await?;
+        let mut merged = serde_json::to_value(&current.metadata)
+            .map_err(|error| DomainError::Storage(error.to_string()))?;
+        if let Some(fields) = merged.as_object_mut() {
+            for (key, value) in patch {
+                if value.is_null() {
+                    fields.remove(&key);
+                } else {
+                    fields.insert(key, value);
+                }
+            }
+        }
+        let metadata = serde_json::from_value(merged)
+            .map_err(|error| DomainError::invalid("metadata", error.to_string()))?;
+        self.update(client_id, metadata, actor, context).await
+    }
+
     /// Issues a new secret; the old one keeps working for the overlap.
     pub async fn rotate_secret(
         &self,

@@ -117,26 +117,9 @@ async fn update_client(
     let Value::Object(patch) = patch else {
         return Err(ApiError::validation("the body must be a JSON object"));
     };
-    let current = state.clients.get(&client_id).await?;
-    let mut merged =
-        serde_json::to_value(&current.metadata).map_err(|error| ApiError::internal(&error))?;
-    if let Some(map) = merged.as_object_mut() {
-        for (key, value) in patch {
-            if value.is_null() {
-                map.remove(&key);
-            } else {
-                map.insert(key, value);
-            }
-        }
-    }
     let issued = state
         .clients
-        .update(
-            &client_id,
-            metadata(merged)?,
-            Some(caller.principal.user.id),
-            &context,
-        )
+        .patch(&client_id, patch, Some(caller.principal.user.id), &context)
         .await?;
     state.oidc.forget_client(&client_id);
     Ok(Json(client_document(&state, &issued)))
