@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::OAuthFailure;
 use crate::extract::is_form;
+use crate::http::auth::bearer_from_headers;
 use crate::http::client::Client;
 use crate::state::AppState;
 
@@ -138,15 +139,7 @@ async fn userinfo(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthFailure> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .split_once(' ')
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, token)| token.trim().to_owned())
-        });
+    let from_header = bearer_from_headers(&headers).map(str::to_owned);
     let from_body = if body.is_empty() {
         None
     } else {
@@ -300,15 +293,6 @@ fn registration_error(error: DomainError) -> OAuthFailure {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-}
-
 fn metadata_from(body: &[u8]) -> Result<ClientMetadata, OAuthFailure> {
     let mut value: Value = serde_json::from_slice(body).map_err(|_| {
         OAuthError::new(
@@ -353,7 +337,7 @@ async fn register(
         .into());
     }
     if let Some(expected) = &state.config.oidc.registration_token {
-        let presented = bearer(&headers).unwrap_or_default();
+        let presented = bearer_from_headers(&headers).unwrap_or_default();
         if !bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
             return Err(OAuthError::new(
                 OAuthErrorCode::InvalidToken,
@@ -386,7 +370,7 @@ async fn registered_client(
             "invalid registration access token",
         ))
     };
-    let token = bearer(headers).ok_or_else(refused)?;
+    let token = bearer_from_headers(headers).ok_or_else(refused)?;
     let client = state
         .clients
         .repository()
