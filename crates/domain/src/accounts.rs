@@ -697,18 +697,8 @@ impl AccountService {
     /// Puts sessions on the shared deny-list (already revoked in the database), so their
     /// access tokens stop working on every replica at once, and tells the listener.
     async fn deny_list(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
-        self.deny_list_only(sessions).await?;
-        if let Some(listener) = self.session_end.get()
-            && !sessions.is_empty()
-        {
-            listener.sessions_ended(sessions).await;
-        }
-        Ok(())
-    }
-
-    async fn deny_list_only(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
-        // The entry must outlive every access token of the session.
-        // Clients may have longer-lived access tokens than the API's own.
+        // The entry must outlive every access token of the session, clients' longer-lived
+        // ones included.
         let longest = Duration::from_secs(crate::client::MAX_ACCESS_TOKEN_LIFETIME_SECS);
         let ttl = self.ports.tokens.access_token_lifetime().max(longest) + Duration::from_secs(60);
         for session in sessions {
@@ -716,6 +706,11 @@ impl AccountService {
                 .kv
                 .set(&Self::revoked_key(*session), b"1", Some(ttl))
                 .await?;
+        }
+        if let Some(listener) = self.session_end.get()
+            && !sessions.is_empty()
+        {
+            listener.sessions_ended(sessions).await;
         }
         Ok(())
     }

@@ -268,9 +268,10 @@ async fn render_login(
         Ok(interaction) => interaction,
         Err(response) => return response,
     };
-    let (client_name, login_hint) = interaction
-        .map(|interaction| (interaction.client_name, interaction.login_hint))
-        .map_or((None, None), |(name, hint)| (Some(name), hint));
+    let (client_name, login_hint) = match interaction {
+        Some(interaction) => (Some(interaction.client_name), interaction.login_hint),
+        None => (None, None),
+    };
     let signed_in_as = browser_user(state, &jar)
         .await
         .map(|(_, user)| user.email.as_str().to_owned());

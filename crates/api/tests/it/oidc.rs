@@ -202,7 +202,7 @@ async fn a_relying_party_library_completes_the_whole_flow() {
             Some(format!("{AFTER_LOGOUT}?state=bye").as_str())
         );
         // The session is gone: its access tokens stop working and prompt=none fails.
-        let (status, _) = oauth_post(
+        let (status, gone) = oauth_post(
             &server,
             "/oauth2/introspect",
             client,
@@ -210,13 +210,6 @@ async fn a_relying_party_library_completes_the_whole_flow() {
         )
         .await;
         assert_eq!(status, 200);
-        let (_, gone) = oauth_post(
-            &server,
-            "/oauth2/introspect",
-            client,
-            &[("token", tokens.access_token().secret())],
-        )
-        .await;
         assert_eq!(gone["active"], false);
         let (_, challenge) = pkce();
         let silent = authorize_url(
@@ -1422,25 +1415,6 @@ async fn back_channel_logout_reaches_every_client_of_the_session() {
         assert!(delivered, "revoking the session sent a logout token");
         server.stop().await;
     }
-}
-
-#[tokio::test]
-async fn back_channel_logout_refuses_internal_addresses_by_default() {
-    let server = TestServer::start(crate::support::Stores::Embedded)
-        .await
-        .unwrap();
-    let outbound =
-        castellan_oidc::provider::ReqwestOutbound::new(std::time::Duration::from_secs(1), false)
-            .unwrap();
-    let error = castellan_oidc::provider::OutboundHttp::post_form(
-        &outbound,
-        "http://127.0.0.1:9/backchannel",
-        &[("logout_token", "x")],
-    )
-    .await
-    .unwrap_err();
-    assert!(error.contains("internal address"), "{error}");
-    server.stop().await;
 }
 
 #[tokio::test]

@@ -117,10 +117,6 @@ impl OidcProvider {
             return Err(OAuthError::invalid_client());
         }
         let Some(client) = self.client(&client_id).await? else {
-            // Spend the time of a real comparison, so unknown ids cost the same.
-            let _ = castellan_domain::client::hash_secret(
-                credentials.client_secret.as_deref().unwrap_or_default(),
-            );
             return Err(OAuthError::invalid_client());
         };
         let method = client.metadata.token_endpoint_auth_method;

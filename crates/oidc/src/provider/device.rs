@@ -7,7 +7,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, OAuthErrorCode};
-use super::token::{SLOW_DOWN_STEP, TokenRequest, TokenResponse, UserGrant};
+use super::token::{TokenRequest, TokenResponse, UserGrant};
 use super::{OidcProvider, kv_key, normalise_scope, random_token, scopes_within};
 
 /// A device authorization request's body (without client authentication).
@@ -66,6 +66,9 @@ pub struct DevicePrompt {
     /// The scopes asked for.
     pub scopes: Vec<String>,
 }
+
+/// How long a device must wait between polls after `slow_down`, added to the interval.
+const SLOW_DOWN_STEP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Consonants only: no vowels (no words), nothing easily confused (RFC 8628 section 6.1).
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";

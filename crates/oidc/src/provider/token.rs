@@ -2,8 +2,6 @@
 //! verifier; a replay revokes what the code issued), `refresh_token` (rotation with reuse
 //! detection; scope may only narrow), `client_credentials`, and the device grant.
 
-use std::time::Duration;
-
 use castellan_domain::client::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
 };
@@ -478,6 +476,3 @@ impl OidcProvider {
         ))
     }
 }
-
-/// How long a device must wait between polls after `slow_down`, added to the interval.
-pub(super) const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
