@@ -46,6 +46,10 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// The OpenID Connect provider.
     pub oidc: OidcConfig,
+    /// Second factors (TOTP, backup codes).
+    pub mfa: MfaConfig,
+    /// Passkeys (WebAuthn).
+    pub passkeys: PasskeysConfig,
 }
 
 impl Default for Config {
@@ -63,8 +67,50 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             rate_limit: RateLimitConfig::default(),
             oidc: OidcConfig::default(),
+            mfa: MfaConfig::default(),
+            passkeys: PasskeysConfig::default(),
         }
     }
+}
+
+/// Second factors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaConfig {
+    /// Every account must use a second factor: a password sign-in without one only lets the
+    /// user enrol one.
+    pub required: bool,
+    /// The name authenticator apps show next to the account.
+    pub issuer_name: String,
+    /// How long the second step of a sign-in may take, in seconds.
+    pub challenge_ttl_secs: u64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            required: false,
+            issuer_name: "Castellan".to_owned(),
+            challenge_ttl_secs: 300,
+        }
+    }
+}
+
+/// The WebAuthn relying party.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasskeysConfig {
+    /// The relying-party id passkeys are bound to: the issuer's host, or a parent domain of it.
+    /// Empty: the issuer's host.
+    pub rp_id: String,
+    /// The name authenticators show. Empty: `mfa.issuer_name`.
+    pub rp_name: String,
+    /// The origins pages run ceremonies from. Empty: the issuer's origin.
+    pub origins: Vec<String>,
+    /// Accept any port on those origins (for development on localhost).
+    pub allow_any_port: bool,
+    /// How long a ceremony may take, in seconds (0: 300).
+    pub ceremony_ttl_secs: u64,
 }
 
 /// The OpenID Connect provider's rules.

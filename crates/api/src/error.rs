@@ -189,6 +189,15 @@ impl From<DomainError> for ApiError {
                 error
             }
             DomainError::InvalidToken => Self::token(),
+            DomainError::InvalidMfaCode => Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::AuthenticationError,
+                "Invalid or already used code",
+            ),
+            DomainError::Passkey(why) => Self::bad_request(format!("Passkey refused: {why}")),
+            DomainError::NotConfigured(what) => {
+                Self::bad_request(format!("Not configured on this server: {what}"))
+            }
             DomainError::Forbidden(why) => Self::forbidden(format!("Permission denied: {why}")),
             DomainError::NotFound(what) => Self::not_found(format!("No such {what}")),
             DomainError::RateLimited(decision) => Self::rate_limited(decision),

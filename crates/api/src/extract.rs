@@ -59,6 +59,36 @@ where
     }
 }
 
+/// A body that may be left out: an empty body gives `T::default()`, anything else is parsed
+/// as [`JsonOrForm`] would.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalBody<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(
+                    rejection.status(),
+                    ErrorCode::for_status(rejection.status()),
+                    rejection.body_text(),
+                )
+            })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        parse_json_or_form(&headers, &body).map(Self)
+    }
+}
+
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(axum::http::header::CONTENT_TYPE)

@@ -13,18 +13,21 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    KeyValueStore, PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter, SystemClock,
+    KeyValueStore, MfaChallenges, PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter,
+    SystemClock,
 };
+use castellan_mfa::{MfaPorts, MfaService};
 use castellan_oidc::provider::ReqwestOutbound;
 use castellan_oidc::{
     JwtTokenIssuer, KeyManager, KeySettings, MasterKey, OidcProvider, ProviderPorts,
     ProviderSettings,
 };
+use castellan_passkeys::{PasskeyService, RelyingParty};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
-    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlLeaseRepository,
-    SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
-    SqlSigningKeyRepository, SqlUserRepository,
+    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlFactorDirectory,
+    SqlLeaseRepository, SqlMfaRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -114,6 +117,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         i64::try_from(config.tokens.session_absolute_days * 86_400).unwrap_or(i64::MAX),
     );
     let audit = Arc::new(SqlAuditLog::new(database.clone()));
+    let sealer = Arc::new(master.clone());
     let access_ttl = Duration::from_secs(config.tokens.access_token_ttl_secs);
     let keys = KeyManager::start(
         Arc::new(SqlSigningKeyRepository::new(database.clone())),
@@ -140,6 +144,10 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         &config.issuer,
         access_ttl,
     ));
+    let challenges = MfaChallenges::new(
+        cache.clone(),
+        Duration::from_secs(config.mfa.challenge_ttl_secs),
+    );
     let ports = AccountPorts {
         users: Arc::new(SqlUserRepository::new(database.clone())),
         sessions: Arc::new(SqlSessionRepository::new(database.clone())),
@@ -148,11 +156,38 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         kv: cache.clone(),
         events: audit.clone(),
         clock: clock.clone(),
+        factors: Arc::new(SqlFactorDirectory::new(database.clone())),
+        challenges: challenges.clone(),
     };
     let accounts = AccountService::new(
         ports,
         PasswordHasher::for_this_machine()?,
         account_settings(&config),
+    );
+    let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
+    let mfa = MfaService::new(
+        accounts.clone(),
+        MfaPorts {
+            factors: Arc::new(SqlMfaRepository::new(database.clone())),
+            passkeys: passkey_repository.clone(),
+            sealer,
+            challenges: challenges.clone(),
+        },
+        config.mfa.issuer_name.clone(),
+    );
+    let relying_party = castellan_passkeys::relying_party(&relying_party(&config));
+    if let Err(reason) = &relying_party {
+        tracing::warn!(%reason, "passkeys are off");
+    }
+    let passkeys = PasskeyService::new(
+        relying_party,
+        accounts.clone(),
+        passkey_repository,
+        challenges,
+        Duration::from_secs(match config.passkeys.ceremony_ttl_secs {
+            0 => 300,
+            secs => secs,
+        }),
     );
     let admin = AdminService::new(accounts.clone(), audit.clone());
     let client_repository = Arc::new(SqlClientRepository::new(database.clone()));
@@ -194,6 +229,8 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         clients,
         oidc,
         sso,
+        mfa,
+        passkeys,
     });
     Ok(App { state, database })
 }
@@ -214,6 +251,43 @@ fn provider_settings(config: &Config) -> ProviderSettings {
     }
 }
 
+/// The WebAuthn relying party: configured values, or the issuer's host and origin.
+fn relying_party(config: &Config) -> RelyingParty {
+    let issuer = url::Url::parse(&config.issuer).ok();
+    let passkeys = &config.passkeys;
+    let id = if passkeys.rp_id.is_empty() {
+        issuer
+            .as_ref()
+            .and_then(|url| url.host_str())
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        passkeys.rp_id.clone()
+    };
+    let origins = if passkeys.origins.is_empty() {
+        issuer
+            .and_then(|url| url::Url::parse(&url.origin().ascii_serialization()).ok())
+            .into_iter()
+            .collect()
+    } else {
+        passkeys
+            .origins
+            .iter()
+            .filter_map(|origin| url::Url::parse(origin).ok())
+            .collect()
+    };
+    RelyingParty {
+        id,
+        name: if passkeys.rp_name.is_empty() {
+            config.mfa.issuer_name.clone()
+        } else {
+            passkeys.rp_name.clone()
+        },
+        origins,
+        allow_any_port: passkeys.allow_any_port,
+    }
+}
+
 fn account_settings(config: &Config) -> AccountSettings {
     let accounts = &config.accounts;
     AccountSettings {
@@ -229,6 +303,7 @@ fn account_settings(config: &Config) -> AccountSettings {
             min_length: accounts.password_min_length,
             max_length: accounts.password_max_length,
         },
+        mfa_required: config.mfa.required,
     }
 }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use castellan_domain::{AccountService, AdminService, AuditLog, ClientService, RateLimiter};
+use castellan_mfa::MfaService;
 use castellan_oidc::{KeyManager, OidcProvider};
+use castellan_passkeys::PasskeyService;
 
 use crate::config::Config;
 use crate::health::HealthChecker;
@@ -55,4 +57,8 @@ pub struct Services {
     pub oidc: OidcProvider,
     /// The hosted pages' session and CSRF cookies.
     pub sso: SsoCookies,
+    /// Second factors and the two-step sign-in.
+    pub mfa: MfaService,
+    /// Passkeys.
+    pub passkeys: PasskeyService,
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::mfa::{FactorDirectory, MfaChallenge, MfaChallenges, PendingSignIn};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
@@ -34,6 +35,9 @@ pub struct AccountSettings {
     pub session_absolute: Duration,
     /// What new passwords must meet.
     pub password_policy: PasswordPolicy,
+    /// Every account must have a second factor: until it enrols one, a password sign-in gives
+    /// a session that may only enrol (`mfa_enrollment_required`).
+    pub mfa_required: bool,
 }
 
 impl Default for AccountSettings {
@@ -44,6 +48,7 @@ impl Default for AccountSettings {
             refresh_idle: Duration::from_secs(30 * 24 * 3600),
             session_absolute: Duration::from_secs(90 * 24 * 3600),
             password_policy: PasswordPolicy::default(),
+            mfa_required: false,
         }
     }
 }
@@ -65,6 +70,10 @@ pub struct AccountPorts {
     pub events: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Which second factors each user has.
+    pub factors: Arc<dyn FactorDirectory>,
+    /// Pending second steps.
+    pub challenges: MfaChallenges,
 }
 
 /// A request to create an account.
@@ -93,15 +102,30 @@ pub struct TokenPair {
     pub session_id: SessionId,
     /// The signed-in user.
     pub user: User,
+    /// How the user authenticated (RFC 8176 names).
+    pub amr: Vec<String>,
+    /// The platform requires a second factor and the user has none yet: this session may only
+    /// enrol one.
+    pub mfa_enrollment_required: bool,
 }
 
-/// How a sign-in ended. Further steps (a second factor) add variants here; callers match on
-/// the outcome rather than assume tokens, so a new step fails to compile until every caller
-/// handles it.
+/// How a sign-in ended. Callers match on the outcome rather than assume tokens, so a new step
+/// fails to compile until every caller handles it.
 #[derive(Debug, Clone)]
 pub enum SignInOutcome {
     /// Signed in: here are the tokens.
     Complete(TokenPair),
+    /// The password was right and a second factor must follow.
+    SecondFactor(MfaChallenge),
+}
+
+/// How a first factor ended, for callers that open sessions themselves (the hosted pages).
+#[derive(Debug, Clone)]
+pub enum FirstFactor {
+    /// The user is fully authenticated.
+    Done(User),
+    /// A second factor must follow.
+    SecondFactor(MfaChallenge),
 }
 
 /// A rotated refresh token: the next token, its record, and what it belongs to.
@@ -278,11 +302,63 @@ impl AccountService {
         password: &str,
         context: &RequestContext,
     ) -> Result<SignInOutcome, DomainError> {
+        match self.password_factor(email, password, context).await? {
+            FirstFactor::Done(user) => {
+                let pair = self
+                    .start_session(user, vec!["pwd".to_owned()], context)
+                    .await?;
+                Ok(SignInOutcome::Complete(pair))
+            }
+            FirstFactor::SecondFactor(challenge) => Ok(SignInOutcome::SecondFactor(challenge)),
+        }
+    }
+
+    /// Checks the password and decides whether a second factor must follow; when it must, opens
+    /// the challenge the second step answers.
+    pub async fn password_factor(
+        &self,
+        email: &str,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<FirstFactor, DomainError> {
         let user = self.check_credentials(email, password, context).await?;
-        let pair = self
-            .start_session(user, vec!["pwd".to_owned()], context)
+        let methods = self.ports.factors.second_factors(user.id).await?;
+        if methods.is_empty() {
+            return Ok(FirstFactor::Done(user));
+        }
+        let challenge = self
+            .ports
+            .challenges
+            .open(PendingSignIn {
+                user_id: user.id,
+                email: user.email.as_str().to_owned(),
+                amr: vec!["pwd".to_owned()],
+                methods,
+                at: self.now(),
+                ip: context.ip.clone(),
+            })
             .await?;
-        Ok(SignInOutcome::Complete(pair))
+        Ok(FirstFactor::SecondFactor(challenge))
+    }
+
+    /// Refuses while the address is locked.
+    pub async fn ensure_unlocked(&self, email: &str) -> Result<(), DomainError> {
+        match self.ports.kv.time_to_live(&Self::lock_key(email)).await? {
+            Some(left) => Err(DomainError::AccountLocked { retry_after: left }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a wrong second-factor code against the account's lockout, like a wrong password,
+    /// and returns the error to answer with (`InvalidMfaCode`, or the lock).
+    pub async fn second_factor_failed(&self, email: &str, context: &RequestContext) -> DomainError {
+        match self.register_failure(email, context).await {
+            DomainError::InvalidCredentials => match self.ensure_unlocked(email).await {
+                Ok(()) => DomainError::InvalidMfaCode,
+                Err(error) => error,
+            },
+            other => other,
+        }
     }
 
     /// Checks an email and password with the lockout rules of [`Self::sign_in`] and returns the
@@ -301,14 +377,7 @@ impl AccountService {
             || format!("sha256:{}", hash_token(email)),
             |email| email.as_str().to_owned(),
         );
-        if let Some(left) = self
-            .ports
-            .kv
-            .time_to_live(&Self::lock_key(&normalised))
-            .await?
-        {
-            return Err(DomainError::AccountLocked { retry_after: left });
-        }
+        self.ensure_unlocked(&normalised).await?;
         let user = match &parsed {
             Some(email) => self.ports.users.by_email(email).await?,
             None => None,
@@ -406,6 +475,12 @@ impl AccountService {
         Ok(session)
     }
 
+    /// Whether a session authenticated with `amr` may only enrol a second factor: the platform
+    /// requires one and the sign-in did not use one.
+    pub fn needs_enrollment(&self, amr: &[String]) -> bool {
+        self.settings.mfa_required && !amr.iter().any(|method| method == "mfa" || method == "hwk")
+    }
+
     /// The session with this id and its user, while the session is active.
     pub async fn active_session(
         &self,
@@ -497,6 +572,8 @@ impl AccountService {
             refresh_token,
             expires_in: access.expires_in,
             session_id: session.id,
+            mfa_enrollment_required: self.needs_enrollment(&session.amr),
+            amr: session.amr.clone(),
             user,
         })
     }

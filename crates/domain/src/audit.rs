@@ -48,6 +48,24 @@ pub enum AuditAction {
     TokenRevoked,
     /// An authorization code came back after use: what it issued was revoked.
     CodeReplay,
+    /// A TOTP factor was confirmed (MFA on).
+    MfaEnabled,
+    /// The second factors were removed (MFA off).
+    MfaDisabled,
+    /// A second-factor code was refused.
+    MfaFailed,
+    /// A backup code was used.
+    BackupCodeUsed,
+    /// New backup codes replaced the old ones.
+    BackupCodesRegenerated,
+    /// A passkey was registered.
+    PasskeyRegistered,
+    /// A passkey was renamed.
+    PasskeyRenamed,
+    /// A passkey was deleted.
+    PasskeyDeleted,
+    /// A passkey's signature counter went backwards: the authenticator may have been cloned.
+    PasskeyCloneSuspected,
 }
 
 impl AuditAction {
@@ -73,6 +91,15 @@ impl AuditAction {
             Self::ConsentRevoked => "consent.revoked",
             Self::TokenRevoked => "oauth.token.revoked",
             Self::CodeReplay => "oauth.code.replay_detected",
+            Self::MfaEnabled => "mfa.enabled",
+            Self::MfaDisabled => "mfa.disabled",
+            Self::MfaFailed => "mfa.failed",
+            Self::BackupCodeUsed => "mfa.backup_code.used",
+            Self::BackupCodesRegenerated => "mfa.backup_codes.regenerated",
+            Self::PasskeyRegistered => "passkey.registered",
+            Self::PasskeyRenamed => "passkey.renamed",
+            Self::PasskeyDeleted => "passkey.deleted",
+            Self::PasskeyCloneSuspected => "passkey.clone_suspected",
         }
     }
 }

@@ -29,6 +29,15 @@ pub enum DomainError {
         /// How long until the lock lapses.
         retry_after: Duration,
     },
+    /// A second-factor code is wrong, or was already used.
+    #[error("invalid or already used code")]
+    InvalidMfaCode,
+    /// A WebAuthn ceremony failed; the message says why in terms a user or operator can act on.
+    #[error("passkey check failed: {0}")]
+    Passkey(String),
+    /// The feature is not configured on this server; the message says what to set.
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
     /// A token is missing, malformed, expired, revoked or reused.
     #[error("invalid or expired token")]
     InvalidToken,

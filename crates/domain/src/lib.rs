@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod kv;
 pub mod lease;
+pub mod mfa;
 pub mod password;
 pub mod ratelimit;
 pub mod session;
@@ -21,8 +22,8 @@ pub mod token;
 pub mod user;
 
 pub use accounts::{
-    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, RefreshExchange,
-    SignInOutcome, TokenPair,
+    AccountPorts, AccountService, AccountSettings, FirstFactor, NewAccount, Principal,
+    RefreshExchange, SignInOutcome, TokenPair,
 };
 pub use admin::{AdminService, AdminUserPatch};
 pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
@@ -36,6 +37,10 @@ pub use error::DomainError;
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};
 pub use kv::{Counter, KeyValueStore, KvError};
 pub use lease::{LeaseError, LeaseRepository};
+pub use mfa::{
+    FactorDirectory, MfaChallenge, MfaChallenges, MfaMethod, MfaRepository, PasskeyRecord,
+    PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
+};
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use session::{

@@ -46,6 +46,8 @@ pub struct VerifiedToken {
     pub issued_at: DateTime<Utc>,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
+    /// `amr`: how the user authenticated.
+    pub amr: Vec<String>,
 }
 
 /// Signs and verifies access tokens.

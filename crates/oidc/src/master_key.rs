@@ -111,6 +111,27 @@ impl MasterKey {
     }
 }
 
+/// TOTP secrets and other small secrets at rest are sealed with the master key itself.
+impl castellan_domain::SecretSealer for MasterKey {
+    fn seal(
+        &self,
+        plaintext: &[u8],
+        associated: &[u8],
+    ) -> Result<Vec<u8>, castellan_domain::DomainError> {
+        self.encrypt(plaintext, associated)
+            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))
+    }
+
+    fn open(
+        &self,
+        sealed: &[u8],
+        associated: &[u8],
+    ) -> Result<Vec<u8>, castellan_domain::DomainError> {
+        self.decrypt(sealed, associated)
+            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,6 +208,7 @@ impl TokenIssuer for JwtTokenIssuer {
             role: PlatformRole::parse(&claims.role).map_err(|_| DomainError::InvalidToken)?,
             issued_at: DateTime::from_timestamp(claims.iat, 0).ok_or(DomainError::InvalidToken)?,
             expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(DomainError::InvalidToken)?,
+            amr: claims.amr,
         })
     }
 

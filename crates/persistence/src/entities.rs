@@ -2,8 +2,11 @@
 
 pub mod audit_event;
 pub mod lease;
+pub mod mfa_backup_code;
+pub mod mfa_totp;
 pub mod oauth_client;
 pub mod oauth_consent;
+pub mod passkey;
 pub mod refresh_token;
 pub mod session;
 pub mod session_client;

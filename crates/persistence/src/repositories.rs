@@ -3,12 +3,14 @@
 
 mod audit;
 mod client;
+mod factors;
 mod session;
 mod signing_key;
 mod user;
 
 pub use audit::SqlAuditLog;
 pub use client::{SqlClientRepository, SqlConsentRepository, SqlSessionParticipants};
+pub use factors::{SqlFactorDirectory, SqlMfaRepository, SqlPasskeyRepository};
 pub use session::{SqlRefreshTokenRepository, SqlSessionRepository};
 pub use signing_key::SqlSigningKeyRepository;
 pub use user::SqlUserRepository;

@@ -19,6 +19,7 @@ impl Config {
         self.resolve_mail()?;
         self.validate_security()?;
         self.validate_oidc()?;
+        self.validate_second_factors()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|error| {
             ConfigError::new("log.level", format!("not a valid filter: {error}"))
         })?;
@@ -97,6 +98,36 @@ impl Config {
                 "oidc.registration_token",
                 "must be at least 16 characters",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_second_factors(&self) -> Result<(), ConfigError> {
+        if self.mfa.challenge_ttl_secs == 0 || self.mfa.challenge_ttl_secs > 3600 {
+            return Err(ConfigError::new(
+                "mfa.challenge_ttl_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.mfa.issuer_name.trim().is_empty() || self.mfa.issuer_name.contains(':') {
+            return Err(ConfigError::new(
+                "mfa.issuer_name",
+                "must be a non-empty name without ':'",
+            ));
+        }
+        for origin in &self.passkeys.origins {
+            let parsed = url::Url::parse(origin).map_err(|error| {
+                ConfigError::new(
+                    "passkeys.origins",
+                    format!("{origin} is not a URL: {error}"),
+                )
+            })?;
+            if parsed.host_str().is_none() || parsed.path() != "/" {
+                return Err(ConfigError::new(
+                    "passkeys.origins",
+                    format!("{origin} must be an origin: scheme, host and port only"),
+                ));
+            }
         }
         Ok(())
     }

@@ -46,6 +46,16 @@ pub fn check_csrf(method: &Method, headers: &HeaderMap, jar: &CookieJar) -> Resu
     Ok(())
 }
 
+/// What a session without a second factor may still reach when the platform requires one:
+/// enrolment, who am I, and signing out.
+const ENROLMENT_PATHS: &[&str] = &[
+    "/api/v1/mfa",
+    "/api/v1/passkeys",
+    "/api/v1/auth/me",
+    "/api/v1/auth/validate",
+    "/api/v1/auth/logout",
+];
+
 /// A caller with a valid, unrevoked access token.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -76,6 +86,21 @@ impl FromRequestParts<AppState> for Authenticated {
             }
         };
         let principal = state.accounts.authenticate(&token).await?;
+        // Nested routers see their path with the prefix stripped; the original has it all.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |original| original.path());
+        if state.accounts.needs_enrollment(&principal.token.amr)
+            && !ENROLMENT_PATHS
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+        {
+            return Err(ApiError::forbidden(
+                "This server requires a second factor: enrol one at /api/v1/mfa/totp/enable \
+                 or /api/v1/passkeys/register/begin, then sign in again",
+            ));
+        }
         let limits = &state.config.rate_limit;
         if limits.enabled {
             let budget = Limit {

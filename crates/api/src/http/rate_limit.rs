@@ -21,10 +21,20 @@ const AUTH_ROUTES: &[&str] = &[
     "/api/v1/auth/signup",
     "/api/v1/auth/token/refresh",
     "/api/v1/admin/bootstrap",
+    "/api/v1/mfa/verify",
+    "/api/v1/auth/two-factor",
+    "/api/v1/passkeys/authenticate/begin",
+    "/api/v1/passkeys/authenticate/complete",
 ];
 
 /// Hosted-page forms that take credentials or codes: they share the sign-in budget.
-const PAGE_FORMS: &[&str] = &["/login", "/signup", "/device"];
+const PAGE_FORMS: &[&str] = &[
+    "/login",
+    "/login/mfa",
+    "/login/passkey",
+    "/signup",
+    "/device",
+];
 
 /// Middleware applying the per-IP limits and writing the `X-RateLimit-*` headers.
 pub async fn limit_requests(

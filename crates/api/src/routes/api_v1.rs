@@ -14,6 +14,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::account::router())
         .merge(super::admin::router())
         .merge(super::clients::router())
+        .merge(super::mfa::router())
+        .merge(super::passkeys::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dto::{MessageBody, TokenResponse, UserBody};
+use super::dto::{MessageBody, MfaRequiredResponse, TokenResponse, UserBody};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonOrForm, parse_json_or_form};
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
@@ -125,11 +125,42 @@ pub struct SigninRequest {
     session: Option<String>,
 }
 
+/// What a correct password gets: tokens, or the second step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignInAnswer {
+    /// Signed in.
+    Tokens(TokenResponse),
+    /// A second factor must follow.
+    SecondFactor(MfaRequiredResponse),
+}
+
 /// How the tokens should travel.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SessionMode {
     /// `cookie`: set `HttpOnly` cookies and answer `{"message":"Login successful"}`.
     session: Option<String>,
+}
+
+impl SessionMode {
+    /// Whether the tokens should travel as cookies.
+    pub fn is_cookie(&self) -> bool {
+        self.session.as_deref() == Some("cookie")
+    }
+}
+
+/// Tokens as a JSON body, or in cookie mode as cookies with `{"message": message}`.
+pub(super) fn token_answer(
+    state: &AppState,
+    pair: &TokenPair,
+    cookie_mode: bool,
+    message: &'static str,
+) -> Response {
+    if cookie_mode {
+        cookie_response(state, pair, message)
+    } else {
+        (no_store(), Json(TokenResponse::from(pair))).into_response()
+    }
 }
 
 fn cookie_response(state: &AppState, pair: &TokenPair, message: &'static str) -> Response {
@@ -143,18 +174,20 @@ fn cookie_response(state: &AppState, pair: &TokenPair, message: &'static str) ->
 }
 
 /// Token responses must not be cached (RFC 6749 §5.1).
-fn no_store() -> [(header::HeaderName, &'static str); 2] {
+pub(super) fn no_store() -> [(header::HeaderName, &'static str); 2] {
     [
         (header::CACHE_CONTROL, "no-store"),
         (header::PRAGMA, "no-cache"),
     ]
 }
 
-/// Sign in with email and password. Five failures lock the address for 15 minutes.
+/// Sign in with email and password. Five failures lock the address for 15 minutes. When the
+/// account has a second factor the answer is `{"mfa_required":true,"mfa_token",...}` instead of
+/// tokens; finish at `/api/v1/mfa/verify` or with a passkey.
 #[utoipa::path(post, path = "/auth/signin", tag = "auth", params(SessionMode),
     request_body(content = SigninRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Signed in (cookie mode: `{\"message\":\"Login successful\"}` and Set-Cookie)", body = TokenResponse),
+        (status = 200, description = "Signed in (cookie mode: `{\"message\":\"Login successful\"}` and Set-Cookie), or a second factor is required", body = SignInAnswer),
         (status = 401, description = "Invalid credentials (AUTHENTICATION_ERROR)", body = ErrorBody),
         (status = 429, description = "Locked after repeated failures, or rate limited (RATE_LIMIT_ERROR)", body = ErrorBody),
     ))]
@@ -174,12 +207,17 @@ async fn sign_in(
         .sign_in(&email, &request.password, &context)
         .await?
     {
-        SignInOutcome::Complete(pair) if cookie_mode => {
-            Ok(cookie_response(&state, &pair, "Login successful"))
-        }
         SignInOutcome::Complete(pair) => {
-            Ok((no_store(), Json(TokenResponse::from(&pair))).into_response())
+            Ok(token_answer(&state, &pair, cookie_mode, "Login successful"))
         }
+        SignInOutcome::SecondFactor(challenge) => Ok((
+            no_store(),
+            Json(MfaRequiredResponse::new(
+                &challenge,
+                state.config.mfa.challenge_ttl_secs,
+            )),
+        )
+            .into_response()),
     }
 }
 

@@ -59,6 +59,13 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The signed-in user.
     pub user: UserBody,
+    /// True when the sign-in used a second factor (seed 003's name).
+    #[serde(rename = "twoFactor")]
+    pub two_factor: bool,
+    /// The platform requires a second factor and the account has none: this session may only
+    /// enrol one (`/api/v1/mfa/totp/enable`, `/api/v1/passkeys/register/begin`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_enrollment_required: bool,
 }
 
 impl From<&TokenPair> for TokenResponse {
@@ -69,6 +76,45 @@ impl From<&TokenPair> for TokenResponse {
             token_type: "bearer",
             expires_in: pair.expires_in,
             user: UserBody::from(&pair.user),
+            two_factor: pair.amr.iter().any(|method| method == "mfa"),
+            mfa_enrollment_required: pair.mfa_enrollment_required,
+        }
+    }
+}
+
+/// The answer to a correct password when a second factor must follow (Janua's shape, with
+/// seed 003's `twoFactor`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequiredResponse {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Answer it at `/api/v1/mfa/verify` (or `/api/v1/auth/two-factor` as `token`), or start a
+    /// passkey ceremony with it. Single-use; expires after `expires_in` seconds.
+    pub mfa_token: String,
+    /// What the account can answer with: `totp`, `backup_code`, `webauthn`.
+    #[schema(example = json!(["totp", "backup_code"]))]
+    pub mfa_methods: Vec<&'static str>,
+    /// Seconds the token stays valid.
+    pub expires_in: u64,
+    /// Always true (seed 003's name).
+    #[serde(rename = "twoFactor")]
+    pub two_factor: bool,
+}
+
+impl MfaRequiredResponse {
+    /// The body for `challenge`, which lives `ttl_secs`.
+    pub fn new(challenge: &castellan_domain::MfaChallenge, ttl_secs: u64) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: challenge.token.clone(),
+            mfa_methods: challenge
+                .pending
+                .methods
+                .iter()
+                .map(|method| method.as_str())
+                .collect(),
+            expires_in: ttl_secs,
+            two_factor: true,
         }
     }
 }

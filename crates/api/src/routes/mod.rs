@@ -7,9 +7,11 @@ pub mod auth;
 pub mod clients;
 pub mod docs;
 pub mod dto;
+pub mod mfa;
 pub mod oauth;
 pub mod operations;
 pub mod pages;
+pub mod passkeys;
 pub mod wellknown;
 
 use utoipa::OpenApi;
@@ -31,6 +33,8 @@ use crate::state::AppState;
         (name = "meta", description = "Service liveness for API clients"),
         (name = "auth", description = "Sign-up, sign-in, refresh, logout"),
         (name = "account", description = "The signed-in user's profile, password and sessions"),
+        (name = "mfa", description = "Second factors: TOTP, backup codes, the two-step sign-in"),
+        (name = "passkeys", description = "WebAuthn passkeys: registration and sign-in"),
         (name = "admin", description = "Platform administration"),
         (name = "clients", description = "OAuth / OpenID Connect client administration"),
         (name = "discovery", description = "Keys and metadata for relying parties"),

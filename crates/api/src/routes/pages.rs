@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-use castellan_domain::{DomainError, NewAccount, SessionId, User};
+use castellan_domain::{DomainError, FirstFactor, MfaMethod, NewAccount, SessionId, User};
 use castellan_oidc::provider::{
     AuthorizationParams, AuthorizeError, DevicePrompt, LogoutParams, OAuthError, Resolution,
 };
@@ -24,9 +24,10 @@ use crate::state::AppState;
 /// Pages may submit forms whose answer redirects to a client, so `form-action` is left open;
 /// everything else is as strict as the rest of the HTML.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-frame-ancestors 'none'; base-uri 'none'";
+script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const STYLESHEET: &str = include_str!("../../static/castellan.css");
+const PASSKEY_SCRIPT: &str = include_str!("../../static/passkeys.js");
 
 /// The hosted pages and browser endpoints.
 pub fn router() -> Router<AppState> {
@@ -35,21 +36,32 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/authorize/continue", get(authorize_continue))
         .route("/oauth2/logout", get(logout_get).post(logout_post))
         .route("/login", get(login_page).post(login_submit))
+        .route("/login/mfa", axum::routing::post(mfa_submit))
+        .route("/login/passkey", axum::routing::post(passkey_submit))
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
         .route("/device", get(device_page).post(device_submit))
         .route("/static/castellan.css", get(stylesheet))
+        .route("/static/passkeys.js", get(passkey_script))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
-        .into_response()
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn passkey_script() -> Response {
+    asset("text/javascript; charset=utf-8", PASSKEY_SCRIPT)
 }
 
 /// Renders a template as an uncacheable HTML page.
@@ -248,6 +260,7 @@ struct LoginPage {
     signed_in_as: Option<String>,
     signup_enabled: bool,
     signup_link: String,
+    passkeys_enabled: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,6 +297,7 @@ async fn render_login(
         None => (StatusCode::OK, None),
     };
     let signup_enabled = state.config.accounts.signup_enabled;
+    let passkeys_enabled = state.passkeys.unavailable_reason().is_none();
     form_page(state, jar, status, |csrf| LoginPage {
         csrf,
         next: local_target(query.next.as_deref()),
@@ -298,6 +312,7 @@ async fn render_login(
         signed_in_as,
         signup_enabled,
         signup_link,
+        passkeys_enabled,
     })
 }
 
@@ -335,15 +350,12 @@ async fn signed_in(
     state: &AppState,
     jar: CookieJar,
     user: &User,
-    interaction: Option<&str>,
-    next: Option<&str>,
+    amr: Vec<String>,
+    target: &FormTarget,
     context: &castellan_domain::RequestContext,
 ) -> Response {
-    let session = match state
-        .accounts
-        .open_session(user, vec!["pwd".to_owned()], context)
-        .await
-    {
+    let (interaction, next) = (target.interaction.as_deref(), target.next.as_deref());
+    let session = match state.accounts.open_session(user, amr, context).await {
         Ok(session) => session,
         Err(error) => return domain_error_page(error),
     };
@@ -373,38 +385,198 @@ async fn login_submit(
         interaction: form.interaction.clone(),
         next: form.next.clone(),
     };
+    let target = FormTarget {
+        interaction: form.interaction.clone(),
+        next: form.next.clone(),
+    };
     match state
         .accounts
-        .check_credentials(&form.email, &form.password, &context)
+        .password_factor(&form.email, &form.password, &context)
         .await
     {
-        Ok(user) => {
+        Ok(FirstFactor::Done(user)) => {
             signed_in(
                 &state,
                 jar,
                 &user,
-                form.interaction.as_deref(),
-                form.next.as_deref(),
+                vec!["pwd".to_owned()],
+                &target,
                 &context,
             )
             .await
         }
-        Err(DomainError::InvalidCredentials) => {
-            let error = (
-                StatusCode::UNAUTHORIZED,
-                "Wrong email or password.".to_owned(),
-            );
-            render_login(&state, jar, query, form.email, Some(error)).await
+        Ok(FirstFactor::SecondFactor(challenge)) => {
+            let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
+                && state.passkeys.unavailable_reason().is_none();
+            render_mfa(&state, jar, challenge.token, passkey, target, None)
         }
-        Err(DomainError::AccountLocked { retry_after }) => {
+        Err(error) => login_failed(&state, jar, query, form.email, error).await,
+    }
+}
+
+/// The sign-in page again with what went wrong, or an error page.
+async fn login_failed(
+    state: &AppState,
+    jar: CookieJar,
+    query: LoginQuery,
+    email: String,
+    error: DomainError,
+) -> Response {
+    let error = match error {
+        DomainError::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "Wrong email or password.".to_owned(),
+        ),
+        DomainError::AccountLocked { retry_after } => {
             let minutes = retry_after.as_secs().div_ceil(60).max(1);
-            let error = (
+            (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("Too many failed attempts. Try again in {minutes} minutes."),
-            );
-            render_login(&state, jar, query, form.email, Some(error)).await
+            )
         }
-        Err(error) => domain_error_page(error),
+        DomainError::InvalidToken => (
+            StatusCode::UNAUTHORIZED,
+            "The sign-in took too long or was already used. Please sign in again.".to_owned(),
+        ),
+        DomainError::Passkey(why) => (StatusCode::BAD_REQUEST, format!("Passkey refused: {why}.")),
+        other => return domain_error_page(other),
+    };
+    render_login(state, jar, query, email, Some(error)).await
+}
+
+/// Where a sign-in form goes on to: an authorization in progress, or a local page.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct FormTarget {
+    interaction: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage {
+    csrf: String,
+    mfa_token: String,
+    interaction: Option<String>,
+    next: Option<String>,
+    passkey: bool,
+    error: Option<String>,
+}
+
+fn render_mfa(
+    state: &AppState,
+    jar: CookieJar,
+    mfa_token: String,
+    passkey: bool,
+    target: FormTarget,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (status, error) = match error {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    form_page(state, jar, status, |csrf| MfaPage {
+        csrf,
+        mfa_token,
+        interaction: target.interaction,
+        next: local_target(target.next.as_deref()),
+        passkey,
+        error,
+    })
+}
+
+#[derive(Deserialize)]
+struct MfaForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mfa_token: String,
+    #[serde(default)]
+    code: String,
+    #[serde(flatten)]
+    target: FormTarget,
+}
+
+async fn mfa_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<MfaForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    match state
+        .mfa
+        .complete(&form.mfa_token, &form.code, &context)
+        .await
+    {
+        Ok((user, amr)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
+        Err(DomainError::InvalidMfaCode) => {
+            let passkey = state.passkeys.unavailable_reason().is_none();
+            let error = (
+                StatusCode::UNAUTHORIZED,
+                "That code is wrong or was already used.".to_owned(),
+            );
+            render_mfa(
+                &state,
+                jar,
+                form.mfa_token,
+                passkey,
+                form.target,
+                Some(error),
+            )
+        }
+        Err(error) => {
+            let query = LoginQuery {
+                interaction: form.target.interaction,
+                next: form.target.next,
+            };
+            login_failed(&state, jar, query, String::new(), error).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    ceremony_id: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(flatten)]
+    target: FormTarget,
+}
+
+async fn passkey_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<PasskeyForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let outcome = match serde_json::from_str(&form.credential) {
+        Ok(credential) => {
+            state
+                .passkeys
+                .finish_sign_in(&form.ceremony_id, &credential, &context)
+                .await
+        }
+        Err(_) => Err(DomainError::Passkey(
+            "the browser's answer could not be read".to_owned(),
+        )),
+    };
+    match outcome {
+        Ok((user, amr)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
+        Err(error) => {
+            let query = LoginQuery {
+                interaction: form.target.interaction,
+                next: form.target.next,
+            };
+            login_failed(&state, jar, query, String::new(), error).await
+        }
     }
 }
 
@@ -508,8 +680,19 @@ async fn signup_submit(
     };
     match state.accounts.sign_up(new, &context).await {
         Ok(user) => {
-            let interaction = form.interaction.clone();
-            signed_in(&state, jar, &user, interaction.as_deref(), None, &context).await
+            let target = FormTarget {
+                interaction: form.interaction.clone(),
+                next: None,
+            };
+            signed_in(
+                &state,
+                jar,
+                &user,
+                vec!["pwd".to_owned()],
+                &target,
+                &context,
+            )
+            .await
         }
         Err(DomainError::Validation { message, .. }) => {
             let error = (StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message));

@@ -1,6 +1,7 @@
 //! The hosted pages in a real browser: headless Chromium, driven through ChromeDriver, signs up,
 //! consents and lands back at the application; then signs out through the confirmation page.
-//! The pages must work under their own Content-Security-Policy, with no script of ours.
+//! The pages must work under their own Content-Security-Policy; passkey sign-in runs the one
+//! script of ours against a virtual authenticator.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::oidc_support::{AFTER_LOGOUT, pkce, query, register};
-use crate::support::{PASSWORD, Stores, TestServer};
+use crate::support::{PASSWORD, Stores, TestServer, access};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -211,6 +212,226 @@ async fn a_browser_signs_up_consents_and_signs_out() {
     assert_eq!(query(&bye)["state"], "s1");
     browser.goto(&authorize).await.unwrap();
     arrive(&browser, &format!("{}/login", server.base)).await;
+
+    browser.close().await.unwrap();
+    server.stop().await;
+}
+
+/// A command of WebDriver's virtual-authenticator extension (which ChromeDriver implements):
+/// `suffix` goes after `session/{id}/webauthn/`.
+#[derive(Debug)]
+struct Authenticators {
+    suffix: String,
+    body: Option<Value>,
+}
+
+impl Authenticators {
+    /// Adds a CTAP2 platform authenticator with resident keys and user verification, which
+    /// consents to every request.
+    fn add() -> Self {
+        Self {
+            suffix: "authenticator".to_owned(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        }
+    }
+
+    /// The credentials an authenticator holds (with their private keys).
+    fn credentials(authenticator: &str) -> Self {
+        Self {
+            suffix: format!("authenticator/{authenticator}/credentials"),
+            body: None,
+        }
+    }
+
+    /// Puts a credential into an authenticator.
+    fn add_credential(authenticator: &str, credential: Value) -> Self {
+        Self {
+            suffix: format!("authenticator/{authenticator}/credential"),
+            body: Some(credential),
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Authenticators {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/{}",
+            session_id.unwrap_or_default(),
+            self.suffix
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        match &self.body {
+            Some(body) => (http::Method::POST, Some(body.to_string())),
+            None => (http::Method::GET, None),
+        }
+    }
+}
+
+/// Registers a passkey from the page, as an account page's script would: the browser's own
+/// `navigator.credentials.create()` answers the server's options.
+const REGISTER_PASSKEY: &str = r#"
+const [token, done] = arguments;
+const bytes = (t) => Uint8Array.from(atob(t.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((t.length + 3) % 4)), (c) => c.charCodeAt(0));
+const text = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const headers = { 'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json' };
+(async () => {
+  const begun = await (await fetch('/api/v1/passkeys/register/begin', { method: 'POST', headers, body: '{}' })).json();
+  const options = begun.publicKey;
+  options.challenge = bytes(options.challenge);
+  options.user.id = bytes(options.user.id);
+  for (const excluded of options.excludeCredentials || []) excluded.id = bytes(excluded.id);
+  const made = await navigator.credentials.create({ publicKey: options });
+  const credential = {
+    id: made.id, rawId: text(made.rawId), type: made.type, extensions: {},
+    response: { attestationObject: text(made.response.attestationObject), clientDataJSON: text(made.response.clientDataJSON) },
+  };
+  const answer = await fetch('/api/v1/passkeys/register/complete', { method: 'POST', headers, body: JSON.stringify({ ceremony_id: begun.ceremony_id, credential }) });
+  done([answer.status, await answer.text()]);
+})().catch((error) => done([0, String(error)]));
+"#;
+
+/// Waits until the page says `email` is signed in, clicking `button` while it is there.
+async fn signed_in_after(browser: &Client, button: &str, email: &str) {
+    let expected = format!("You are signed in as {email}");
+    for _ in 0..100 {
+        let page = browser.source().await.unwrap();
+        if page.contains(&expected) {
+            return;
+        }
+        if let Ok(element) = browser.find(Locator::Css(button)).await {
+            // The page may navigate away between finding and clicking.
+            let _ = element.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("never signed in: {}", browser.source().await.unwrap());
+}
+
+/// Waits until the page shows `text`; returns the page.
+async fn wait_for(browser: &Client, text: &str) -> String {
+    for _ in 0..100 {
+        let page = browser.source().await.unwrap();
+        if page.contains(text) {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never showed {text:?}: {}", browser.source().await.unwrap());
+}
+
+/// The `amr` note of the newest successful sign-in in the audit log.
+async fn last_sign_in_amr(server: &TestServer) -> String {
+    let (events, _) = server
+        .state
+        .audit
+        .query(&castellan_domain::AuditQuery {
+            page: 1,
+            per_page: 1,
+            action: Some("auth.signin.succeeded".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    events[0].detail.clone().unwrap_or_default()
+}
+
+/// The hosted sign-in with passkeys and a second factor, in Chromium with a virtual
+/// authenticator: a discoverable passkey signs in with no username and no password, and a
+/// password sign-in of an account with TOTP asks for the code on the second page.
+#[tokio::test]
+async fn a_browser_signs_in_with_a_passkey_and_with_a_second_factor() {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let server = TestServer::start_with(Stores::Embedded, |config| {
+        config.passkeys.rp_id = "localhost".to_owned();
+        config.passkeys.origins = vec!["http://localhost".to_owned()];
+        config.passkeys.allow_any_port = true;
+    })
+    .await
+    .unwrap();
+    // WebAuthn needs a domain name: the pages are opened at localhost, not 127.0.0.1.
+    let base = server.base.replace("127.0.0.1", "localhost");
+    let tokens = server.account("ada@example.com").await;
+
+    let browser = browser(&driver).await;
+    let authenticator = browser
+        .issue_cmd(Authenticators::add())
+        .await
+        .expect("a virtual authenticator");
+    let authenticator = authenticator.as_str().unwrap().to_owned();
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    let registered: Value = browser
+        .execute_async(REGISTER_PASSKEY, vec![json!(access(&tokens))])
+        .await
+        .unwrap();
+    assert_eq!(registered[0], json!(201), "{registered}");
+
+    // Passwordless: no email typed; the authenticator offers the discoverable credential,
+    // through the email field's autofill (conditional mediation) where the browser resolves
+    // it at once, else through the button.
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    signed_in_after(&browser, "#passkey-signin", "ada@example.com").await;
+    assert_eq!(last_sign_in_amr(&server).await, "amr=hwk,user");
+    let credentials = browser
+        .issue_cmd(Authenticators::credentials(&authenticator))
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+
+    // A password sign-in of an account with TOTP takes the second page, in a browser without
+    // an authenticator (where autofill would offer the passkey at once).
+    let (totp, _, _) = crate::mfa::enrol_totp(&server, &access(&tokens)).await;
+    let browser = self::browser(&driver).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(&browser, "#email", "ada@example.com").await;
+    fill(&browser, "#password", PASSWORD).await;
+    click(&browser, "form[action='/login'] button[type=submit]").await;
+    let page = wait_for(&browser, "Two-step sign-in").await;
+    assert!(page.contains("Use a passkey instead"));
+    fill(&browser, "#code", "000000").await;
+    click(&browser, "form[action='/login/mfa'] button[type=submit]").await;
+    wait_for(&browser, "wrong or was already used").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    fill(&browser, "#code", &totp.generate(now + 30)).await;
+    click(&browser, "form[action='/login/mfa'] button[type=submit]").await;
+    wait_for(&browser, "You are signed in as ada@example.com").await;
+    assert_eq!(last_sign_in_amr(&server).await, "amr=pwd,otp,mfa");
+
+    // The passkey as the second step instead of a code: the device arrives (the same
+    // credential in a new authenticator) once the second page is showing.
+    browser.delete_all_cookies().await.unwrap();
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(&browser, "#email", "ada@example.com").await;
+    fill(&browser, "#password", PASSWORD).await;
+    click(&browser, "form[action='/login'] button[type=submit]").await;
+    wait_for(&browser, "Two-step sign-in").await;
+    let device = browser.issue_cmd(Authenticators::add()).await.unwrap();
+    let device = device.as_str().unwrap().to_owned();
+    for credential in credentials.as_array().unwrap() {
+        browser
+            .issue_cmd(Authenticators::add_credential(&device, credential.clone()))
+            .await
+            .unwrap();
+    }
+    signed_in_after(&browser, "#passkey-signin", "ada@example.com").await;
+    assert_eq!(last_sign_in_amr(&server).await, "amr=pwd,hwk,mfa");
 
     browser.close().await.unwrap();
     server.stop().await;

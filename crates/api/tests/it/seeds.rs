@@ -1,5 +1,6 @@
-//! The flows of seeds 000, 001, 003 (without its two-factor step) and 004, translated to
-//! `/api/v1` paths, replayed on SQLite and on PostgreSQL + Redis.
+//! The flows of seeds 000, 001, 003 and 004, translated to
+//! `/api/v1` paths, replayed on SQLite and on PostgreSQL + Redis. Seed 003's two-factor step
+//! and seed 002's MFA calls are in `mfa.rs`.
 
 use std::collections::HashMap;
 
@@ -228,7 +229,7 @@ async fn seed_001_cookie_sessions() {
     }
 }
 
-/// Seed 003 without its two-factor step: form registration and login, form refresh, logout
+/// Seed 003 (its two-factor step is in `mfa.rs`): form registration and login, form refresh, logout
 /// with a machine-readable code.
 #[tokio::test]
 async fn seed_003_form_flows() {

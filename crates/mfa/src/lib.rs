@@ -1,0 +1,333 @@
+//! Second factors for Castellan: TOTP enrolment with an authenticator app, single-use backup
+//! codes, and the second step of a sign-in. Codes are checked with one step of clock skew and
+//! accepted once; wrong codes count toward the account's lockout like wrong passwords.
+
+pub mod codes;
+
+use std::sync::Arc;
+
+use castellan_domain::mfa::with_second_factor;
+use castellan_domain::{
+    AccountService, AuditAction, AuditEvent, DomainError, MfaChallenges, MfaRepository,
+    PasskeyRepository, RequestContext, SecretSealer, TokenPair, TotpFactor, User, UserId,
+};
+use chrono::{DateTime, Utc};
+
+pub use codes::Provisioning;
+
+/// The adapters the MFA service works through.
+#[derive(Debug, Clone)]
+pub struct MfaPorts {
+    /// TOTP factors and backup codes.
+    pub factors: Arc<dyn MfaRepository>,
+    /// Passkeys (counted in the status).
+    pub passkeys: Arc<dyn PasskeyRepository>,
+    /// Seals TOTP secrets at rest.
+    pub sealer: Arc<dyn SecretSealer>,
+    /// Pending second steps.
+    pub challenges: MfaChallenges,
+}
+
+/// A user's second factors, as `GET /api/v1/mfa` reports them.
+#[derive(Debug, Clone)]
+pub struct MfaStatus {
+    /// A confirmed TOTP factor exists: password sign-ins take a second step.
+    pub enabled: bool,
+    /// When TOTP was confirmed.
+    pub totp_confirmed_at: Option<DateTime<Utc>>,
+    /// An enrolment was begun and not confirmed.
+    pub totp_pending: bool,
+    /// Unused backup codes.
+    pub backup_codes_remaining: u32,
+    /// Registered passkeys.
+    pub passkeys: usize,
+}
+
+/// How to prove it is really the user before turning MFA off.
+#[derive(Debug, Clone)]
+pub enum Reauthentication {
+    /// The account password.
+    Password(String),
+    /// A current TOTP code or an unused backup code.
+    Code(String),
+}
+
+/// The MFA use cases.
+#[derive(Debug, Clone)]
+pub struct MfaService {
+    accounts: AccountService,
+    ports: MfaPorts,
+    issuer_name: String,
+}
+
+impl MfaService {
+    /// A service that signs users in through `accounts`; `issuer_name` labels the factor in
+    /// authenticator apps.
+    pub fn new(accounts: AccountService, ports: MfaPorts, issuer_name: impl Into<String>) -> Self {
+        Self {
+            accounts,
+            ports,
+            issuer_name: issuer_name.into(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.accounts.ports().clock.now()
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.accounts.ports().events.record(event).await
+    }
+
+    fn open_secret(&self, factor: &TotpFactor) -> Result<Vec<u8>, DomainError> {
+        self.ports
+            .sealer
+            .open(&factor.sealed_secret, factor.user_id.to_string().as_bytes())
+    }
+
+    /// The user's second factors.
+    pub async fn status(&self, user: UserId) -> Result<MfaStatus, DomainError> {
+        let totp = self.ports.factors.totp(user).await?;
+        let confirmed = totp.as_ref().and_then(|factor| factor.confirmed_at);
+        Ok(MfaStatus {
+            enabled: confirmed.is_some(),
+            totp_confirmed_at: confirmed,
+            totp_pending: totp.is_some() && confirmed.is_none(),
+            backup_codes_remaining: self.ports.factors.backup_codes_left(user).await?,
+            passkeys: self.ports.passkeys.list(user).await?.len(),
+        })
+    }
+
+    /// Begins TOTP enrolment: a new secret, pending until [`Self::confirm_totp`]. A second call
+    /// before confirming replaces the secret; with TOTP already on it is a conflict.
+    pub async fn begin_totp(&self, user: &User) -> Result<Provisioning, DomainError> {
+        if let Some(existing) = self.ports.factors.totp(user.id).await?
+            && existing.confirmed_at.is_some()
+        {
+            return Err(DomainError::Conflict("TOTP factor"));
+        }
+        let secret = codes::new_secret();
+        let provisioning = codes::provisioning(&secret, &self.issuer_name, user.email.as_str())?;
+        let sealed = self
+            .ports
+            .sealer
+            .seal(&secret, user.id.to_string().as_bytes())?;
+        self.ports
+            .factors
+            .put_totp(&TotpFactor {
+                user_id: user.id,
+                sealed_secret: sealed,
+                confirmed_at: None,
+                last_used_step: None,
+                created_at: self.now(),
+            })
+            .await?;
+        Ok(provisioning)
+    }
+
+    /// Confirms enrolment with a code from the app; MFA is on from here. Returns the first set
+    /// of backup codes (shown once).
+    pub async fn confirm_totp(
+        &self,
+        user: &User,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<Vec<String>, DomainError> {
+        self.accounts.ensure_unlocked(user.email.as_str()).await?;
+        let factor = match self.ports.factors.totp(user.id).await? {
+            Some(factor) if factor.confirmed_at.is_none() => factor,
+            Some(_) => return Err(DomainError::Conflict("TOTP factor")),
+            None => return Err(DomainError::NotFound("pending TOTP enrolment")),
+        };
+        let secret = self.open_secret(&factor)?;
+        let Some(step) = codes::matching_step(&secret, code, self.now().timestamp()) else {
+            return Err(self.code_failed(user, context).await);
+        };
+        if !self
+            .ports
+            .factors
+            .confirm_totp(user.id, step, self.now())
+            .await?
+        {
+            return Err(DomainError::Conflict("TOTP factor"));
+        }
+        let backup_codes = self.store_backup_codes(user.id).await?;
+        self.record(
+            AuditEvent::new(AuditAction::MfaEnabled, self.now(), context)
+                .by(user.id)
+                .on(user.id)
+                .note("totp"),
+        )
+        .await?;
+        Ok(backup_codes)
+    }
+
+    async fn store_backup_codes(&self, user: UserId) -> Result<Vec<String>, DomainError> {
+        let fresh = codes::new_backup_codes();
+        let hashes: Vec<String> = fresh
+            .iter()
+            .map(|code| codes::backup_code_hash(user, code))
+            .collect();
+        self.ports
+            .factors
+            .replace_backup_codes(user, &hashes, self.now())
+            .await?;
+        Ok(fresh)
+    }
+
+    /// Replaces the backup codes with a new set (shown once). MFA must be on.
+    pub async fn regenerate_backup_codes(
+        &self,
+        user: &User,
+        context: &RequestContext,
+    ) -> Result<Vec<String>, DomainError> {
+        let enabled = self
+            .ports
+            .factors
+            .totp(user.id)
+            .await?
+            .is_some_and(|factor| factor.confirmed_at.is_some());
+        if !enabled {
+            return Err(DomainError::invalid(
+                "mfa",
+                "turn on TOTP first; backup codes come with it",
+            ));
+        }
+        let fresh = self.store_backup_codes(user.id).await?;
+        self.record(
+            AuditEvent::new(AuditAction::BackupCodesRegenerated, self.now(), context)
+                .by(user.id)
+                .on(user.id),
+        )
+        .await?;
+        Ok(fresh)
+    }
+
+    /// Turns MFA off (TOTP and backup codes), after the user proves it is them.
+    pub async fn disable(
+        &self,
+        user: &User,
+        proof: Reauthentication,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        match proof {
+            Reauthentication::Password(password) => {
+                self.accounts
+                    .check_credentials(user.email.as_str(), &password, context)
+                    .await?;
+            }
+            Reauthentication::Code(code) => {
+                self.accounts.ensure_unlocked(user.email.as_str()).await?;
+                if !self.check_code(user.id, &code, context).await? {
+                    return Err(self.code_failed(user, context).await);
+                }
+            }
+        }
+        if !self.ports.factors.delete_factors(user.id).await? {
+            return Err(DomainError::NotFound("TOTP factor"));
+        }
+        self.record(
+            AuditEvent::new(AuditAction::MfaDisabled, self.now(), context)
+                .by(user.id)
+                .on(user.id),
+        )
+        .await
+    }
+
+    /// Checks a TOTP code (each step once) or a backup code (each code once) and uses it up.
+    async fn check_code(
+        &self,
+        user: UserId,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<bool, DomainError> {
+        if codes::is_totp_code(code) {
+            let Some(factor) = self
+                .ports
+                .factors
+                .totp(user)
+                .await?
+                .filter(|factor| factor.confirmed_at.is_some())
+            else {
+                return Ok(false);
+            };
+            let secret = self.open_secret(&factor)?;
+            return match codes::matching_step(&secret, code, self.now().timestamp()) {
+                Some(step) => self.ports.factors.use_totp_step(user, step).await,
+                None => Ok(false),
+            };
+        }
+        let hash = codes::backup_code_hash(user, code);
+        if !self
+            .ports
+            .factors
+            .use_backup_code(user, &hash, self.now())
+            .await?
+        {
+            return Ok(false);
+        }
+        let left = self.ports.factors.backup_codes_left(user).await?;
+        self.record(
+            AuditEvent::new(AuditAction::BackupCodeUsed, self.now(), context)
+                .by(user)
+                .on(user)
+                .note(format!("{left} left")),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Counts a wrong code (audit and lockout) and returns the error to answer with.
+    async fn code_failed(&self, user: &User, context: &RequestContext) -> DomainError {
+        let audited = self
+            .record(
+                AuditEvent::new(AuditAction::MfaFailed, self.now(), context)
+                    .on(user.id)
+                    .failed("wrong or reused code"),
+            )
+            .await;
+        if let Err(error) = audited {
+            return error;
+        }
+        self.accounts
+            .second_factor_failed(user.email.as_str(), context)
+            .await
+    }
+
+    /// Answers a sign-in's second step with a TOTP or backup code; returns the user and the
+    /// sign-in's `amr` without opening a session (the hosted pages open their own).
+    pub async fn complete(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<(User, Vec<String>), DomainError> {
+        let challenges = &self.ports.challenges;
+        let pending = challenges.peek(mfa_token).await?;
+        self.accounts.ensure_unlocked(&pending.email).await?;
+        let user = self
+            .accounts
+            .ports()
+            .users
+            .by_id(pending.user_id)
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        if !self.check_code(user.id, code, context).await? {
+            challenges.fail(mfa_token).await?;
+            return Err(self.code_failed(&user, context).await);
+        }
+        let pending = challenges.consume(mfa_token).await?;
+        Ok((user, with_second_factor(&pending.amr, "otp")))
+    }
+
+    /// Answers a sign-in's second step and issues tokens.
+    pub async fn verify(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<TokenPair, DomainError> {
+        let (user, amr) = self.complete(mfa_token, code, context).await?;
+        self.accounts.start_session(user, amr, context).await
+    }
+}
