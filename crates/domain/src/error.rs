@@ -37,7 +37,7 @@ pub enum DomainError {
     Passkey(String),
     /// The feature is not configured on this server; the message says what to set.
     #[error("not configured: {0}")]
-    NotConfigured(&'static str),
+    NotConfigured(String),
     /// A token is missing, malformed, expired, revoked or reused.
     #[error("invalid or expired token")]
     InvalidToken,

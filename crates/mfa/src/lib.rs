@@ -9,7 +9,8 @@ use std::sync::Arc;
 use castellan_domain::mfa::with_second_factor;
 use castellan_domain::{
     AccountService, AuditAction, AuditEvent, DomainError, MfaChallenges, MfaRepository,
-    PasskeyRepository, RequestContext, SecretSealer, TokenPair, TotpFactor, User, UserId,
+    PasskeyRepository, PendingSignIn, RequestContext, SecretSealer, TokenPair, TotpFactor, User,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -318,6 +319,57 @@ impl MfaService {
         }
         let pending = challenges.consume(mfa_token).await?;
         Ok((user, with_second_factor(&pending.amr, "otp")))
+    }
+
+    /// Begins enrolment during a sign-in, for an account that must have a second factor and
+    /// has none: a pending TOTP factor, and a challenge standing for the passed password.
+    pub async fn begin_enrolment_sign_in(
+        &self,
+        user: &User,
+        context: &RequestContext,
+    ) -> Result<(String, Provisioning), DomainError> {
+        let provisioning = self.begin_totp(user).await?;
+        let challenge = self
+            .ports
+            .challenges
+            .open(PendingSignIn {
+                user_id: user.id,
+                email: user.email.as_str().to_owned(),
+                amr: vec!["pwd".to_owned()],
+                methods: Vec::new(),
+                at: self.now(),
+                ip: context.ip.clone(),
+            })
+            .await?;
+        Ok((challenge.token, provisioning))
+    }
+
+    /// Finishes enrolment during a sign-in with the first code: MFA is on, and the sign-in
+    /// completes with it. Returns the user, the `amr` and the backup codes (shown once).
+    pub async fn finish_enrolment_sign_in(
+        &self,
+        token: &str,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<(User, Vec<String>, Vec<String>), DomainError> {
+        let challenges = &self.ports.challenges;
+        let pending = challenges.peek(token).await?;
+        let user = self
+            .accounts
+            .ports()
+            .users
+            .by_id(pending.user_id)
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        let backup_codes = match self.confirm_totp(&user, code, context).await {
+            Ok(codes) => codes,
+            Err(error) => {
+                challenges.fail(token).await?;
+                return Err(error);
+            }
+        };
+        let pending = challenges.consume(token).await?;
+        Ok((user, with_second_factor(&pending.amr, "otp"), backup_codes))
     }
 
     /// Answers a sign-in's second step and issues tokens.

@@ -204,7 +204,7 @@ impl PasskeyService {
     fn webauthn(&self) -> Result<&Webauthn, DomainError> {
         self.webauthn
             .as_deref()
-            .map_err(|_| DomainError::NotConfigured("passkeys: set passkeys.rp_id and origins"))
+            .map_err(|reason| DomainError::NotConfigured(reason.to_string()))
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -595,4 +595,44 @@ fn clean_name(name: &str) -> Result<String, DomainError> {
         ));
     }
     Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn party(id: &str, origins: &[&str]) -> RelyingParty {
+        RelyingParty {
+            id: id.to_owned(),
+            name: "Castellan".to_owned(),
+            origins: origins.iter().map(|o| Url::parse(o).unwrap()).collect(),
+            allow_any_port: false,
+        }
+    }
+
+    #[test]
+    fn the_relying_party_must_cover_its_origins() {
+        assert!(relying_party(&party("id.example.com", &["https://id.example.com"])).is_ok());
+        assert!(
+            relying_party(&party(
+                "example.com",
+                &["https://id.example.com", "https://app.example.com"]
+            ))
+            .is_ok()
+        );
+        let error = relying_party(&party("example.com", &["https://example.org"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not cover"), "{error}");
+        let error = relying_party(&party("127.0.0.1", &["http://127.0.0.1:8000"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("IP address"), "{error}");
+        let error = relying_party(&party("example.com", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("passkeys.origins"), "{error}");
+        // A suffix that is not a parent domain does not count.
+        assert!(relying_party(&party("ample.com", &["https://example.com"])).is_err());
+    }
 }

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/login/mfa", axum::routing::post(mfa_submit))
         .route("/login/passkey", axum::routing::post(passkey_submit))
+        .route("/login/enrol", axum::routing::post(enrol_submit))
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
         .route("/device", get(device_page).post(device_submit))
@@ -354,22 +355,69 @@ async fn signed_in(
     target: &FormTarget,
     context: &castellan_domain::RequestContext,
 ) -> Response {
+    match establish(state, jar, user, amr, target, context).await {
+        Ok((jar, next)) => (jar, see_other(&next)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// After a password alone: signed in, or, where the platform requires a second factor, on to
+/// setting one up first.
+async fn password_signed_in(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    target: FormTarget,
+    context: &castellan_domain::RequestContext,
+) -> Response {
+    let amr = vec!["pwd".to_owned()];
+    if !state.accounts.needs_enrollment(&amr) {
+        return signed_in(state, jar, user, amr, &target, context).await;
+    }
+    match state.mfa.begin_enrolment_sign_in(user, context).await {
+        Ok((enrolment, provisioning)) => render_enrol(
+            state,
+            jar,
+            EnrolForm {
+                enrolment,
+                qr_code: provisioning.qr_code,
+                secret: provisioning.secret,
+                target,
+                ..EnrolForm::default()
+            },
+            None,
+        ),
+        Err(error) => domain_error_page(error),
+    }
+}
+
+/// Opens the browser session and tells the interaction; returns the cookie jar and where to
+/// go next.
+async fn establish(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    amr: Vec<String>,
+    target: &FormTarget,
+    context: &castellan_domain::RequestContext,
+) -> Result<(CookieJar, String), Response> {
     let (interaction, next) = (target.interaction.as_deref(), target.next.as_deref());
-    let session = match state.accounts.open_session(user, amr, context).await {
-        Ok(session) => session,
-        Err(error) => return domain_error_page(error),
-    };
+    let session = state
+        .accounts
+        .open_session(user, amr, context)
+        .await
+        .map_err(domain_error_page)?;
     let jar = jar.add(state.sso.session_cookie(session.id));
     let target = match interaction {
         Some(id) => {
             if let Err(error) = state.oidc.signed_in(id, session.id).await {
-                return (jar, resolve(Err(error))).into_response();
+                return Err((jar, resolve(Err(error))).into_response());
             }
             interaction_link("/oauth2/authorize/continue", id)
         }
         None => local_target(next).unwrap_or_else(|| "/login".to_owned()),
     };
-    (jar, see_other(&target)).into_response()
+    Ok((jar, target))
 }
 
 async fn login_submit(
@@ -395,15 +443,7 @@ async fn login_submit(
         .await
     {
         Ok(FirstFactor::Done(user)) => {
-            signed_in(
-                &state,
-                jar,
-                &user,
-                vec!["pwd".to_owned()],
-                &target,
-                &context,
-            )
-            .await
+            password_signed_in(&state, jar, &user, target, &context).await
         }
         Ok(FirstFactor::SecondFactor(challenge)) => {
             let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
@@ -525,6 +565,112 @@ async fn mfa_submit(
                 form.target,
                 Some(error),
             )
+        }
+        Err(error) => {
+            let query = LoginQuery {
+                interaction: form.target.interaction,
+                next: form.target.next,
+            };
+            login_failed(&state, jar, query, String::new(), error).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolPage {
+    csrf: String,
+    enrolment: String,
+    qr_code: String,
+    secret: String,
+    interaction: Option<String>,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// The enrolment step of a sign-in where the platform requires a second factor. The QR code
+/// and secret travel in the form so a wrong code can show them again.
+#[derive(Deserialize, Default)]
+struct EnrolForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enrolment: String,
+    #[serde(default)]
+    qr_code: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+    #[serde(flatten)]
+    target: FormTarget,
+}
+
+fn render_enrol(
+    state: &AppState,
+    jar: CookieJar,
+    form: EnrolForm,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (status, error) = match error {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    // Only a QR code this server drew goes back into the page.
+    let qr_code = if form.qr_code.starts_with("data:image/svg+xml;base64,") {
+        form.qr_code
+    } else {
+        String::new()
+    };
+    form_page(state, jar, status, |csrf| EnrolPage {
+        csrf,
+        enrolment: form.enrolment,
+        qr_code,
+        secret: form.secret,
+        interaction: form.target.interaction,
+        next: local_target(form.target.next.as_deref()),
+        error,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "backup_codes.html")]
+struct BackupCodesPage {
+    codes: Vec<String>,
+    target: String,
+}
+
+async fn enrol_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(mut form): Form<EnrolForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let code = std::mem::take(&mut form.code);
+    match state
+        .mfa
+        .finish_enrolment_sign_in(&form.enrolment, &code, &context)
+        .await
+    {
+        Ok((user, amr, codes)) => {
+            match establish(&state, jar, &user, amr, &form.target, &context).await {
+                Ok((jar, target)) => (
+                    jar,
+                    page(StatusCode::OK, &BackupCodesPage { codes, target }),
+                )
+                    .into_response(),
+                Err(response) => response,
+            }
+        }
+        Err(DomainError::InvalidMfaCode) => {
+            let error = (
+                StatusCode::UNAUTHORIZED,
+                "That code is wrong. Check the app's clock and try the newest code.".to_owned(),
+            );
+            render_enrol(&state, jar, form, Some(error))
         }
         Err(error) => {
             let query = LoginQuery {
@@ -684,15 +830,7 @@ async fn signup_submit(
                 interaction: form.interaction.clone(),
                 next: None,
             };
-            signed_in(
-                &state,
-                jar,
-                &user,
-                vec!["pwd".to_owned()],
-                &target,
-                &context,
-            )
-            .await
+            password_signed_in(&state, jar, &user, target, &context).await
         }
         Err(DomainError::Validation { message, .. }) => {
             let error = (StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message));

@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use totp_rs::TOTP;
 
+use crate::oidc_support::{Browser, hidden};
 use crate::support::{PASSWORD, Stores, TestServer, access, servers};
 
 /// The claims of a JWT, unverified (the token tests verify signatures).
@@ -348,6 +349,80 @@ async fn the_platform_can_require_mfa() {
         assert!(signed_in.get("mfa_enrollment_required").is_none());
         let (status, _) = server.get_as("/api/v1/sessions", &access(&signed_in)).await;
         assert_eq!(status, 200);
+        hosted_sign_in_enrols_first(&server).await;
         server.stop().await;
     }
+}
+
+/// The hosted sign-in of an account without a second factor, where one is required: the
+/// password leads to the enrolment page, a wrong code shows it again, the first right code
+/// turns MFA on, shows the backup codes and completes the sign-in.
+async fn hosted_sign_in_enrols_first(server: &TestServer) {
+    let (status, _) = server
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": "hosted@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let browser = Browser::new(server);
+    let form = browser.get("/login").await;
+    let page = browser
+        .post(
+            "/login",
+            &[
+                ("email", "hosted@example.com"),
+                ("password", PASSWORD),
+                ("csrf", &hidden(&form.body, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Set up two-step sign-in"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data:image/svg+xml;base64,"));
+    let secret = hidden(&page.body, "secret");
+    let totp = TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap(),
+        None,
+        "hosted@example.com".to_owned(),
+    )
+    .unwrap();
+    let mut fields = vec![
+        ("csrf".to_owned(), hidden(&page.body, "csrf")),
+        ("enrolment".to_owned(), hidden(&page.body, "enrolment")),
+        ("qr_code".to_owned(), hidden(&page.body, "qr_code")),
+        ("secret".to_owned(), secret),
+        ("code".to_owned(), "abcdef".to_owned()),
+    ];
+    let wrong = enrol_with(&browser, &fields).await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("That code is wrong"));
+    fields[4].1 = totp.generate(now());
+    let done = enrol_with(&browser, &fields).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Two-step sign-in is on"));
+    assert_eq!(done.body.matches("<li><code>").count(), 10);
+    let signed_in = browser.get("/login").await;
+    assert!(
+        signed_in
+            .body
+            .contains("You are signed in as hosted@example.com")
+    );
+}
+
+async fn enrol_with(browser: &Browser, fields: &[(String, String)]) -> crate::oidc_support::Page {
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    browser.post("/login/enrol", &form).await
 }
