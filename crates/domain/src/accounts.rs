@@ -326,18 +326,8 @@ impl AccountService {
         if methods.is_empty() {
             return Ok(FirstFactor::Done(user));
         }
-        let challenge = self
-            .ports
-            .challenges
-            .open(PendingSignIn {
-                user_id: user.id,
-                email: user.email.as_str().to_owned(),
-                amr: vec!["pwd".to_owned()],
-                methods,
-                at: self.now(),
-                ip: context.ip.clone(),
-            })
-            .await?;
+        let pending = PendingSignIn::after_password(&user, methods, self.now(), context);
+        let challenge = self.ports.challenges.open(pending).await?;
         Ok(FirstFactor::SecondFactor(challenge))
     }
 

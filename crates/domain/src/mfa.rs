@@ -166,6 +166,25 @@ pub struct PendingSignIn {
     pub ip: Option<String>,
 }
 
+impl PendingSignIn {
+    /// What a correct password leaves pending: the user, and `methods` to finish with.
+    pub fn after_password(
+        user: &crate::User,
+        methods: Vec<MfaMethod>,
+        at: DateTime<Utc>,
+        context: &crate::RequestContext,
+    ) -> Self {
+        Self {
+            user_id: user.id,
+            email: user.email.as_str().to_owned(),
+            amr: vec!["pwd".to_owned()],
+            methods,
+            at,
+            ip: context.ip.clone(),
+        }
+    }
+}
+
 /// A second step in progress: the token the client holds and what it stands for.
 #[derive(Debug, Clone)]
 pub struct MfaChallenge {

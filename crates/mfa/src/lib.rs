@@ -295,6 +295,18 @@ impl MfaService {
             .await
     }
 
+    /// The user a pending sign-in stands for.
+    async fn pending_user(&self, token: &str) -> Result<User, DomainError> {
+        let pending = self.ports.challenges.peek(token).await?;
+        self.accounts.ensure_unlocked(&pending.email).await?;
+        self.accounts
+            .ports()
+            .users
+            .by_id(pending.user_id)
+            .await?
+            .ok_or(DomainError::InvalidToken)
+    }
+
     /// Answers a sign-in's second step with a TOTP or backup code; returns the user and the
     /// sign-in's `amr` without opening a session (the hosted pages open their own).
     pub async fn complete(
@@ -304,15 +316,7 @@ impl MfaService {
         context: &RequestContext,
     ) -> Result<(User, Vec<String>), DomainError> {
         let challenges = &self.ports.challenges;
-        let pending = challenges.peek(mfa_token).await?;
-        self.accounts.ensure_unlocked(&pending.email).await?;
-        let user = self
-            .accounts
-            .ports()
-            .users
-            .by_id(pending.user_id)
-            .await?
-            .ok_or(DomainError::InvalidToken)?;
+        let user = self.pending_user(mfa_token).await?;
         if !self.check_code(user.id, code, context).await? {
             challenges.fail(mfa_token).await?;
             return Err(self.code_failed(&user, context).await);
@@ -329,18 +333,8 @@ impl MfaService {
         context: &RequestContext,
     ) -> Result<(String, Provisioning), DomainError> {
         let provisioning = self.begin_totp(user).await?;
-        let challenge = self
-            .ports
-            .challenges
-            .open(PendingSignIn {
-                user_id: user.id,
-                email: user.email.as_str().to_owned(),
-                amr: vec!["pwd".to_owned()],
-                methods: Vec::new(),
-                at: self.now(),
-                ip: context.ip.clone(),
-            })
-            .await?;
+        let pending = PendingSignIn::after_password(user, Vec::new(), self.now(), context);
+        let challenge = self.ports.challenges.open(pending).await?;
         Ok((challenge.token, provisioning))
     }
 
@@ -353,14 +347,7 @@ impl MfaService {
         context: &RequestContext,
     ) -> Result<(User, Vec<String>, Vec<String>), DomainError> {
         let challenges = &self.ports.challenges;
-        let pending = challenges.peek(token).await?;
-        let user = self
-            .accounts
-            .ports()
-            .users
-            .by_id(pending.user_id)
-            .await?
-            .ok_or(DomainError::InvalidToken)?;
+        let user = self.pending_user(token).await?;
         let backup_codes = match self.confirm_totp(&user, code, context).await {
             Ok(codes) => codes,
             Err(error) => {

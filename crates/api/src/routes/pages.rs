@@ -264,17 +264,11 @@ struct LoginPage {
     passkeys_enabled: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct LoginQuery {
-    interaction: Option<String>,
-    next: Option<String>,
-}
-
 /// Renders the sign-in page, setting the CSRF cookie when the browser has none.
 async fn render_login(
     state: &AppState,
     jar: CookieJar,
-    query: LoginQuery,
+    query: FormTarget,
     email: String,
     error: Option<(StatusCode, String)>,
 ) -> Response {
@@ -320,7 +314,7 @@ async fn render_login(
 async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<LoginQuery>,
+    Query(query): Query<FormTarget>,
 ) -> Response {
     render_login(&state, jar, query, String::new(), None).await
 }
@@ -333,8 +327,8 @@ struct LoginForm {
     password: String,
     #[serde(default)]
     csrf: String,
-    interaction: Option<String>,
-    next: Option<String>,
+    #[serde(flatten)]
+    target: FormTarget,
 }
 
 fn csrf_refused() -> Response {
@@ -429,14 +423,7 @@ async fn login_submit(
     if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
         return csrf_refused();
     }
-    let query = LoginQuery {
-        interaction: form.interaction.clone(),
-        next: form.next.clone(),
-    };
-    let target = FormTarget {
-        interaction: form.interaction.clone(),
-        next: form.next.clone(),
-    };
+    let target = form.target;
     match state
         .accounts
         .password_factor(&form.email, &form.password, &context)
@@ -450,7 +437,7 @@ async fn login_submit(
                 && state.passkeys.unavailable_reason().is_none();
             render_mfa(&state, jar, challenge.token, passkey, target, None)
         }
-        Err(error) => login_failed(&state, jar, query, form.email, error).await,
+        Err(error) => login_failed(&state, jar, target, form.email, error).await,
     }
 }
 
@@ -458,7 +445,7 @@ async fn login_submit(
 async fn login_failed(
     state: &AppState,
     jar: CookieJar,
-    query: LoginQuery,
+    query: FormTarget,
     email: String,
     error: DomainError,
 ) -> Response {
@@ -484,7 +471,7 @@ async fn login_failed(
     render_login(state, jar, query, email, Some(error)).await
 }
 
-/// Where a sign-in form goes on to: an authorization in progress, or a local page.
+/// Where a sign-in page goes on to: an authorization in progress, or a local page.
 #[derive(Debug, Clone, Default, Deserialize)]
 struct FormTarget {
     interaction: Option<String>,
@@ -566,13 +553,7 @@ async fn mfa_submit(
                 Some(error),
             )
         }
-        Err(error) => {
-            let query = LoginQuery {
-                interaction: form.target.interaction,
-                next: form.target.next,
-            };
-            login_failed(&state, jar, query, String::new(), error).await
-        }
+        Err(error) => login_failed(&state, jar, form.target, String::new(), error).await,
     }
 }
 
@@ -672,13 +653,7 @@ async fn enrol_submit(
             );
             render_enrol(&state, jar, form, Some(error))
         }
-        Err(error) => {
-            let query = LoginQuery {
-                interaction: form.target.interaction,
-                next: form.target.next,
-            };
-            login_failed(&state, jar, query, String::new(), error).await
-        }
+        Err(error) => login_failed(&state, jar, form.target, String::new(), error).await,
     }
 }
 
@@ -716,13 +691,7 @@ async fn passkey_submit(
     };
     match outcome {
         Ok((user, amr)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
-        Err(error) => {
-            let query = LoginQuery {
-                interaction: form.target.interaction,
-                next: form.target.next,
-            };
-            login_failed(&state, jar, query, String::new(), error).await
-        }
+        Err(error) => login_failed(&state, jar, form.target, String::new(), error).await,
     }
 }
 
@@ -796,7 +765,7 @@ async fn render_signup(
 async fn signup_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<LoginQuery>,
+    Query(query): Query<FormTarget>,
 ) -> Response {
     let form = SignupForm {
         interaction: query.interaction,
