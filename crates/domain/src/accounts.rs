@@ -382,10 +382,8 @@ impl AccountService {
         let Some(user) = user.filter(|_| verified) else {
             return Err(self.register_failure(&normalised, context).await);
         };
-        self.ports
-            .kv
-            .delete(&Self::failures_key(&normalised))
-            .await?;
+        // The failure count is cleared when a session opens, not here: a right password
+        // followed by wrong second-factor codes must keep counting.
         Ok(user)
     }
 
@@ -455,6 +453,10 @@ impl AccountService {
             revoked_at: None,
         };
         self.ports.sessions.create(&session).await?;
+        self.ports
+            .kv
+            .delete(&Self::failures_key(user.email.as_str()))
+            .await?;
         self.record(
             AuditEvent::new(AuditAction::SigninSucceeded, now, context)
                 .by(user.id)

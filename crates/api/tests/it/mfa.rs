@@ -226,8 +226,8 @@ async fn totp_and_backup_codes_end_to_end() {
     }
 }
 
-/// Wrong codes count toward the account's lockout like wrong passwords; the fifth locks the
-/// account, and the challenge is withdrawn.
+/// Wrong codes count toward the account's lockout like wrong passwords, across sign-in
+/// attempts; the fifth locks the account.
 #[tokio::test]
 async fn wrong_codes_lock_the_account() {
     for server in servers().await {
@@ -239,12 +239,18 @@ async fn wrong_codes_lock_the_account() {
         } else {
             "000000"
         };
-        for _ in 0..4 {
+        for _ in 0..2 {
             let (status, body) = verify(&server, &challenge, wrong).await;
             assert_eq!(
                 (status, body["error_code"].clone()),
                 (401, json!("AUTHENTICATION_ERROR"))
             );
+        }
+        // The right password again does not wipe the count of wrong codes.
+        let challenge = second_step(&server, "locked@example.com").await;
+        for _ in 0..2 {
+            let (status, _) = verify(&server, &challenge, wrong).await;
+            assert_eq!(status, 401);
         }
         let (status, headers, _) = server
             .call(
