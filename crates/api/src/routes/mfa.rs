@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
 use castellan_mfa::Reauthentication;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ use super::auth::{SessionMode, no_store, token_answer};
 use super::dto::{MessageBody, TokenResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonOrForm;
-use crate::http::auth::Authenticated;
+use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::state::AppState;
 
@@ -238,17 +240,25 @@ async fn disable(
     }))
 }
 
-/// Generate a new set of ten backup codes, replacing the old ones (seed 002's GET).
+/// Generate a new set of ten backup codes, replacing the old ones (seed 002's GET). This GET
+/// changes state, so with cookie authentication it needs the CSRF header like a POST.
 #[utoipa::path(get, path = "/mfa/backup-codes", tag = "mfa", security(("bearer" = [])),
     responses(
         (status = 200, description = "New codes, shown once", body = BackupCodesResponse),
+        (status = 403, description = "Cookie without the CSRF header (AUTHORIZATION_ERROR)", body = ErrorBody),
         (status = 422, description = "MFA is not on (VALIDATION_ERROR)", body = ErrorBody),
     ))]
 async fn backup_codes(
     state: State<AppState>,
     client: Client,
+    headers: HeaderMap,
+    jar: CookieJar,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
+    // A link on another site can make the browser send cookies with a GET.
+    if bearer_from_headers(&headers).is_none() {
+        check_csrf(&Method::POST, &headers, &jar)?;
+    }
     regenerate_backup_codes(state, client, caller).await
 }
 

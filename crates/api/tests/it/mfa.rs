@@ -432,3 +432,40 @@ async fn enrol_with(browser: &Browser, fields: &[(String, String)]) -> crate::oi
         .collect();
     browser.post("/login/enrol", &form).await
 }
+
+/// In cookie mode the second step sets the cookies; seed 002's state-changing GET of backup
+/// codes then needs the CSRF header like a POST, so a link on another site cannot trigger it.
+#[tokio::test]
+async fn cookie_sessions_need_csrf_to_regenerate_backup_codes() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let tokens = server.account("cookie@example.com").await;
+    let (totp, _, _) = enrol_totp(&server, &access(&tokens)).await;
+    let challenge = second_step(&server, "cookie@example.com").await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let response = browser
+        .post(server.url("/api/v1/mfa/verify?session=cookie"))
+        .json(&json!({"mfa_token": challenge["mfa_token"], "code": totp.generate(now() + 30)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let csrf = response
+        .cookies()
+        .find(|cookie| cookie.name() == "csrf_token")
+        .map(|cookie| cookie.value().to_owned())
+        .unwrap();
+    let url = server.url("/api/v1/mfa/backup-codes");
+    let refused = browser.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let allowed = browser
+        .get(&url)
+        .header("X-CSRF-Token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    server.stop().await;
+}
