@@ -27,8 +27,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs_proto::ResidentKeyRequirement;
 
 pub use webauthn_rs::prelude::{
-    CreationChallengeResponse as CreationOptions, PublicKeyCredential as AssertionResponse,
-    RegisterPublicKeyCredential as AttestationResponse, RequestChallengeResponse as RequestOptions,
+    PublicKeyCredential as AssertionResponse, RegisterPublicKeyCredential as AttestationResponse,
 };
 
 /// Who the relying party is.
@@ -432,24 +431,7 @@ impl PasskeyService {
                 DomainError::Passkey("this passkey is not registered here".to_owned())
             })?;
         let mut passkey = Self::decode(&record)?;
-        let (expected_user, second_factor) = match &ceremony {
-            Ceremony::Discoverable { .. } => (None, None),
-            Ceremony::UsernameFirst { user_id, .. } => (Some(*user_id), None),
-            Ceremony::SecondFactor {
-                user_id, mfa_token, ..
-            } => (Some(*user_id), Some(mfa_token.clone())),
-            Ceremony::Register { .. } => {
-                return Err(DomainError::Passkey(
-                    "the ceremony is a registration, not a sign-in".to_owned(),
-                ));
-            }
-        };
-        if expected_user.is_some_and(|user| user != record.user_id) {
-            return Err(DomainError::Passkey(
-                "this passkey belongs to another account".to_owned(),
-            ));
-        }
-        let outcome = match ceremony {
+        let (expected_user, second_factor, outcome) = match ceremony {
             Ceremony::Discoverable { state } => {
                 let (user_handle, _) = webauthn
                     .identify_discoverable_authentication(credential)
@@ -459,17 +441,34 @@ impl PasskeyService {
                         "the passkey's user handle does not match its account".to_owned(),
                     ));
                 }
-                webauthn.finish_discoverable_authentication(
-                    credential,
-                    state,
-                    &[DiscoverableKey::from(&passkey)],
-                )
+                let keys = [DiscoverableKey::from(&passkey)];
+                let outcome = webauthn.finish_discoverable_authentication(credential, state, &keys);
+                (None, None, outcome)
             }
-            Ceremony::UsernameFirst { state, .. } | Ceremony::SecondFactor { state, .. } => {
-                webauthn.finish_passkey_authentication(credential, &state)
+            Ceremony::UsernameFirst { user_id, state } => {
+                let outcome = webauthn.finish_passkey_authentication(credential, &state);
+                (Some(user_id), None, outcome)
             }
-            Ceremony::Register { .. } => Err(WebauthnError::InvalidUsername),
+            Ceremony::SecondFactor {
+                user_id,
+                mfa_token,
+                state,
+            } => {
+                let outcome = webauthn.finish_passkey_authentication(credential, &state);
+                (Some(user_id), Some(mfa_token), outcome)
+            }
+            Ceremony::Register { .. } => {
+                return Err(DomainError::Passkey(
+                    "the ceremony is a registration, not a sign-in".to_owned(),
+                ));
+            }
         };
+        // Checked before the outcome, so another account's passkey is never reported as used.
+        if expected_user.is_some_and(|user| user != record.user_id) {
+            return Err(DomainError::Passkey(
+                "this passkey belongs to another account".to_owned(),
+            ));
+        }
         let result = match outcome {
             Ok(result) => result,
             Err(WebauthnError::CredentialPossibleCompromise) => {

@@ -519,6 +519,9 @@ struct MfaForm {
     mfa_token: String,
     #[serde(default)]
     code: String,
+    /// Whether the page offered a passkey, to offer it again after a wrong code.
+    #[serde(default)]
+    passkey: Option<String>,
     #[serde(flatten)]
     target: FormTarget,
 }
@@ -539,7 +542,7 @@ async fn mfa_submit(
     {
         Ok((user, amr)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
         Err(DomainError::InvalidMfaCode) => {
-            let passkey = state.passkeys.unavailable_reason().is_none();
+            let passkey = form.passkey.is_some();
             let error = (
                 StatusCode::UNAUTHORIZED,
                 "That code is wrong or was already used.".to_owned(),

@@ -404,7 +404,8 @@ async fn a_browser_signs_in_with_a_passkey_and_with_a_second_factor() {
     assert!(page.contains("Use a passkey instead"));
     fill(&browser, "#code", "000000").await;
     click(&browser, "form[action='/login/mfa'] button[type=submit]").await;
-    wait_for(&browser, "wrong or was already used").await;
+    let page = wait_for(&browser, "wrong or was already used").await;
+    assert!(page.contains("Use a passkey instead"), "{page}");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
