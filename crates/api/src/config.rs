@@ -234,6 +234,10 @@ pub struct AccountsConfig {
     pub lockout_threshold: u32,
     /// Minutes a lock lasts.
     pub lockout_minutes: u64,
+    /// A password sign-in waits until the address is confirmed (403 `PENDING_CONFIRMATION`).
+    pub require_verified_email: bool,
+    /// Magic links: `off`, `existing_users`, or `signup` (also creates accounts).
+    pub magic_links: castellan_domain::MagicLinks,
 }
 
 impl Default for AccountsConfig {
@@ -245,6 +249,8 @@ impl Default for AccountsConfig {
             password_max_length: 128,
             lockout_threshold: 5,
             lockout_minutes: 15,
+            require_verified_email: false,
+            magic_links: castellan_domain::MagicLinks::ExistingUsers,
         }
     }
 }
@@ -395,6 +401,21 @@ pub struct MailConfig {
     pub outbox_dir: PathBuf,
     /// The SMTP relay, when `transport = "smtp"`.
     pub smtp: SmtpConfig,
+    /// The product name messages carry.
+    pub product_name: String,
+    /// A logo shown at the top of HTML messages; empty for none.
+    pub logo_url: String,
+    /// An address users may write to, named at the foot of messages; empty for none.
+    pub support_address: String,
+    /// Mail a notice when an account signs in from a device it has not used before.
+    pub notify_new_sign_in: bool,
+    /// How often the outbox is read, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Delay after a failed delivery, in milliseconds; it doubles with each further failure
+    /// up to 15 minutes.
+    pub retry_base_ms: u64,
+    /// Deliveries tried before a message is given up (it stays in `mail_outbox` as `failed`).
+    pub max_attempts: u32,
 }
 
 impl Default for MailConfig {
@@ -404,6 +425,13 @@ impl Default for MailConfig {
             from: "Castellan <no-reply@localhost>".to_owned(),
             outbox_dir: PathBuf::new(),
             smtp: SmtpConfig::default(),
+            product_name: "Castellan".to_owned(),
+            logo_url: String::new(),
+            support_address: String::new(),
+            notify_new_sign_in: true,
+            poll_interval_ms: 1000,
+            retry_base_ms: 5000,
+            max_attempts: 20,
         }
     }
 }

@@ -78,6 +78,12 @@ pub struct ErrorBody {
     /// The HTTP status, repeated for clients that only see the body.
     #[schema(example = 401)]
     pub status_code: u16,
+    /// Seed 003's machine-readable reason, where it has one (`PENDING_CONFIRMATION`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// Seed 003's sentence, next to its `code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An error answered by the REST API.
@@ -88,6 +94,7 @@ pub struct ApiError {
     detail: String,
     rate: Option<RateDecision>,
     retry_after: Option<Duration>,
+    seed_code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -99,6 +106,7 @@ impl ApiError {
             detail: detail.into(),
             rate: None,
             retry_after: None,
+            seed_code: None,
         }
     }
 
@@ -189,6 +197,13 @@ impl From<DomainError> for ApiError {
                 error
             }
             DomainError::InvalidToken => Self::token(),
+            DomainError::PendingConfirmation => {
+                let mut error = Self::forbidden(
+                    "Please confirm your email address to complete the registration.",
+                );
+                error.seed_code = Some("PENDING_CONFIRMATION");
+                error
+            }
             DomainError::InvalidMfaCode => Self::new(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::AuthenticationError,
@@ -227,9 +242,11 @@ impl IntoResponse for ApiError {
         let rate = self.rate;
         let retry_after = self.retry_after;
         let body = ErrorBody {
+            error: self.seed_code.map(|_| self.detail.clone()),
             detail: self.detail,
             error_code: self.code,
             status_code: self.status.as_u16(),
+            code: self.seed_code,
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();

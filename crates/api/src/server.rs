@@ -13,8 +13,11 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    KeyValueStore, MfaChallenges, PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter,
-    SystemClock,
+    EmailService, EmailSettings, KeyValueStore, MfaChallenges, NoticeSink, NoticeWiring, Outbox,
+    PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter, SystemClock,
+};
+use castellan_mail::{
+    Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,
 };
 use castellan_mfa::{MfaPorts, MfaService};
 use castellan_oidc::provider::ReqwestOutbound;
@@ -25,9 +28,10 @@ use castellan_oidc::{
 use castellan_passkeys::{PasskeyService, RelyingParty};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
-    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlFactorDirectory,
-    SqlLeaseRepository, SqlMfaRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
-    SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
+    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlEmailTokenRepository,
+    SqlFactorDirectory, SqlLeaseRepository, SqlMailQueue, SqlMfaRepository, SqlPasskeyRepository,
+    SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
+    SqlSigningKeyRepository, SqlUserRepository,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -40,7 +44,7 @@ use tracing::Level;
 
 use castellan_migration::Migrator;
 
-use crate::config::{Config, PasswordPolicyConfig};
+use crate::config::{Config, MailTransport, PasswordPolicyConfig, SmtpSecurity};
 use crate::health::HealthChecker;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
 use crate::http::cookies::secure_cookies;
@@ -68,6 +72,9 @@ pub enum StartupError {
     /// The master key is missing, unreadable or malformed.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// The mail transport could not be set up.
+    #[error("{0}")]
+    Mail(String),
     /// The outbound HTTP client could not be built.
     #[error("outbound HTTP client: {0}")]
     Outbound(String),
@@ -117,6 +124,8 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         i64::try_from(config.tokens.session_absolute_days * 86_400).unwrap_or(i64::MAX),
     );
     let audit = Arc::new(SqlAuditLog::new(database.clone()));
+    // Security events also become notices to the account holder.
+    let events = Arc::new(NoticeSink::new(audit.clone()));
     let sealer = Arc::new(master.clone());
     let access_ttl = Duration::from_secs(config.tokens.access_token_ttl_secs);
     let keys = KeyManager::start(
@@ -154,7 +163,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
         tokens: tokens.clone(),
         kv: cache.clone(),
-        events: audit.clone(),
+        events: events.clone(),
         clock: clock.clone(),
         factors: Arc::new(SqlFactorDirectory::new(database.clone())),
         challenges: challenges.clone(),
@@ -163,6 +172,39 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         ports,
         PasswordHasher::for_this_machine()?,
         account_settings(&config),
+    );
+    let mail_queue = Arc::new(SqlMailQueue::new(database.clone()));
+    let outbox = Outbox::new(
+        mail_queue.clone(),
+        Arc::new(Templates::new(branding(&config))),
+    );
+    events.wire(NoticeWiring {
+        users: accounts.ports().users.clone(),
+        outbox: outbox.clone(),
+        kv: cache.clone(),
+        notify_new_sign_in: config.mail.notify_new_sign_in,
+    });
+    let email = EmailService::new(
+        accounts.clone(),
+        Arc::new(SqlEmailTokenRepository::new(database.clone())),
+        outbox,
+        EmailSettings {
+            require_verified_email: config.accounts.require_verified_email,
+            magic_links: config.accounts.magic_links,
+            notify_new_sign_in: config.mail.notify_new_sign_in,
+            ..EmailSettings::new(&config.issuer)
+        },
+    );
+    let mail_worker = MailWorker::new(
+        mail_queue,
+        Arc::new(mailer(&config).map_err(|error| StartupError::Mail(error.to_string()))?),
+        clock.clone(),
+        WorkerSettings {
+            poll_interval: Duration::from_millis(config.mail.poll_interval_ms),
+            retry_base: Duration::from_millis(config.mail.retry_base_ms),
+            max_attempts: config.mail.max_attempts,
+            ..WorkerSettings::default()
+        },
     );
     let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
     let mfa = MfaService::new(
@@ -231,6 +273,8 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         sso,
         mfa,
         passkeys,
+        email,
+        mail_worker,
     });
     Ok(App { state, database })
 }
@@ -248,6 +292,48 @@ fn provider_settings(config: &Config) -> ProviderSettings {
         client_cache_ttl: Duration::from_secs(oidc.client_cache_secs),
         dynamic_registration: oidc.dynamic_registration,
         ..ProviderSettings::new(&config.issuer)
+    }
+}
+
+fn branding(config: &Config) -> Branding {
+    let optional = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
+    Branding {
+        product_name: config.mail.product_name.clone(),
+        logo_url: optional(&config.mail.logo_url),
+        support_address: optional(&config.mail.support_address),
+    }
+}
+
+/// The configured mail transport.
+fn mailer(config: &Config) -> Result<LettreMailer, castellan_mail::TransportError> {
+    let mail = &config.mail;
+    match mail.transport {
+        MailTransport::File => LettreMailer::files(&mail.from, mail.outbox_dir.clone()),
+        MailTransport::Smtp => {
+            let smtp = &mail.smtp;
+            LettreMailer::smtp(
+                &mail.from,
+                &SmtpSettings {
+                    host: smtp.host.clone(),
+                    port: smtp.port,
+                    security: match smtp.security {
+                        SmtpSecurity::Tls => Security::Tls,
+                        SmtpSecurity::Starttls => Security::StartTls,
+                        SmtpSecurity::None => Security::None,
+                    },
+                    credentials: (!smtp.username.is_empty()).then(|| {
+                        (
+                            smtp.username.clone(),
+                            smtp.password
+                                .as_ref()
+                                .map(|password| password.expose().to_owned())
+                                .unwrap_or_default(),
+                        )
+                    }),
+                    timeout: Duration::from_secs(smtp.timeout_secs),
+                },
+            )
+        }
     }
 }
 
@@ -304,6 +390,7 @@ fn account_settings(config: &Config) -> AccountSettings {
             max_length: accounts.password_max_length,
         },
         mfa_required: config.mfa.required,
+        require_verified_email: config.accounts.require_verified_email,
     }
 }
 
@@ -358,11 +445,21 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
     file.sync_all()
 }
 
-/// Work every replica does in the background: reload the signing keys (to see another
-/// replica's rotation) every minute, and rotate them when due (once across replicas).
+/// The mail worker, draining the outbox until the task is aborted.
+pub fn spawn_mail_worker(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let worker = state.mail_worker.clone();
+    tokio::spawn(worker.run(std::future::pending()))
+}
+
+/// Work every replica does in the background: send queued mail; reload the signing keys (to
+/// see another replica's rotation) every minute, and rotate them when due (once across
+/// replicas).
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
     let keys = state.keys.clone();
+    let mail = spawn_mail_worker(state);
     tokio::spawn(async move {
+        // Stopping the background work stops the mail worker with it.
+        let _mail = AbortOnDrop(mail);
         let mut ticks = tokio::time::interval(Duration::from_secs(60));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -375,6 +472,15 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Opens the configured database.

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use castellan_domain::{AccountService, AdminService, AuditLog, ClientService, RateLimiter};
+use castellan_domain::{
+    AccountService, AdminService, AuditLog, ClientService, EmailService, RateLimiter,
+};
+use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
 use castellan_oidc::{KeyManager, OidcProvider};
 use castellan_passkeys::PasskeyService;
@@ -61,4 +64,8 @@ pub struct Services {
     pub mfa: MfaService,
     /// Passkeys.
     pub passkeys: PasskeyService,
+    /// Verification, reset, magic links, email change.
+    pub email: EmailService,
+    /// Drains the mail outbox (started by `server::spawn_background`).
+    pub mail_worker: MailWorker,
 }

@@ -38,6 +38,8 @@ pub struct AccountSettings {
     /// Every account must have a second factor: until it enrols one, a password sign-in gives
     /// a session that may only enrol (`mfa_enrollment_required`).
     pub mfa_required: bool,
+    /// A password sign-in waits until the address is confirmed (`PendingConfirmation`).
+    pub require_verified_email: bool,
 }
 
 impl Default for AccountSettings {
@@ -49,6 +51,7 @@ impl Default for AccountSettings {
             session_absolute: Duration::from_secs(90 * 24 * 3600),
             password_policy: PasswordPolicy::default(),
             mfa_required: false,
+            require_verified_email: false,
         }
     }
 }
@@ -122,8 +125,8 @@ pub enum SignInOutcome {
 /// How a first factor ended, for callers that open sessions themselves (the hosted pages).
 #[derive(Debug, Clone)]
 pub enum FirstFactor {
-    /// The user is fully authenticated.
-    Done(User),
+    /// The user is fully authenticated, with these methods (`amr`).
+    Done(User, Vec<String>),
     /// A second factor must follow.
     SecondFactor(MfaChallenge),
 }
@@ -303,10 +306,8 @@ impl AccountService {
         context: &RequestContext,
     ) -> Result<SignInOutcome, DomainError> {
         match self.password_factor(email, password, context).await? {
-            FirstFactor::Done(user) => {
-                let pair = self
-                    .start_session(user, vec!["pwd".to_owned()], context)
-                    .await?;
+            FirstFactor::Done(user, amr) => {
+                let pair = self.start_session(user, amr, context).await?;
                 Ok(SignInOutcome::Complete(pair))
             }
             FirstFactor::SecondFactor(challenge) => Ok(SignInOutcome::SecondFactor(challenge)),
@@ -322,13 +323,85 @@ impl AccountService {
         context: &RequestContext,
     ) -> Result<FirstFactor, DomainError> {
         let user = self.check_credentials(email, password, context).await?;
+        if self.settings.require_verified_email && !user.email_verified {
+            return Err(DomainError::PendingConfirmation);
+        }
+        self.first_factor_done(user, vec!["pwd".to_owned()], context)
+            .await
+    }
+
+    /// A first factor (`amr`) has passed: done, or a second factor must follow and its
+    /// challenge is open.
+    pub async fn first_factor_done(
+        &self,
+        user: User,
+        amr: Vec<String>,
+        context: &RequestContext,
+    ) -> Result<FirstFactor, DomainError> {
         let methods = self.ports.factors.second_factors(user.id).await?;
         if methods.is_empty() {
-            return Ok(FirstFactor::Done(user));
+            return Ok(FirstFactor::Done(user, amr));
         }
-        let pending = PendingSignIn::after_password(&user, methods, self.now(), context);
+        let pending = PendingSignIn::after_first_factor(&user, amr, methods, self.now(), context);
         let challenge = self.ports.challenges.open(pending).await?;
         Ok(FirstFactor::SecondFactor(challenge))
+    }
+
+    /// What new passwords must meet.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.settings.password_policy
+    }
+
+    /// Sets a new password for someone who proved control of the address (a reset link):
+    /// every session ends.
+    pub async fn reset_password(
+        &self,
+        mut user: User,
+        new: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.settings.password_policy.check(new)?;
+        user.password_hash = Some(self.hasher.hash(new).await?);
+        user.updated_at = self.now();
+        self.ports.users.update(&user).await?;
+        let ended = self.revoke_all_sessions(user.id, None).await?;
+        self.record(
+            AuditEvent::new(AuditAction::PasswordChanged, self.now(), context)
+                .on(user.id)
+                .note(format!("reset by email; {ended} sessions ended")),
+        )
+        .await
+    }
+
+    /// Creates an account without a password for an address its owner has just proved (a
+    /// magic-link sign-up).
+    pub async fn create_passwordless(
+        &self,
+        email: &str,
+        role: PlatformRole,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let email = Email::parse(email)?;
+        let now = self.now();
+        let user = User {
+            id: UserId::new(),
+            email,
+            first_name: None,
+            last_name: None,
+            email_verified: true,
+            role,
+            password_hash: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.ports.users.create(&user).await?;
+        self.record(
+            AuditEvent::new(AuditAction::Signup, now, context)
+                .on(user.id)
+                .note(format!("role={}; magic link", role.as_str())),
+        )
+        .await?;
+        Ok(user)
     }
 
     /// Refuses while the address is locked.

@@ -66,6 +66,14 @@ pub enum AuditAction {
     PasskeyDeleted,
     /// A passkey's signature counter went backwards: the authenticator may have been cloned.
     PasskeyCloneSuspected,
+    /// An address was confirmed through its verification link.
+    EmailVerified,
+    /// A password-reset link was mailed.
+    PasswordResetRequested,
+    /// A move to a new address was asked for.
+    EmailChangeRequested,
+    /// The account's address changed.
+    EmailChanged,
 }
 
 impl AuditAction {
@@ -100,6 +108,10 @@ impl AuditAction {
             Self::PasskeyRenamed => "passkey.renamed",
             Self::PasskeyDeleted => "passkey.deleted",
             Self::PasskeyCloneSuspected => "passkey.clone_suspected",
+            Self::EmailVerified => "user.email.verified",
+            Self::PasswordResetRequested => "user.password.reset_requested",
+            Self::EmailChangeRequested => "user.email.change_requested",
+            Self::EmailChanged => "user.email.changed",
         }
     }
 }

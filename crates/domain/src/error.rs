@@ -29,6 +29,10 @@ pub enum DomainError {
         /// How long until the lock lapses.
         retry_after: Duration,
     },
+    /// The password is right but the address is not confirmed yet (seed 003's
+    /// `PENDING_CONFIRMATION`).
+    #[error("the email address is not confirmed yet")]
+    PendingConfirmation,
     /// A second-factor code is wrong, or was already used.
     #[error("invalid or already used code")]
     InvalidMfaCode,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod client;
 pub mod clients;
 pub mod clock;
+pub mod email;
 pub mod error;
 pub mod keys;
 pub mod kv;
@@ -33,6 +34,11 @@ pub use client::{
 };
 pub use clients::{ClientService, IssuedClient};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use email::{
+    EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks, MailComposer,
+    MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail, QueuedMail,
+    TokenPurpose,
+};
 pub use error::DomainError;
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};
 pub use kv::{Counter, KeyValueStore, KvError};

@@ -167,9 +167,11 @@ pub struct PendingSignIn {
 }
 
 impl PendingSignIn {
-    /// What a correct password leaves pending: the user, and `methods` to finish with.
-    pub fn after_password(
+    /// What a passed first factor (`amr`) leaves pending: the user, and `methods` to finish
+    /// with.
+    pub fn after_first_factor(
         user: &crate::User,
+        amr: Vec<String>,
         methods: Vec<MfaMethod>,
         at: DateTime<Utc>,
         context: &crate::RequestContext,
@@ -177,7 +179,7 @@ impl PendingSignIn {
         Self {
             user_id: user.id,
             email: user.email.as_str().to_owned(),
-            amr: vec!["pwd".to_owned()],
+            amr,
             methods,
             at,
             ip: context.ip.clone(),

@@ -326,14 +326,15 @@ impl MfaService {
     }
 
     /// Begins enrolment during a sign-in, for an account that must have a second factor and
-    /// has none: a pending TOTP factor, and a challenge standing for the passed password.
+    /// has none: a pending TOTP factor, and a challenge standing for the passed first factor.
     pub async fn begin_enrolment_sign_in(
         &self,
         user: &User,
+        amr: Vec<String>,
         context: &RequestContext,
     ) -> Result<(String, Provisioning), DomainError> {
         let provisioning = self.begin_totp(user).await?;
-        let pending = PendingSignIn::after_password(user, Vec::new(), self.now(), context);
+        let pending = PendingSignIn::after_first_factor(user, amr, Vec::new(), self.now(), context);
         let challenge = self.ports.challenges.open(pending).await?;
         Ok((challenge.token, provisioning))
     }

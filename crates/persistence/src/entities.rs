@@ -1,7 +1,9 @@
 //! sea-orm entities, one module per table. They never leave this crate.
 
 pub mod audit_event;
+pub mod email_token;
 pub mod lease;
+pub mod mail_outbox;
 pub mod mfa_backup_code;
 pub mod mfa_totp;
 pub mod oauth_client;

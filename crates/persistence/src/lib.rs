@@ -13,8 +13,9 @@ pub use database::{Backend, Database, DatabaseError, DatabaseOptions};
 pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
 pub use lease::SqlLeaseRepository;
 pub use repositories::{
-    SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlFactorDirectory, SqlMfaRepository,
-    SqlPasskeyRepository, SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
+    SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlEmailTokenRepository,
+    SqlFactorDirectory, SqlMailQueue, SqlMfaRepository, SqlPasskeyRepository,
+    SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
     SqlSigningKeyRepository, SqlUserRepository,
 };
 

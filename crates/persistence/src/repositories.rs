@@ -4,6 +4,7 @@
 mod audit;
 mod client;
 mod factors;
+mod mail;
 mod session;
 mod signing_key;
 mod user;
@@ -11,6 +12,7 @@ mod user;
 pub use audit::SqlAuditLog;
 pub use client::{SqlClientRepository, SqlConsentRepository, SqlSessionParticipants};
 pub use factors::{SqlFactorDirectory, SqlMfaRepository, SqlPasskeyRepository};
+pub use mail::{SqlEmailTokenRepository, SqlMailQueue};
 pub use session::{SqlRefreshTokenRepository, SqlSessionRepository};
 pub use signing_key::SqlSigningKeyRepository;
 pub use user::SqlUserRepository;

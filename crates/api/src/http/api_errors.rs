@@ -32,11 +32,15 @@ pub async fn normalise_api_errors(request: Request, next: Next) -> Response {
     }
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
-    let is_json = response
+    // JSON is ours already; HTML is a page a link in a message landed on, on purpose.
+    let ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if !is_error || is_json {
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(b"application/json") || value.starts_with(b"text/html")
+        });
+    if !is_error || ours {
         return response;
     }
     let mut rewritten =

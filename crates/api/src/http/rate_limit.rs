@@ -25,6 +25,11 @@ const AUTH_ROUTES: &[&str] = &[
     "/api/v1/auth/two-factor",
     "/api/v1/passkeys/authenticate/begin",
     "/api/v1/passkeys/authenticate/complete",
+    "/api/v1/auth/email/resend",
+    "/api/v1/auth/password/reset",
+    "/api/v1/auth/password/reset/confirm",
+    "/api/v1/auth/magic-link",
+    "/api/v1/auth/magic-link/verify",
 ];
 
 /// Hosted-page forms that take credentials or codes: they share the sign-in budget.

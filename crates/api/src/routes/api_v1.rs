@@ -16,6 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::clients::router())
         .merge(super::mfa::router())
         .merge(super::passkeys::router())
+        .merge(super::email::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

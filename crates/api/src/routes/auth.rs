@@ -59,6 +59,9 @@ pub struct SignupResponse {
     /// Confirmation.
     #[schema(example = "Account created")]
     message: &'static str,
+    /// `PENDING_CONFIRMATION` when sign-in waits for the emailed link (seed 003).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
 }
 
 fn email_from(email: Option<String>, username: Option<String>) -> Result<String, ApiError> {
@@ -101,12 +104,18 @@ async fn sign_up(
         first_name,
         last_name,
     };
-    let user = state.accounts.sign_up(new, &context).await?;
+    let user = state.email.sign_up(new, &context).await?;
+    let pending = state.email.settings().require_verified_email;
     Ok((
         StatusCode::CREATED,
         Json(SignupResponse {
             user: UserBody::from(&user),
-            message: "Account created",
+            message: if pending {
+                "Please confirm your email address to complete the registration."
+            } else {
+                "Account created"
+            },
+            code: pending.then_some("PENDING_CONFIRMATION"),
         }),
     ))
 }
@@ -189,6 +198,7 @@ pub(super) fn no_store() -> [(header::HeaderName, &'static str); 2] {
     responses(
         (status = 200, description = "Signed in (cookie mode: `{\"message\":\"Login successful\"}` and Set-Cookie), or a second factor is required", body = SignInAnswer),
         (status = 401, description = "Invalid credentials (AUTHENTICATION_ERROR)", body = ErrorBody),
+        (status = 403, description = "The address is not confirmed yet and the server requires it (code PENDING_CONFIRMATION)", body = ErrorBody),
         (status = 429, description = "Locked after repeated failures, or rate limited (RATE_LIMIT_ERROR)", body = ErrorBody),
     ))]
 async fn sign_in(

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clients;
 pub mod docs;
 pub mod dto;
+pub mod email;
 pub mod mfa;
 pub mod oauth;
 pub mod operations;
@@ -35,6 +36,7 @@ use crate::state::AppState;
         (name = "account", description = "The signed-in user's profile, password and sessions"),
         (name = "mfa", description = "Second factors: TOTP, backup codes, the two-step sign-in"),
         (name = "passkeys", description = "WebAuthn passkeys: registration and sign-in"),
+        (name = "email", description = "Email verification, password reset, magic links, email change"),
         (name = "admin", description = "Platform administration"),
         (name = "clients", description = "OAuth / OpenID Connect client administration"),
         (name = "discovery", description = "Keys and metadata for relying parties"),

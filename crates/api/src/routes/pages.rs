@@ -39,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/login/mfa", axum::routing::post(mfa_submit))
         .route("/login/passkey", axum::routing::post(passkey_submit))
         .route("/login/enrol", axum::routing::post(enrol_submit))
+        .route("/login/magic", get(magic_page).post(magic_submit))
+        .route("/reset-password", get(reset_page).post(reset_submit))
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
         .route("/device", get(device_page).post(device_submit))
@@ -355,20 +357,20 @@ async fn signed_in(
     }
 }
 
-/// After a password alone: signed in, or, where the platform requires a second factor, on to
-/// setting one up first.
-async fn password_signed_in(
+/// After a first factor alone: signed in, or, where the platform requires a second factor, on
+/// to setting one up first.
+async fn first_factor_signed_in(
     state: &AppState,
     jar: CookieJar,
     user: &User,
+    amr: Vec<String>,
     target: FormTarget,
     context: &castellan_domain::RequestContext,
 ) -> Response {
-    let amr = vec!["pwd".to_owned()];
     if !state.accounts.needs_enrollment(&amr) {
         return signed_in(state, jar, user, amr, &target, context).await;
     }
-    match state.mfa.begin_enrolment_sign_in(user, context).await {
+    match state.mfa.begin_enrolment_sign_in(user, amr, context).await {
         Ok((enrolment, provisioning)) => render_enrol(
             state,
             jar,
@@ -429,8 +431,8 @@ async fn login_submit(
         .password_factor(&form.email, &form.password, &context)
         .await
     {
-        Ok(FirstFactor::Done(user)) => {
-            password_signed_in(&state, jar, &user, target, &context).await
+        Ok(FirstFactor::Done(user, amr)) => {
+            first_factor_signed_in(&state, jar, &user, amr, target, &context).await
         }
         Ok(FirstFactor::SecondFactor(challenge)) => {
             let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
@@ -466,6 +468,10 @@ async fn login_failed(
             "The sign-in took too long or was already used. Please sign in again.".to_owned(),
         ),
         DomainError::Passkey(why) => (StatusCode::BAD_REQUEST, format!("Passkey refused: {why}.")),
+        DomainError::PendingConfirmation => (
+            StatusCode::FORBIDDEN,
+            "Please confirm your email address first: open the link we sent you.".to_owned(),
+        ),
         other => return domain_error_page(other),
     };
     render_login(state, jar, query, email, Some(error)).await
@@ -698,6 +704,155 @@ async fn passkey_submit(
     }
 }
 
+/// The page a link in a message lands on: what happened, or why the link no longer works.
+pub fn link_outcome(outcome: Result<String, DomainError>, heading: &str) -> Response {
+    match outcome {
+        Ok(text) => message(StatusCode::OK, heading, &text),
+        Err(DomainError::InvalidToken) => message(
+            StatusCode::BAD_REQUEST,
+            "This link no longer works",
+            "It was used already or has expired. Ask for a new one.",
+        ),
+        Err(DomainError::Conflict(_)) => message(
+            StatusCode::CONFLICT,
+            "This address is taken",
+            "Another account uses this address now.",
+        ),
+        Err(error) => domain_error_page(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "magic.html")]
+struct MagicPage {
+    csrf: String,
+    token: String,
+}
+
+/// A magic link lands here and asks for one click: mail scanners that open links do not
+/// use up the token.
+async fn magic_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LinkQuery>,
+) -> Response {
+    form_page(&state, jar, StatusCode::OK, |csrf| MagicPage {
+        csrf,
+        token: query.token,
+    })
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+async fn magic_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<LinkForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let target = FormTarget::default();
+    match state.email.verify_magic_link(&form.token, &context).await {
+        Ok(FirstFactor::Done(user, amr)) => {
+            first_factor_signed_in(&state, jar, &user, amr, target, &context).await
+        }
+        Ok(FirstFactor::SecondFactor(challenge)) => {
+            let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
+                && state.passkeys.unavailable_reason().is_none();
+            render_mfa(&state, jar, challenge.token, passkey, target, None)
+        }
+        Err(DomainError::InvalidToken) => link_outcome(Err(DomainError::InvalidToken), ""),
+        Err(error) => login_failed(&state, jar, target, String::new(), error).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    csrf: String,
+    token: String,
+    min_length: usize,
+    error: Option<String>,
+}
+
+fn render_reset(
+    state: &AppState,
+    jar: CookieJar,
+    token: String,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (status, error) = match error {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    let min_length = state.config.accounts.password_min_length;
+    form_page(state, jar, status, |csrf| ResetPage {
+        csrf,
+        token,
+        min_length,
+        error,
+    })
+}
+
+async fn reset_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LinkQuery>,
+) -> Response {
+    render_reset(&state, jar, query.token, None)
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn reset_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    match state
+        .email
+        .reset_password(&form.token, &form.new_password, &context)
+        .await
+    {
+        Ok(()) => message(
+            StatusCode::OK,
+            "Password changed",
+            "Your password was changed and every session signed out. Sign in with the new one.",
+        ),
+        Err(DomainError::Validation { message, .. }) => {
+            let error = (StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message));
+            render_reset(&state, jar, form.token, Some(error))
+        }
+        Err(error) => link_outcome(Err(error), ""),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "signup.html")]
 struct SignupPage {
@@ -796,13 +951,14 @@ async fn signup_submit(
         first_name: optional(&form.first_name),
         last_name: optional(&form.last_name),
     };
-    match state.accounts.sign_up(new, &context).await {
+    match state.email.sign_up(new, &context).await {
         Ok(user) => {
             let target = FormTarget {
                 interaction: form.interaction.clone(),
                 next: None,
             };
-            password_signed_in(&state, jar, &user, target, &context).await
+            first_factor_signed_in(&state, jar, &user, vec!["pwd".to_owned()], target, &context)
+                .await
         }
         Err(DomainError::Validation { message, .. }) => {
             let error = (StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message));

@@ -9,6 +9,7 @@ mod admin;
 mod architecture;
 mod browser;
 mod cli;
+mod mail;
 mod mfa;
 mod oidc;
 mod oidc_support;

@@ -88,6 +88,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    mail: JoinHandle<()>,
     _dir: TempDir,
     _postgres: Option<TestPostgres>,
 }
@@ -121,6 +122,7 @@ impl TestServer {
         let app = server::build(config).await.expect("server starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let state = app.state.clone();
+        let mail = server::spawn_mail_worker(&state);
         let router = server::router(app.state);
         let task = tokio::spawn(server::serve(
             listener,
@@ -139,6 +141,7 @@ impl TestServer {
                 .unwrap(),
             stop: Some(stop),
             task: Some(task),
+            mail,
             _dir: dir,
             _postgres: postgres,
         }
@@ -254,6 +257,7 @@ impl TestServer {
 
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
+        self.mail.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -1,0 +1,775 @@
+//! Mail and the flows that send it: email verification, password reset, magic links, email
+//! change, and security notices. Messages go into a durable queue that a worker drains, so a
+//! request never waits on a mail server and nothing accepted is lost when one is down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::accounts::{AccountService, FirstFactor, hash_token};
+use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::session::RequestContext;
+use crate::user::{Email, PlatformRole, User, UserId};
+use crate::{DomainError, KeyValueStore, NewAccount};
+
+/// A message ready to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMail {
+    /// Queue id.
+    pub id: Uuid,
+    /// The recipient's address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// A queued message and how often sending it failed so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// The message.
+    pub mail: OutgoingMail,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// What a message says; the `mail` crate turns it into text and HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Confirm the address with `link`.
+    VerifyEmail {
+        /// The confirmation link.
+        link: String,
+    },
+    /// Choose a new password at `link`.
+    PasswordReset {
+        /// The reset link.
+        link: String,
+    },
+    /// Sign in with `link`.
+    MagicLink {
+        /// The sign-in link.
+        link: String,
+    },
+    /// Confirm that `new_email` replaces the account's address (sent to the new address).
+    ConfirmEmailChange {
+        /// The confirmation link.
+        link: String,
+        /// The address asked for.
+        new_email: String,
+    },
+    /// Someone asked to move the account to `new_email` (sent to the old address).
+    EmailChangeRequested {
+        /// The address asked for.
+        new_email: String,
+    },
+    /// The password was changed.
+    PasswordChanged,
+    /// Two-step sign-in was turned on or off, or backup codes replaced.
+    MfaChanged {
+        /// What changed, in words.
+        what: String,
+    },
+    /// A passkey was added or removed.
+    PasskeyChanged {
+        /// What changed, in words.
+        what: String,
+    },
+    /// Too many failed sign-ins locked the account for a while.
+    AccountLocked,
+    /// A sign-in from a device not seen before.
+    NewSignIn {
+        /// The IP address.
+        ip: Option<String>,
+        /// The browser or app.
+        user_agent: Option<String>,
+    },
+}
+
+/// Renders notices as messages.
+pub trait MailComposer: Send + Sync + std::fmt::Debug {
+    /// The message telling `to` about `notice`.
+    fn compose(&self, to: &str, notice: &Notice) -> Result<OutgoingMail, DomainError>;
+}
+
+/// The durable outbox: a table the worker drains.
+#[async_trait::async_trait]
+pub trait MailQueue: Send + Sync + std::fmt::Debug {
+    /// Stores a message to send as soon as possible.
+    async fn enqueue(&self, mail: &OutgoingMail, at: DateTime<Utc>) -> Result<(), DomainError>;
+    /// Claims up to `limit` messages due at `now`, hiding them from other workers until
+    /// `lease_until` (a crashed worker's claim lapses and another sends them).
+    async fn claim(
+        &self,
+        limit: u64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<QueuedMail>, DomainError>;
+    /// Marks a message sent.
+    async fn sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError>;
+    /// Records a failed attempt; the message is due again at `retry_at`, or never when `None`
+    /// (given up after too many attempts; it stays in the table for operators).
+    async fn failed(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<(), DomainError>;
+}
+
+/// A transport that delivers one message (SMTP, or files for the embedded mode).
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync + std::fmt::Debug {
+    /// Delivers the message; the error text is for logs and the outbox row.
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), String>;
+}
+
+/// What an emailed token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenPurpose {
+    /// Confirms the account's address.
+    VerifyEmail,
+    /// Sets a new password.
+    PasswordReset,
+    /// Signs in.
+    MagicLink,
+    /// Moves the account to a new address.
+    EmailChange,
+}
+
+impl TokenPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+            Self::MagicLink => "magic_link",
+            Self::EmailChange => "email_change",
+        }
+    }
+}
+
+/// An emailed token as stored (only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailToken {
+    /// SHA-256 of the token.
+    pub hash: String,
+    /// What it is for.
+    pub purpose: TokenPurpose,
+    /// The account, when one exists (a magic link may sign up a new address).
+    pub user_id: Option<UserId>,
+    /// The address it was sent to.
+    pub email: String,
+    /// Issued.
+    pub created_at: DateTime<Utc>,
+    /// Dead after this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Storage of emailed tokens.
+#[async_trait::async_trait]
+pub trait EmailTokenRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a token.
+    async fn create(&self, token: &EmailToken) -> Result<(), DomainError>;
+    /// Uses the live, unused token with this hash and purpose, atomically: of two concurrent
+    /// uses exactly one gets it.
+    async fn consume(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EmailToken>, DomainError>;
+}
+
+/// Who may use magic links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MagicLinks {
+    /// Nobody.
+    Off,
+    /// Accounts that exist.
+    ExistingUsers,
+    /// Also new addresses, which get an account on first use.
+    Signup,
+}
+
+/// Rules of the email flows.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// The public base URL links are built on.
+    pub issuer: String,
+    /// Sign-in waits for the address to be confirmed.
+    pub require_verified_email: bool,
+    /// Who may use magic links.
+    pub magic_links: MagicLinks,
+    /// Mail a notice on a sign-in from a device not seen before.
+    pub notify_new_sign_in: bool,
+    /// Lifetime of a verification link.
+    pub verify_ttl: Duration,
+    /// Lifetime of a password-reset link.
+    pub reset_ttl: Duration,
+    /// Lifetime of a magic link.
+    pub magic_ttl: Duration,
+    /// Lifetime of an email-change confirmation.
+    pub change_ttl: Duration,
+}
+
+impl EmailSettings {
+    /// The defaults of the issue: 24 h, 1 h, 15 min, 24 h.
+    pub fn new(issuer: &str) -> Self {
+        Self {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            require_verified_email: false,
+            magic_links: MagicLinks::ExistingUsers,
+            notify_new_sign_in: true,
+            verify_ttl: Duration::from_secs(24 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            magic_ttl: Duration::from_secs(15 * 60),
+            change_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Puts notices in the outbox.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    queue: Arc<dyn MailQueue>,
+    composer: Arc<dyn MailComposer>,
+}
+
+impl Outbox {
+    /// An outbox rendering with `composer` into `queue`.
+    pub fn new(queue: Arc<dyn MailQueue>, composer: Arc<dyn MailComposer>) -> Self {
+        Self { queue, composer }
+    }
+
+    /// Queues `notice` for `to`.
+    pub async fn send(
+        &self,
+        to: &str,
+        notice: &Notice,
+        at: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mail = self.composer.compose(to, notice)?;
+        self.queue.enqueue(&mail, at).await
+    }
+}
+
+/// The email use cases.
+#[derive(Debug, Clone)]
+pub struct EmailService {
+    accounts: AccountService,
+    tokens: Arc<dyn EmailTokenRepository>,
+    outbox: Outbox,
+    settings: EmailSettings,
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+impl EmailService {
+    /// A service over `accounts`, sending through `outbox`.
+    pub fn new(
+        accounts: AccountService,
+        tokens: Arc<dyn EmailTokenRepository>,
+        outbox: Outbox,
+        settings: EmailSettings,
+    ) -> Self {
+        Self {
+            accounts,
+            tokens,
+            outbox,
+            settings,
+        }
+    }
+
+    /// The rules in force.
+    pub fn settings(&self) -> &EmailSettings {
+        &self.settings
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.accounts.ports().clock.now()
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.accounts.ports().events.record(event).await
+    }
+
+    /// Issues a token and returns the link carrying it.
+    async fn issue(
+        &self,
+        purpose: TokenPurpose,
+        user_id: Option<UserId>,
+        email: &str,
+        ttl: Duration,
+        path: &str,
+    ) -> Result<String, DomainError> {
+        let token = new_token();
+        let now = self.now();
+        self.tokens
+            .create(&EmailToken {
+                hash: hash_token(&token),
+                purpose,
+                user_id,
+                email: email.to_owned(),
+                created_at: now,
+                expires_at: now + chrono_duration(ttl),
+            })
+            .await?;
+        Ok(format!("{}{path}?token={token}", self.settings.issuer))
+    }
+
+    async fn consume(&self, token: &str, purpose: TokenPurpose) -> Result<EmailToken, DomainError> {
+        self.tokens
+            .consume(&hash_token(token.trim()), purpose, self.now())
+            .await?
+            .ok_or(DomainError::InvalidToken)
+    }
+
+    async fn user(&self, id: Option<UserId>) -> Result<User, DomainError> {
+        let id = id.ok_or(DomainError::InvalidToken)?;
+        self.accounts
+            .ports()
+            .users
+            .by_id(id)
+            .await?
+            .ok_or(DomainError::InvalidToken)
+    }
+
+    async fn by_email(&self, email: &str) -> Result<Option<User>, DomainError> {
+        match Email::parse(email) {
+            Ok(email) => self.accounts.ports().users.by_email(&email).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Creates an account and mails it a verification link.
+    pub async fn sign_up(
+        &self,
+        new: NewAccount,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let user = self.accounts.sign_up(new, context).await?;
+        self.send_verification(&user).await?;
+        Ok(user)
+    }
+
+    /// Mails `user` a verification link (24 h, single use).
+    pub async fn send_verification(&self, user: &User) -> Result<(), DomainError> {
+        let link = self
+            .issue(
+                TokenPurpose::VerifyEmail,
+                Some(user.id),
+                user.email.as_str(),
+                self.settings.verify_ttl,
+                "/api/v1/auth/email/verify",
+            )
+            .await?;
+        self.outbox
+            .send(
+                user.email.as_str(),
+                &Notice::VerifyEmail { link },
+                self.now(),
+            )
+            .await
+    }
+
+    /// Sends a new verification link to an unverified account; answers the same whether or
+    /// not the address has one.
+    pub async fn resend_verification(&self, email: &str) -> Result<(), DomainError> {
+        match self.by_email(email).await? {
+            Some(user) if !user.email_verified => self.send_verification(&user).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Confirms the address a verification link was sent to.
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let token = self.consume(token, TokenPurpose::VerifyEmail).await?;
+        let mut user = self.user(token.user_id).await?;
+        // A link to an address the account has since left confirms nothing.
+        if user.email.as_str() != token.email {
+            return Err(DomainError::InvalidToken);
+        }
+        if !user.email_verified {
+            user.email_verified = true;
+            user.updated_at = self.now();
+            self.accounts.ports().users.update(&user).await?;
+            self.record(
+                AuditEvent::new(AuditAction::EmailVerified, self.now(), context)
+                    .by(user.id)
+                    .on(user.id),
+            )
+            .await?;
+        }
+        Ok(user)
+    }
+
+    /// Mails a password-reset link (1 h) when the address has an account; answers the same
+    /// either way.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let Some(user) = self.by_email(email).await? else {
+            return Ok(());
+        };
+        let link = self
+            .issue(
+                TokenPurpose::PasswordReset,
+                Some(user.id),
+                user.email.as_str(),
+                self.settings.reset_ttl,
+                "/reset-password",
+            )
+            .await?;
+        self.record(
+            AuditEvent::new(AuditAction::PasswordResetRequested, self.now(), context).on(user.id),
+        )
+        .await?;
+        self.outbox
+            .send(
+                user.email.as_str(),
+                &Notice::PasswordReset { link },
+                self.now(),
+            )
+            .await
+    }
+
+    /// Sets a new password with a reset link: every session ends, and the account is told.
+    /// A password the policy refuses leaves the link usable.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.accounts.password_policy().check(new_password)?;
+        let token = self.consume(token, TokenPurpose::PasswordReset).await?;
+        let user = self.user(token.user_id).await?;
+        self.accounts
+            .reset_password(user, new_password, context)
+            .await
+    }
+
+    /// Mails a magic link (15 min) as the configuration allows; answers the same whether or
+    /// not the address has an account.
+    pub async fn request_magic_link(&self, email: &str) -> Result<(), DomainError> {
+        let user = match self.settings.magic_links {
+            MagicLinks::Off => return Err(DomainError::Forbidden("magic links are turned off")),
+            MagicLinks::ExistingUsers => match self.by_email(email).await? {
+                Some(user) => Some(user),
+                None => return Ok(()),
+            },
+            MagicLinks::Signup => self.by_email(email).await?,
+        };
+        let address = match &user {
+            Some(user) => user.email.clone(),
+            None => Email::parse(email)?,
+        };
+        let link = self
+            .issue(
+                TokenPurpose::MagicLink,
+                user.map(|user| user.id),
+                address.as_str(),
+                self.settings.magic_ttl,
+                "/login/magic",
+            )
+            .await?;
+        self.outbox
+            .send(address.as_str(), &Notice::MagicLink { link }, self.now())
+            .await
+    }
+
+    /// Signs in with a magic link. The link proves the address, so it also confirms it; with
+    /// sign-up allowed, an address without an account gets one. A second factor still applies.
+    pub async fn verify_magic_link(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<FirstFactor, DomainError> {
+        if self.settings.magic_links == MagicLinks::Off {
+            return Err(DomainError::Forbidden("magic links are turned off"));
+        }
+        let token = self.consume(token, TokenPurpose::MagicLink).await?;
+        let existing = match token.user_id {
+            Some(id) => self.accounts.ports().users.by_id(id).await?,
+            None => self.by_email(&token.email).await?,
+        };
+        let mut user = match existing {
+            Some(user) => user,
+            None if self.settings.magic_links == MagicLinks::Signup => {
+                self.accounts
+                    .create_passwordless(&token.email, PlatformRole::User, context)
+                    .await?
+            }
+            None => return Err(DomainError::InvalidToken),
+        };
+        if !user.email_verified {
+            user.email_verified = true;
+            user.updated_at = self.now();
+            self.accounts.ports().users.update(&user).await?;
+        }
+        self.accounts
+            .first_factor_done(user, vec!["email".to_owned()], context)
+            .await
+    }
+
+    /// Asks to move the account to `new_email`: a confirmation goes to the new address and a
+    /// notice to the old one; nothing changes until the link is used.
+    pub async fn request_email_change(
+        &self,
+        user: &User,
+        new_email: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let new_email = Email::parse(new_email)?;
+        if new_email == user.email {
+            return Err(DomainError::invalid(
+                "email",
+                "is already the account's address",
+            ));
+        }
+        if self
+            .accounts
+            .ports()
+            .users
+            .by_email(&new_email)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::Conflict("email"));
+        }
+        let link = self
+            .issue(
+                TokenPurpose::EmailChange,
+                Some(user.id),
+                new_email.as_str(),
+                self.settings.change_ttl,
+                "/api/v1/auth/email/change/confirm",
+            )
+            .await?;
+        self.record(
+            AuditEvent::new(AuditAction::EmailChangeRequested, self.now(), context)
+                .by(user.id)
+                .on(user.id),
+        )
+        .await?;
+        let now = self.now();
+        let new_address = new_email.as_str().to_owned();
+        self.outbox
+            .send(
+                &new_address,
+                &Notice::ConfirmEmailChange {
+                    link,
+                    new_email: new_address.clone(),
+                },
+                now,
+            )
+            .await?;
+        self.outbox
+            .send(
+                user.email.as_str(),
+                &Notice::EmailChangeRequested {
+                    new_email: new_address,
+                },
+                now,
+            )
+            .await
+    }
+
+    /// Applies an email change with the link sent to the new address.
+    pub async fn confirm_email_change(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let token = self.consume(token, TokenPurpose::EmailChange).await?;
+        let mut user = self.user(token.user_id).await?;
+        user.email = Email::parse(&token.email)?;
+        user.email_verified = true;
+        user.updated_at = self.now();
+        self.accounts.ports().users.update(&user).await?;
+        self.record(
+            AuditEvent::new(AuditAction::EmailChanged, self.now(), context)
+                .by(user.id)
+                .on(user.id),
+        )
+        .await?;
+        Ok(user)
+    }
+}
+
+/// The audit sink that also mails security notices: it records every event through `inner`,
+/// then tells the account holder about password changes, second-factor and passkey changes,
+/// a lockout, and a sign-in from a device not seen before.
+#[derive(Debug, Clone)]
+pub struct NoticeSink {
+    inner: Arc<dyn EventSink>,
+    notices: Arc<std::sync::OnceLock<NoticeWiring>>,
+}
+
+/// What the notice sink needs once the services exist.
+#[derive(Debug, Clone)]
+pub struct NoticeWiring {
+    /// Where accounts are looked up.
+    pub users: Arc<dyn crate::UserRepository>,
+    /// Where notices go.
+    pub outbox: Outbox,
+    /// Remembers devices.
+    pub kv: Arc<dyn KeyValueStore>,
+    /// Mail on sign-ins from new devices.
+    pub notify_new_sign_in: bool,
+}
+
+/// How long a device stays known after its last sign-in.
+const DEVICE_MEMORY: Duration = Duration::from_secs(180 * 24 * 3600);
+
+impl NoticeSink {
+    /// A sink recording into `inner`; notices start once [`Self::wire`] has run.
+    pub fn new(inner: Arc<dyn EventSink>) -> Self {
+        Self {
+            inner,
+            notices: Arc::new(std::sync::OnceLock::new()),
+        }
+    }
+
+    /// Starts mailing notices (once; later calls are ignored).
+    pub fn wire(&self, wiring: NoticeWiring) {
+        // A second wiring is a start-up mistake with nothing to undo: keep the first.
+        let _ = self.notices.set(wiring);
+    }
+
+    fn notice_for(event: &AuditEvent) -> Option<Notice> {
+        let action = event.action.as_str();
+        let changed = |what: &str| what.to_owned();
+        Some(match action {
+            "user.password.changed" => Notice::PasswordChanged,
+            "mfa.enabled" => Notice::MfaChanged {
+                what: changed("Two-step sign-in was turned on."),
+            },
+            "mfa.disabled" => Notice::MfaChanged {
+                what: changed("Two-step sign-in was turned off."),
+            },
+            "mfa.backup_codes.regenerated" => Notice::MfaChanged {
+                what: changed("New backup codes replaced the old ones."),
+            },
+            "passkey.registered" => Notice::PasskeyChanged {
+                what: changed("A passkey was added to your account."),
+            },
+            "passkey.deleted" => Notice::PasskeyChanged {
+                what: changed("A passkey was removed from your account."),
+            },
+            "auth.lockout" => Notice::AccountLocked,
+            "auth.signin.succeeded" => Notice::NewSignIn {
+                ip: event.ip.clone(),
+                user_agent: event.user_agent.clone(),
+            },
+            _ => return None,
+        })
+    }
+
+    async fn recipient(
+        wiring: &NoticeWiring,
+        event: &AuditEvent,
+    ) -> Result<Option<User>, DomainError> {
+        if event.action == AuditAction::Lockout.as_str() {
+            // A lock names the address, which may have no account.
+            return match event.target.as_deref().map(Email::parse) {
+                Some(Ok(email)) => wiring.users.by_email(&email).await,
+                _ => Ok(None),
+            };
+        }
+        let id = event.actor.or_else(|| {
+            event
+                .target
+                .as_deref()
+                .and_then(|target| Uuid::parse_str(target).ok())
+                .map(UserId)
+        });
+        match id {
+            Some(id) => wiring.users.by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a sign-in comes from a device this account has not used before. The first
+    /// sign-in of an account sets the baseline and tells nobody.
+    async fn unseen_device(
+        wiring: &NoticeWiring,
+        user: &User,
+        event: &AuditEvent,
+    ) -> Result<bool, DomainError> {
+        let device = hash_token(&format!(
+            "{}|{}",
+            user.id,
+            event.user_agent.as_deref().unwrap_or_default()
+        ));
+        let first_ever = wiring
+            .kv
+            .set_if_absent(
+                &format!("devices-seen:{}", user.id),
+                b"1",
+                Some(DEVICE_MEMORY),
+            )
+            .await?;
+        let new_device = wiring
+            .kv
+            .set_if_absent(&format!("device:{device}"), b"1", Some(DEVICE_MEMORY))
+            .await?;
+        Ok(new_device && !first_ever)
+    }
+
+    async fn notify(&self, event: &AuditEvent) -> Result<(), DomainError> {
+        let Some(wiring) = self.notices.get() else {
+            return Ok(());
+        };
+        if !event.success {
+            return Ok(());
+        }
+        let Some(notice) = Self::notice_for(event) else {
+            return Ok(());
+        };
+        let Some(user) = Self::recipient(wiring, event).await? else {
+            return Ok(());
+        };
+        if let Notice::NewSignIn { .. } = notice
+            && (!wiring.notify_new_sign_in || !Self::unseen_device(wiring, &user, event).await?)
+        {
+            return Ok(());
+        }
+        wiring
+            .outbox
+            .send(user.email.as_str(), &notice, event.at)
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for NoticeSink {
+    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.inner.record(event.clone()).await?;
+        self.notify(&event).await
+    }
+}
