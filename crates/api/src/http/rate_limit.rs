@@ -37,6 +37,10 @@ const PAGE_FORMS: &[&str] = &[
     "/login",
     "/login/mfa",
     "/login/passkey",
+    "/login/enrol",
+    "/login/magic",
+    "/login/magic-link",
+    "/reset-password",
     "/signup",
     "/device",
 ];

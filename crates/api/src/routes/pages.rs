@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/login/passkey", axum::routing::post(passkey_submit))
         .route("/login/enrol", axum::routing::post(enrol_submit))
         .route("/login/magic", get(magic_page).post(magic_submit))
+        .route("/login/magic-link", axum::routing::post(magic_request))
         .route("/reset-password", get(reset_page).post(reset_submit))
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
@@ -264,6 +265,7 @@ struct LoginPage {
     signup_enabled: bool,
     signup_link: String,
     passkeys_enabled: bool,
+    magic_links: bool,
 }
 
 /// Renders the sign-in page, setting the CSRF cookie when the browser has none.
@@ -295,6 +297,7 @@ async fn render_login(
     };
     let signup_enabled = state.config.accounts.signup_enabled;
     let passkeys_enabled = state.passkeys.unavailable_reason().is_none();
+    let magic_links = state.email.settings().magic_links != castellan_domain::MagicLinks::Off;
     form_page(state, jar, status, |csrf| LoginPage {
         csrf,
         next: local_target(query.next.as_deref()),
@@ -310,6 +313,7 @@ async fn render_login(
         signup_enabled,
         signup_link,
         passkeys_enabled,
+        magic_links,
     })
 }
 
@@ -726,6 +730,37 @@ pub fn link_outcome(outcome: Result<String, DomainError>, heading: &str) -> Resp
 struct LinkQuery {
     #[serde(default)]
     token: String,
+}
+
+#[derive(Deserialize)]
+struct MagicRequestForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn magic_request(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<MagicRequestForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    match state.email.request_magic_link(&form.email).await {
+        Ok(()) => message(
+            StatusCode::OK,
+            "Check your inbox",
+            "If the address belongs to an account, a sign-in link is on its way. It works once, for 15 minutes.",
+        ),
+        Err(DomainError::Validation { message: text, .. }) => message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That address does not look right",
+            &capitalise(&text),
+        ),
+        Err(error) => domain_error_page(error),
+    }
 }
 
 #[derive(Template)]

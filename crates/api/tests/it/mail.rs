@@ -11,8 +11,11 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use castellan_api::config::Config;
+
 use crate::mfa::claims;
-use crate::support::{PASSWORD, Stores, TestServer, access, refresh};
+use crate::oidc_support::{Browser, hidden};
+use crate::support::{PASSWORD, Stores, TempDir, TestServer, access, config_for, refresh};
 
 /// Messages an SMTP server received, raw.
 #[derive(Clone, Default)]
@@ -125,21 +128,26 @@ fn free_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
-/// A server sending through the SMTP listener on `port`, retrying quickly.
+/// Sends through the SMTP listener on `port`, retrying quickly.
+fn use_smtp(config: &mut Config, port: u16) {
+    config.mail.transport = castellan_api::config::MailTransport::Smtp;
+    config.mail.smtp.host = "127.0.0.1".to_owned();
+    config.mail.smtp.port = port;
+    config.mail.smtp.security = castellan_api::config::SmtpSecurity::None;
+    config.mail.smtp.timeout_secs = 2;
+    config.mail.poll_interval_ms = 100;
+    config.mail.retry_base_ms = 200;
+    config.mail.support_address = "help@castellan.test".to_owned();
+}
+
+/// A server sending through the SMTP listener on `port`.
 async fn server_with_smtp(
     stores: Stores,
     port: u16,
-    adjust: impl FnOnce(&mut castellan_api::config::Config),
+    adjust: impl FnOnce(&mut Config),
 ) -> Option<TestServer> {
     TestServer::start_with(stores, |config| {
-        config.mail.transport = castellan_api::config::MailTransport::Smtp;
-        config.mail.smtp.host = "127.0.0.1".to_owned();
-        config.mail.smtp.port = port;
-        config.mail.smtp.security = castellan_api::config::SmtpSecurity::None;
-        config.mail.smtp.timeout_secs = 2;
-        config.mail.poll_interval_ms = 100;
-        config.mail.retry_base_ms = 200;
-        config.mail.support_address = "help@castellan.test".to_owned();
+        use_smtp(config, port);
         adjust(config);
     })
     .await
@@ -321,8 +329,121 @@ async fn every_mail_flow_over_smtp() {
             )
             .await;
         assert_eq!(status, 401);
+
+        // A lockout is a notice too.
+        for _ in 0..5 {
+            server
+                .post(
+                    "/api/v1/auth/signin",
+                    json!({"email": new_email, "password": "Wrong-Horse-1-Battery"}),
+                    None,
+                )
+                .await;
+        }
+        inbox.wait_for(new_email, "was locked").await;
         server.stop().await;
     }
+}
+
+/// The hosted pages: a sign-in link asked for on the sign-in page lands on a page that signs
+/// the browser in with one click; a reset link lands on a form that sets the password.
+#[tokio::test]
+async fn hosted_pages_sign_in_by_link_and_reset_a_password() {
+    let listener = free_listener();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::start(listener);
+    let server = server_with_smtp(Stores::Embedded, port, |_| {})
+        .await
+        .unwrap();
+    let email = "hosted@example.com";
+    server.account(email).await;
+    let browser = Browser::new(&server);
+    let form = browser.get("/login").await;
+    assert!(form.body.contains("Email me a link"));
+    let page = browser
+        .post(
+            "/login/magic-link",
+            &[("csrf", &hidden(&form.body, "csrf")), ("email", email)],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Check your inbox"));
+    let message = inbox.wait_for(email, "sign-in link").await;
+    // Opening the link uses nothing up (mail scanners open links); the button does.
+    let landing = browser.get(&link(&message, "/login/magic")).await;
+    assert_eq!(landing.status, 200);
+    let signed_in = browser
+        .post(
+            "/login/magic",
+            &[
+                ("csrf", &hidden(&landing.body, "csrf")),
+                ("token", &hidden(&landing.body, "token")),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some("/login"));
+    let page = browser.get("/login").await;
+    assert!(
+        page.body
+            .contains("You are signed in as hosted@example.com")
+    );
+
+    let (status, _) = server
+        .post("/api/v1/auth/password/reset", json!({"email": email}), None)
+        .await;
+    assert_eq!(status, 202);
+    let message = inbox.wait_for(email, "Reset your").await;
+    let form = browser.get(&link(&message, "/reset-password")).await;
+    assert_eq!(form.status, 200);
+    let (csrf, token) = (hidden(&form.body, "csrf"), hidden(&form.body, "token"));
+    let submit = |password: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("token", token.clone()),
+            ("new_password", password.to_owned()),
+        ]
+    };
+    let weak = submit("short");
+    let weak = weak.each_ref().map(|(name, value)| (*name, value.as_str()));
+    let refused = browser.post("/reset-password", &weak).await;
+    assert_eq!(refused.status, 422);
+    let good = submit("Hosted-Horse-8-Battery");
+    let good = good.each_ref().map(|(name, value)| (*name, value.as_str()));
+    let done = browser.post("/reset-password", &good).await;
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("Password changed"));
+    server.sign_in(email, "Hosted-Horse-8-Battery").await;
+    server.stop().await;
+}
+
+/// A message queued by one process and not yet delivered is sent by the next one on the same
+/// database.
+#[tokio::test]
+async fn the_outbox_survives_a_restart() {
+    let Some((mut config, dir, postgres)) = config_for(Stores::Production).await else {
+        return;
+    };
+    let reserved = free_listener();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    use_smtp(&mut config, port);
+    let first = TestServer::start_config(config.clone(), TempDir::new(), None).await;
+    let (status, _) = first
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": "restart@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.stop().await;
+    let inbox = Inbox::start(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let second = TestServer::start_config(config, dir, postgres).await;
+    inbox
+        .wait_for("restart@example.com", "Confirm your email address")
+        .await;
+    second.stop().await;
 }
 
 /// With the SMTP server down, a message waits in the outbox and is retried; once the server
@@ -404,4 +525,92 @@ async fn the_embedded_default_writes_eml_files() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("expected two .eml files in {}", dir.display());
+}
+
+/// Magic links follow `accounts.magic_links`: off refuses, `signup` creates the account on
+/// first use; and an account with two-step sign-in still takes the second step (turning it on
+/// was itself notified).
+#[tokio::test]
+async fn magic_links_follow_the_configuration_and_keep_the_second_factor() {
+    let listener = free_listener();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::start(listener);
+    let off = server_with_smtp(Stores::Embedded, port, |config| {
+        config.accounts.magic_links = castellan_domain::MagicLinks::Off;
+    })
+    .await
+    .unwrap();
+    let (status, _) = off
+        .post(
+            "/api/v1/auth/magic-link",
+            json!({"email": "someone@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    off.stop().await;
+
+    let server = server_with_smtp(Stores::Embedded, port, |config| {
+        config.accounts.magic_links = castellan_domain::MagicLinks::Signup;
+    })
+    .await
+    .unwrap();
+    let (status, _) = server
+        .post(
+            "/api/v1/auth/magic-link",
+            json!({"email": "newcomer@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let message = inbox.wait_for("newcomer@example.com", "sign-in link").await;
+    let (status, signed_in) = server
+        .post(
+            "/api/v1/auth/magic-link/verify",
+            json!({"token": token(&link(&message, "/login/magic"))}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{signed_in}");
+    assert_eq!(signed_in["user"]["email_verified"], json!(true));
+
+    let tokens = server.account("guarded@example.com").await;
+    let (totp, _, _) = crate::mfa::enrol_totp(&server, &access(&tokens)).await;
+    inbox
+        .wait_for("guarded@example.com", "Two-step sign-in was turned on")
+        .await;
+    server
+        .post(
+            "/api/v1/auth/magic-link",
+            json!({"email": "guarded@example.com"}),
+            None,
+        )
+        .await;
+    let message = inbox.wait_for("guarded@example.com", "sign-in link").await;
+    let (status, challenge) = server
+        .post(
+            "/api/v1/auth/magic-link/verify",
+            json!({"token": token(&link(&message, "/login/magic"))}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(challenge["mfa_required"], json!(true));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (status, done) = server
+        .post(
+            "/api/v1/mfa/verify",
+            json!({"mfa_token": challenge["mfa_token"], "code": totp.generate(now + 30)}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        claims(&access(&done))["amr"],
+        json!(["email", "otp", "mfa"])
+    );
+    server.stop().await;
 }
