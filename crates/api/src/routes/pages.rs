@@ -113,6 +113,14 @@ fn message(status: StatusCode, heading: &str, text: &str) -> Response {
     )
 }
 
+/// The status and message of a page shown again with an error, or 200 without one.
+fn page_status(error: Option<(StatusCode, String)>) -> (StatusCode, Option<String>) {
+    match error {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    }
+}
+
 /// A page whose form carries the CSRF value: renders it and sets the CSRF cookie when the
 /// browser had none. `build` receives the value to embed.
 fn form_page<T: Template>(
@@ -291,10 +299,7 @@ async fn render_login(
         Some(id) => interaction_link("/signup", id),
         None => "/signup".to_owned(),
     };
-    let (status, error) = match error {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = page_status(error);
     let signup_enabled = state.config.accounts.signup_enabled;
     let passkeys_enabled = state.passkeys.unavailable_reason().is_none();
     let magic_links = state.email.settings().magic_links != castellan_domain::MagicLinks::Off;
@@ -507,10 +512,7 @@ fn render_mfa(
     target: FormTarget,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let (status, error) = match error {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = page_status(error);
     form_page(state, jar, status, |csrf| MfaPage {
         csrf,
         mfa_token,
@@ -606,10 +608,7 @@ fn render_enrol(
     form: EnrolForm,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let (status, error) = match error {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = page_status(error);
     // Only a QR code this server drew goes back into the page.
     let qr_code = if form.qr_code.starts_with("data:image/svg+xml;base64,") {
         form.qr_code
@@ -830,10 +829,7 @@ fn render_reset(
     token: String,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let (status, error) = match error {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = page_status(error);
     let min_length = state.config.accounts.password_min_length;
     form_page(state, jar, status, |csrf| ResetPage {
         csrf,
@@ -934,10 +930,7 @@ async fn render_signup(
         Ok(interaction) => interaction.map(|interaction| interaction.client_name),
         Err(response) => return response,
     };
-    let (status, error) = match error {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = page_status(error);
     let min_length = state.config.accounts.password_min_length;
     form_page(state, jar, status, |csrf| SignupPage {
         csrf,
