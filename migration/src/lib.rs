@@ -11,6 +11,7 @@ mod m20261123_000004_create_signing_keys;
 mod m20261123_000005_create_oauth;
 mod m20261201_000006_create_second_factors;
 mod m20261201_000007_create_mail;
+mod m20261201_000008_create_organizations;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_oauth::Migration),
             Box::new(m20261201_000006_create_second_factors::Migration),
             Box::new(m20261201_000007_create_mail::Migration),
+            Box::new(m20261201_000008_create_organizations::Migration),
         ]
     }
 }

@@ -13,8 +13,9 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    EmailService, EmailSettings, KeyValueStore, MfaChallenges, NoticeSink, NoticeWiring, Outbox,
-    PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter, SystemClock,
+    EmailService, EmailSettings, KeyValueStore, MfaChallenges, NoticeSink, NoticeWiring,
+    OrganizationService, Outbox, PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter,
+    SystemClock,
 };
 use castellan_mail::{
     Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,
@@ -29,9 +30,9 @@ use castellan_passkeys::{PasskeyService, RelyingParty};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
     RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlEmailTokenRepository,
-    SqlFactorDirectory, SqlLeaseRepository, SqlMailQueue, SqlMfaRepository, SqlPasskeyRepository,
-    SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
-    SqlSigningKeyRepository, SqlUserRepository,
+    SqlFactorDirectory, SqlLeaseRepository, SqlMailQueue, SqlMfaRepository,
+    SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -206,6 +207,13 @@ async fn wire(config: Config) -> Result<App, StartupError> {
             ..WorkerSettings::default()
         },
     );
+    let organizations = OrganizationService::new(
+        Arc::new(SqlOrganizationRepository::new(database.clone())),
+        accounts.ports().users.clone(),
+        cache.clone(),
+        events.clone(),
+        clock.clone(),
+    );
     let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
     let mfa = MfaService::new(
         accounts.clone(),
@@ -275,6 +283,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         passkeys,
         email,
         mail_worker,
+        organizations,
     });
     Ok(App { state, database })
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use castellan_domain::{
-    AccountService, AdminService, AuditLog, ClientService, EmailService, RateLimiter,
+    AccountService, AdminService, AuditLog, ClientService, EmailService, OrganizationService,
+    RateLimiter,
 };
 use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
@@ -68,4 +69,6 @@ pub struct Services {
     pub email: EmailService,
     /// Drains the mail outbox (started by `server::spawn_background`).
     pub mail_worker: MailWorker,
+    /// Organizations, memberships and permissions.
+    pub organizations: OrganizationService,
 }

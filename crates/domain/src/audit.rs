@@ -74,6 +74,18 @@ pub enum AuditAction {
     EmailChangeRequested,
     /// The account's address changed.
     EmailChanged,
+    /// An organization was created.
+    OrganizationCreated,
+    /// An organization's name, slug or policy changed.
+    OrganizationUpdated,
+    /// An organization was deleted.
+    OrganizationDeleted,
+    /// A user joined an organization.
+    MemberAdded,
+    /// A member's role changed.
+    MemberRoleChanged,
+    /// A member left or was removed.
+    MemberRemoved,
 }
 
 impl AuditAction {
@@ -112,6 +124,12 @@ impl AuditAction {
             Self::PasswordResetRequested => "user.password.reset_requested",
             Self::EmailChangeRequested => "user.email.change_requested",
             Self::EmailChanged => "user.email.changed",
+            Self::OrganizationCreated => "organization.created",
+            Self::OrganizationUpdated => "organization.updated",
+            Self::OrganizationDeleted => "organization.deleted",
+            Self::MemberAdded => "organization.member.added",
+            Self::MemberRoleChanged => "organization.member.role_changed",
+            Self::MemberRemoved => "organization.member.removed",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod kv;
 pub mod lease;
 pub mod mfa;
+pub mod org;
 pub mod password;
 pub mod ratelimit;
 pub mod session;
@@ -46,6 +47,10 @@ pub use lease::{LeaseError, LeaseRepository};
 pub use mfa::{
     FactorDirectory, MfaChallenge, MfaChallenges, MfaMethod, MfaRepository, PasskeyRecord,
     PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
+};
+pub use org::{
+    Decision, Member, MemberRef, Membership, Organization, OrganizationId, OrganizationPage,
+    OrganizationPatch, OrganizationPolicy, OrganizationRepository, OrganizationService,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};

@@ -5,6 +5,7 @@ mod audit;
 mod client;
 mod factors;
 mod mail;
+mod organization;
 mod session;
 mod signing_key;
 mod user;
@@ -13,6 +14,7 @@ pub use audit::SqlAuditLog;
 pub use client::{SqlClientRepository, SqlConsentRepository, SqlSessionParticipants};
 pub use factors::{SqlFactorDirectory, SqlMfaRepository, SqlPasskeyRepository};
 pub use mail::{SqlEmailTokenRepository, SqlMailQueue};
+pub use organization::SqlOrganizationRepository;
 pub use session::{SqlRefreshTokenRepository, SqlSessionRepository};
 pub use signing_key::SqlSigningKeyRepository;
 pub use user::SqlUserRepository;
@@ -27,6 +29,21 @@ pub(crate) fn map_db_error(what: &'static str) -> impl Fn(DbErr) -> DomainError 
         Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(what),
         _ => DomainError::Storage(error.to_string()),
     }
+}
+
+/// A case-insensitive `LIKE` pattern containing `search`, with its wildcards escaped; `None`
+/// for an empty search.
+pub(crate) fn like_pattern(search: &str) -> Option<String> {
+    let search = search.trim();
+    if search.is_empty() {
+        return None;
+    }
+    let escaped = search
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
 }
 
 /// Offset and limit of a 1-based page.

@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP behaviour, applied once to the whole router: request ids, access logs,
 //! metrics, security headers and the `/api/v1` error format.
 
+pub mod access;
 pub mod api_errors;
 pub mod auth;
 pub mod client;

@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::mfa::router())
         .merge(super::passkeys::router())
         .merge(super::email::router())
+        .merge(super::organizations::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

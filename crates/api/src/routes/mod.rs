@@ -11,6 +11,7 @@ pub mod email;
 pub mod mfa;
 pub mod oauth;
 pub mod operations;
+pub mod organizations;
 pub mod pages;
 pub mod passkeys;
 pub mod wellknown;
@@ -37,6 +38,7 @@ use crate::state::AppState;
         (name = "mfa", description = "Second factors: TOTP, backup codes, the two-step sign-in"),
         (name = "passkeys", description = "WebAuthn passkeys: registration and sign-in"),
         (name = "email", description = "Email verification, password reset, magic links, email change"),
+        (name = "organizations", description = "Organizations, memberships and permission checks"),
         (name = "admin", description = "Platform administration"),
         (name = "clients", description = "OAuth / OpenID Connect client administration"),
         (name = "discovery", description = "Keys and metadata for relying parties"),

@@ -15,6 +15,7 @@ mod oidc;
 mod oidc_support;
 mod openapi;
 mod operations;
+mod organizations;
 mod outage;
 mod passkeys;
 mod rate_limits;

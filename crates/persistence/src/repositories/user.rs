@@ -10,7 +10,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::{map_db_error, page_bounds};
+use super::{like_pattern, map_db_error, page_bounds};
 use crate::Database;
 use crate::entities::user::{ActiveModel, Column, Entity, Model};
 
@@ -110,18 +110,7 @@ impl UserRepository for SqlUserRepository {
 
     async fn list(&self, query: &UserQuery) -> Result<UserPage, DomainError> {
         let mut select = Entity::find();
-        if let Some(search) = query
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            let escaped = search
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let pattern = format!("%{escaped}%");
+        if let Some(pattern) = query.search.as_deref().and_then(like_pattern) {
             select = select.filter(
                 Condition::any()
                     .add(Expr::col(Column::Email).like(pattern.clone()))

@@ -1,0 +1,514 @@
+//! Organizations, memberships and the permission check (`/api/v1/organizations`,
+//! `/api/v1/rbac/check`). Each organization-scoped handler names its permission through
+//! [`OrgAccess`].
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use castellan_domain::{
+    Member, MemberRef, Organization, OrganizationId, OrganizationPatch, OrganizationPolicy, UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::JsonOrForm;
+use crate::http::access::{MembersRead, MembersWrite, OrgAccess, OrgManage, OrgRead};
+use crate::http::auth::Authenticated;
+use crate::http::client::Client;
+use crate::state::AppState;
+
+/// The organization routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(add_member, members))
+        .routes(routes!(set_role))
+        .routes(routes!(remove_member))
+        .routes(routes!(leave))
+        .routes(routes!(check))
+}
+
+/// An organization's policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyBody {
+    /// Members must sign in with a second factor.
+    #[serde(default)]
+    mfa_required: bool,
+    /// Allowed sign-in methods (`password`, `passkey`, `magic_link`, `sso`); empty: all.
+    #[serde(default)]
+    allowed_sign_in_methods: Vec<String>,
+    /// Members' sessions end after this many hours; null: the platform's lifetime.
+    #[serde(default)]
+    session_lifetime_hours: Option<u32>,
+}
+
+impl From<&OrganizationPolicy> for PolicyBody {
+    fn from(policy: &OrganizationPolicy) -> Self {
+        Self {
+            mfa_required: policy.mfa_required,
+            allowed_sign_in_methods: policy.allowed_sign_in_methods.clone(),
+            session_lifetime_hours: policy.session_lifetime_hours,
+        }
+    }
+}
+
+impl From<PolicyBody> for OrganizationPolicy {
+    fn from(body: PolicyBody) -> Self {
+        Self {
+            mfa_required: body.mfa_required,
+            allowed_sign_in_methods: body.allowed_sign_in_methods,
+            session_lifetime_hours: body.session_lifetime_hours,
+        }
+    }
+}
+
+/// An organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationBody {
+    /// Id.
+    id: String,
+    /// URL-safe unique name.
+    #[schema(example = "acme-corp")]
+    slug: String,
+    /// Display name.
+    name: String,
+    /// What it asks of its members.
+    policy: PolicyBody,
+    /// Created.
+    created_at: DateTime<Utc>,
+    /// Last changed.
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&Organization> for OrganizationBody {
+    fn from(organization: &Organization) -> Self {
+        Self {
+            id: organization.id.to_string(),
+            slug: organization.slug.clone(),
+            name: organization.name.clone(),
+            policy: PolicyBody::from(&organization.policy),
+            created_at: organization.created_at,
+            updated_at: organization.updated_at,
+        }
+    }
+}
+
+/// A new organization.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateRequest {
+    /// Display name.
+    #[schema(example = "Acme Corp")]
+    name: String,
+    /// URL-safe unique name; made from the name when left out.
+    slug: Option<String>,
+}
+
+/// Create an organization; the caller becomes its owner.
+#[utoipa::path(post, path = "/organizations", tag = "organizations", security(("bearer" = [])),
+    request_body(content = CreateRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = OrganizationBody),
+        (status = 409, description = "The slug is taken (CONFLICT_ERROR)", body = ErrorBody),
+        (status = 422, description = "Bad name or slug (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn create(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    JsonOrForm(request): JsonOrForm<CreateRequest>,
+) -> Result<(StatusCode, Json<OrganizationBody>), ApiError> {
+    let organization = state
+        .organizations
+        .create(
+            &caller.principal,
+            &request.name,
+            request.slug.as_deref(),
+            &context,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrganizationBody::from(&organization)),
+    ))
+}
+
+/// Which organizations to list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Every organization (platform admins only); otherwise the caller's.
+    #[serde(default)]
+    all: bool,
+    /// Part of the name or slug.
+    search: Option<String>,
+    /// 1-based page.
+    page: Option<u64>,
+    /// 1 to 100.
+    per_page: Option<u64>,
+}
+
+/// A page of organizations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationList {
+    /// This page.
+    organizations: Vec<OrganizationBody>,
+    /// How many matched.
+    total: u64,
+    /// This page's number.
+    page: u64,
+    /// Its size.
+    per_page: u64,
+}
+
+/// The caller's organizations, or every organization for a platform admin asking `all=true`.
+#[utoipa::path(get, path = "/organizations", tag = "organizations", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = OrganizationList),
+        (status = 403, description = "`all` without a platform admin role (AUTHORIZATION_ERROR)", body = ErrorBody),
+    ))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<OrganizationList>, ApiError> {
+    let (page, per_page) = (query.page.unwrap_or(1), query.per_page.unwrap_or(20));
+    let found = state
+        .organizations
+        .list(
+            &caller.principal,
+            query.all,
+            query.search.as_deref(),
+            page,
+            per_page,
+        )
+        .await?;
+    Ok(Json(OrganizationList {
+        organizations: found.items.iter().map(OrganizationBody::from).collect(),
+        total: found.total,
+        page,
+        per_page,
+    }))
+}
+
+/// One organization (`org:read`).
+#[utoipa::path(get, path = "/organizations/{id}", tag = "organizations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationBody),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn get(
+    State(state): State<AppState>,
+    access: OrgAccess<OrgRead>,
+) -> Result<Json<OrganizationBody>, ApiError> {
+    let organization = state.organizations.get(access.organization).await?;
+    Ok(Json(OrganizationBody::from(&organization)))
+}
+
+/// Changes to an organization.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateRequest {
+    /// A new display name.
+    name: Option<String>,
+    /// A new slug.
+    slug: Option<String>,
+    /// A new policy (replaces the old one).
+    policy: Option<PolicyBody>,
+}
+
+/// Rename an organization, change its slug or policy (`org:manage`).
+#[utoipa::path(patch, path = "/organizations/{id}", tag = "organizations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Organization id")),
+    request_body(content = UpdateRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated", body = OrganizationBody),
+        (status = 403, description = "The caller's role does not grant org:manage (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 409, description = "The slug is taken (CONFLICT_ERROR)", body = ErrorBody),
+    ))]
+async fn update(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<OrgManage>,
+    JsonOrForm(request): JsonOrForm<UpdateRequest>,
+) -> Result<Json<OrganizationBody>, ApiError> {
+    let organization = state
+        .organizations
+        .update(
+            &access.principal,
+            access.organization,
+            OrganizationPatch {
+                name: request.name,
+                slug: request.slug,
+                policy: request.policy.map(OrganizationPolicy::from),
+            },
+            &context,
+        )
+        .await?;
+    Ok(Json(OrganizationBody::from(&organization)))
+}
+
+/// Delete an organization and every membership (`org:manage`).
+#[utoipa::path(delete, path = "/organizations/{id}", tag = "organizations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller's role does not grant org:manage (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn delete(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<OrgManage>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .delete(&access.principal, access.organization, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberBody {
+    /// The account's id.
+    user_id: String,
+    /// The account's email.
+    email: String,
+    /// Given name.
+    first_name: Option<String>,
+    /// Family name.
+    last_name: Option<String>,
+    /// `owner`, `admin`, `member` or `viewer`.
+    role: String,
+    /// Joined.
+    joined_at: DateTime<Utc>,
+}
+
+impl From<&Member> for MemberBody {
+    fn from(member: &Member) -> Self {
+        Self {
+            user_id: member.user.id.to_string(),
+            email: member.user.email.as_str().to_owned(),
+            first_name: member.user.first_name.clone(),
+            last_name: member.user.last_name.clone(),
+            role: member.membership.role.clone(),
+            joined_at: member.membership.created_at,
+        }
+    }
+}
+
+/// Whom to add, and as what.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddMemberRequest {
+    /// An account id.
+    user_id: Option<String>,
+    /// Or an account's email.
+    email: Option<String>,
+    /// `owner`, `admin`, `member` (default) or `viewer`.
+    role: Option<String>,
+}
+
+/// Add an existing account to the organization (`members:write`; only owners add owners).
+#[utoipa::path(post, path = "/organizations/{org_id}/members", tag = "organizations", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    request_body(content = AddMemberRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added", body = MemberBody),
+        (status = 403, description = "The caller may not add members, or owners (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "No such organization of the caller's, or no such account (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 409, description = "Already a member (CONFLICT_ERROR)", body = ErrorBody),
+    ))]
+async fn add_member(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<MembersWrite>,
+    JsonOrForm(request): JsonOrForm<AddMemberRequest>,
+) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
+    let who = match (request.user_id, request.email) {
+        (Some(id), _) => MemberRef::Id(UserId(
+            uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("No such user"))?,
+        )),
+        (None, Some(email)) => MemberRef::Email(email),
+        (None, None) => return Err(ApiError::validation("user_id or email: one is required")),
+    };
+    let member = state
+        .organizations
+        .add_member(
+            &access.principal,
+            access.organization,
+            who,
+            request.role.as_deref().unwrap_or("member"),
+            &context,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(MemberBody::from(&member))))
+}
+
+/// The members and their roles (`members:read`).
+#[utoipa::path(get, path = "/organizations/{org_id}/members", tag = "organizations", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "Oldest first", body = [MemberBody]),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn members(
+    State(state): State<AppState>,
+    access: OrgAccess<MembersRead>,
+) -> Result<Json<Vec<MemberBody>>, ApiError> {
+    let members = state.organizations.members(access.organization).await?;
+    Ok(Json(members.iter().map(MemberBody::from).collect()))
+}
+
+/// A role.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequest {
+    /// `owner`, `admin`, `member` or `viewer`.
+    role: String,
+}
+
+fn user_id(text: &str) -> Result<UserId, ApiError> {
+    uuid::Uuid::parse_str(text)
+        .map(UserId)
+        .map_err(|_| ApiError::not_found("No such member"))
+}
+
+/// Change a member's role (`members:write`; only owners touch the owner role; an organization
+/// keeps at least one owner).
+#[utoipa::path(put, path = "/organizations/{org_id}/members/{user_id}/role", tag = "organizations", security(("bearer" = [])),
+    params(
+        ("org_id" = String, Path, description = "Organization id"),
+        ("user_id" = String, Path, description = "Member's account id"),
+    ),
+    request_body(content = RoleRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 403, description = "Not allowed (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "No such organization or member (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 422, description = "Unknown role, or it would leave no owner (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn set_role(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<MembersWrite>,
+    Path(path): Path<(String, String)>,
+    JsonOrForm(request): JsonOrForm<RoleRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .set_role(
+            &access.principal,
+            access.organization,
+            user_id(&path.1)?,
+            &request.role,
+            &context,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a member (`members:write`; an organization keeps at least one owner).
+#[utoipa::path(delete, path = "/organizations/{org_id}/members/{user_id}", tag = "organizations", security(("bearer" = [])),
+    params(
+        ("org_id" = String, Path, description = "Organization id"),
+        ("user_id" = String, Path, description = "Member's account id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not allowed (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "No such organization or member (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 422, description = "It would leave no owner (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn remove_member(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<MembersWrite>,
+    Path(path): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .remove_member(
+            &access.principal,
+            access.organization,
+            user_id(&path.1)?,
+            &context,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Leave an organization (any member; the last owner cannot).
+#[utoipa::path(post, path = "/organizations/{org_id}/leave", tag = "organizations", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 204, description = "Left"),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 422, description = "The caller is the last owner (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn leave(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<OrgRead>,
+) -> Result<StatusCode, ApiError> {
+    let me = access.principal.user.id;
+    state
+        .organizations
+        .remove_member(&access.principal, access.organization, me, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What to check.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CheckQuery {
+    /// A `resource:action` permission, e.g. `members:write`.
+    permission: String,
+    /// The organization id.
+    resource_id: String,
+}
+
+/// The answer of a permission check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResponse {
+    /// Whether the caller may.
+    allowed: bool,
+    /// Why.
+    #[schema(example = "role member does not grant members:write")]
+    reason: String,
+    /// The permission checked.
+    permission: String,
+    /// The organization checked.
+    resource_id: String,
+}
+
+/// Whether the caller holds a permission in an organization, and why.
+#[utoipa::path(get, path = "/rbac/check", tag = "organizations", security(("bearer" = [])),
+    params(CheckQuery),
+    responses(
+        (status = 200, description = "Allowed or denied, with the reason", body = CheckResponse),
+        (status = 422, description = "Unknown permission (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn check(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<CheckQuery>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    let id = uuid::Uuid::parse_str(&query.resource_id)
+        .map(OrganizationId)
+        .map_err(|_| ApiError::validation("resource_id: must be an organization id"))?;
+    let decision = state
+        .organizations
+        .check(&caller.principal, id, &query.permission)
+        .await?;
+    Ok(Json(CheckResponse {
+        allowed: decision.allowed,
+        reason: decision.reason,
+        permission: query.permission,
+        resource_id: query.resource_id,
+    }))
+}

@@ -1,0 +1,349 @@
+//! Organizations and memberships: tenant isolation over every organization-scoped endpoint,
+//! the permission matrix of the built-in roles, the last-owner rule, and platform admins above
+//! organizations.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Stores, TestServer, access, servers};
+
+/// An account's bearer token and id.
+struct Account {
+    bearer: String,
+    id: String,
+}
+
+async fn account(server: &TestServer, email: &str) -> Account {
+    let tokens = server.account(email).await;
+    Account {
+        bearer: access(&tokens),
+        id: tokens["user"]["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn call(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    who: &Account,
+) -> (u16, Value) {
+    let (status, _, body) = server.call(method, path, body, Some(&who.bearer)).await;
+    (status, body)
+}
+
+async fn organization(server: &TestServer, owner: &Account, name: &str) -> Value {
+    let (status, body) = call(
+        server,
+        Method::POST,
+        "/api/v1/organizations",
+        Some(json!({"name": name})),
+        owner,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// A member of organization A calls every organization-scoped endpoint against organization
+/// B and never gets B's data: 404 (or a denial), and nothing in B changes.
+#[tokio::test]
+async fn tenants_are_isolated_on_every_scoped_endpoint() {
+    for server in servers().await {
+        let alice = account(&server, "alice@a.example").await;
+        let bob = account(&server, "bob@b.example").await;
+        let carol = account(&server, "carol@b.example").await;
+        let a = organization(&server, &alice, "Alpha Org").await;
+        let b = organization(&server, &bob, "Beta Org").await;
+        let b_id = b["id"].as_str().unwrap();
+        let (status, _) = call(
+            &server,
+            Method::POST,
+            &format!("/api/v1/organizations/{b_id}/members"),
+            Some(json!({"email": "carol@b.example"})),
+            &bob,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let attempts: Vec<(Method, String, Option<Value>)> = vec![
+            (Method::GET, format!("/api/v1/organizations/{b_id}"), None),
+            (
+                Method::PATCH,
+                format!("/api/v1/organizations/{b_id}"),
+                Some(json!({"name": "Taken Over"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/organizations/{b_id}"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/organizations/{b_id}/members"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/organizations/{b_id}/members"),
+                Some(json!({"user_id": alice.id, "role": "owner"})),
+            ),
+            (
+                Method::PUT,
+                format!("/api/v1/organizations/{b_id}/members/{}/role", carol.id),
+                Some(json!({"role": "owner"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/organizations/{b_id}/members/{}", carol.id),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/organizations/{b_id}/leave"),
+                None,
+            ),
+        ];
+        for (method, path, body) in attempts {
+            let (status, answer) = call(&server, method.clone(), &path, body, &alice).await;
+            assert!(
+                status == 404 || status == 403,
+                "{method} {path} answered {status}: {answer}"
+            );
+            let text = answer.to_string();
+            assert!(
+                !text.contains("Beta") && !text.contains("carol") && !text.contains(&bob.id),
+                "{method} {path} leaked: {text}"
+            );
+        }
+        let (_, check) = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/rbac/check?permission=org:read&resource_id={b_id}"),
+            None,
+            &alice,
+        )
+        .await;
+        assert_eq!(check["allowed"], json!(false));
+        assert_eq!(check["reason"], json!("not a member of this organization"));
+        // Alice's own list holds only A; B is untouched.
+        let (_, mine) = call(&server, Method::GET, "/api/v1/organizations", None, &alice).await;
+        assert_eq!(mine["total"], json!(1));
+        assert_eq!(mine["organizations"][0]["id"], a["id"]);
+        let (status, unchanged) = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/organizations/{b_id}"),
+            None,
+            &bob,
+        )
+        .await;
+        assert_eq!(
+            (status, unchanged["name"].clone()),
+            (200, json!("Beta Org"))
+        );
+        let (_, members) = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/organizations/{b_id}/members"),
+            None,
+            &bob,
+        )
+        .await;
+        assert_eq!(members.as_array().unwrap().len(), 2);
+        server.stop().await;
+    }
+}
+
+/// Each built-in role against each permission, through `/rbac/check`, and the same rule seen
+/// at the endpoints.
+#[tokio::test]
+async fn built_in_roles_grant_their_permissions_and_no_more() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let owner = account(&server, "owner@org.example").await;
+    let org = organization(&server, &owner, "Matrix").await;
+    let id = org["id"].as_str().unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        ("owner", castellan_domain::org::PERMISSIONS),
+        (
+            "admin",
+            &[
+                "org:read",
+                "members:read",
+                "members:write",
+                "roles:read",
+                "roles:write",
+                "users:read",
+                "users:write",
+                "clients:write",
+                "sso:write",
+                "scim:write",
+                "webhooks:write",
+                "audit:read",
+            ],
+        ),
+        (
+            "member",
+            &["org:read", "members:read", "roles:read", "users:read"],
+        ),
+        ("viewer", &["org:read", "members:read"]),
+    ];
+    for (role, granted) in expected {
+        let who = if *role == "owner" {
+            Account {
+                bearer: owner.bearer.clone(),
+                id: owner.id.clone(),
+            }
+        } else {
+            let who = account(&server, &format!("{role}@org.example")).await;
+            let (status, _) = call(
+                &server,
+                Method::POST,
+                &format!("/api/v1/organizations/{id}/members"),
+                Some(json!({"user_id": who.id, "role": role})),
+                &owner,
+            )
+            .await;
+            assert_eq!(status, 201);
+            who
+        };
+        for permission in castellan_domain::org::PERMISSIONS {
+            let (status, check) = call(
+                &server,
+                Method::GET,
+                &format!("/api/v1/rbac/check?permission={permission}&resource_id={id}"),
+                None,
+                &who,
+            )
+            .await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                check["allowed"],
+                json!(granted.contains(permission)),
+                "{role} / {permission}: {check}"
+            );
+        }
+        // The endpoints agree: members:write adds, org:manage renames.
+        let stranger = account(&server, &format!("added-by-{role}@org.example")).await;
+        let (status, _) = call(
+            &server,
+            Method::POST,
+            &format!("/api/v1/organizations/{id}/members"),
+            Some(json!({"user_id": stranger.id})),
+            &who,
+        )
+        .await;
+        assert_eq!(status == 201, granted.contains(&"members:write"), "{role}");
+        let (status, _) = call(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/organizations/{id}"),
+            Some(json!({"name": "Matrix"})),
+            &who,
+        )
+        .await;
+        assert_eq!(status == 200, granted.contains(&"org:manage"), "{role}");
+    }
+    let (status, body) = call(
+        &server,
+        Method::GET,
+        &format!("/api/v1/rbac/check?permission=everything&resource_id={id}"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    server.stop().await;
+}
+
+/// An organization keeps an owner; only owners make owners; admins of the platform see all.
+#[tokio::test]
+async fn owners_are_kept_and_guarded() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let owner = account(&server, "first@own.example").await;
+    let second = account(&server, "second@own.example").await;
+    let org = organization(&server, &owner, "Owned").await;
+    let id = org["id"].as_str().unwrap();
+    let base = format!("/api/v1/organizations/{id}");
+    let (status, _) = call(
+        &server,
+        Method::PUT,
+        &format!("{base}/members/{}/role", owner.id),
+        Some(json!({"role": "admin"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 422, "the last owner cannot step down");
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &format!("{base}/leave"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 422, "nor leave");
+    call(
+        &server,
+        Method::POST,
+        &format!("{base}/members"),
+        Some(json!({"user_id": second.id, "role": "admin"})),
+        &owner,
+    )
+    .await;
+    let (status, _) = call(
+        &server,
+        Method::PUT,
+        &format!("{base}/members/{}/role", second.id),
+        Some(json!({"role": "owner"})),
+        &second,
+    )
+    .await;
+    assert_eq!(status, 403, "an admin cannot make itself owner");
+    let (status, _) = call(
+        &server,
+        Method::PUT,
+        &format!("{base}/members/{}/role", second.id),
+        Some(json!({"role": "owner"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &format!("{base}/leave"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204, "with another owner, the first may leave");
+    let (status, _) = call(&server, Method::GET, &base, None, &owner).await;
+    assert_eq!(status, 404);
+
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        "/api/v1/organizations?all=true",
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let admin = server.super_admin("root@own.example").await;
+    let admin = Account {
+        bearer: access(&admin),
+        id: admin["user"]["id"].as_str().unwrap().to_owned(),
+    };
+    let (status, all) = call(
+        &server,
+        Method::GET,
+        "/api/v1/organizations?all=true&search=own",
+        None,
+        &admin,
+    )
+    .await;
+    assert_eq!((status, all["total"].clone()), (200, json!(1)));
+    let (status, _) = call(&server, Method::GET, &base, None, &admin).await;
+    assert_eq!(status, 200, "platform admins stand above organizations");
+    server.stop().await;
+}

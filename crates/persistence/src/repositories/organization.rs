@@ -1,0 +1,295 @@
+//! Organizations and memberships over `organizations` and `memberships`. Changes that could
+//! leave an organization without an owner run in a transaction holding the organization's row
+//! (PostgreSQL; SQLite serialises writers anyway), so two concurrent demotions cannot both pass.
+
+use async_trait::async_trait;
+use castellan_domain::{
+    DomainError, Membership, Organization, OrganizationId, OrganizationPage, OrganizationPolicy,
+    OrganizationRepository, UserId,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::{like_pattern, map_db_error, page_bounds};
+use crate::entities::{membership, organization};
+use crate::{Backend, Database};
+
+/// [`OrganizationRepository`] on the database.
+#[derive(Debug, Clone)]
+pub struct SqlOrganizationRepository {
+    database: Database,
+}
+
+impl SqlOrganizationRepository {
+    /// A repository on `database`.
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Opens a transaction holding the organization's row until it ends.
+    async fn locked(&self, id: OrganizationId) -> Result<DatabaseTransaction, DomainError> {
+        let map = map_db_error("organization");
+        let transaction = self.database.connection().begin().await.map_err(&map)?;
+        if self.database.backend() == Backend::Postgres {
+            organization::Entity::find_by_id(id.0)
+                .lock_exclusive()
+                .one(&transaction)
+                .await
+                .map_err(&map)?;
+        }
+        Ok(transaction)
+    }
+
+    async fn owners(
+        transaction: &DatabaseTransaction,
+        id: OrganizationId,
+    ) -> Result<u64, DomainError> {
+        membership::Entity::find()
+            .filter(membership::Column::OrganizationId.eq(id.0))
+            .filter(membership::Column::Role.eq("owner"))
+            .count(transaction)
+            .await
+            .map_err(map_db_error("membership"))
+    }
+}
+
+fn to_domain(model: organization::Model) -> Result<Organization, DomainError> {
+    let policy: OrganizationPolicy = serde_json::from_str(&model.policy).map_err(|error| {
+        DomainError::Storage(format!("stored policy of {} is invalid: {error}", model.id))
+    })?;
+    Ok(Organization {
+        id: OrganizationId(model.id),
+        slug: model.slug,
+        name: model.name,
+        policy,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn to_active(organization: &Organization) -> Result<organization::ActiveModel, DomainError> {
+    let policy = serde_json::to_string(&organization.policy)
+        .map_err(|error| DomainError::Storage(format!("encoding a policy: {error}")))?;
+    Ok(organization::ActiveModel {
+        id: Set(organization.id.0),
+        slug: Set(organization.slug.clone()),
+        name: Set(organization.name.clone()),
+        policy: Set(policy),
+        created_at: Set(organization.created_at),
+        updated_at: Set(organization.updated_at),
+    })
+}
+
+fn membership_to_domain(model: membership::Model) -> Membership {
+    Membership {
+        organization_id: OrganizationId(model.organization_id),
+        user_id: UserId(model.user_id),
+        role: model.role,
+        created_at: model.created_at,
+    }
+}
+
+fn membership_to_active(membership: &Membership) -> membership::ActiveModel {
+    membership::ActiveModel {
+        organization_id: Set(membership.organization_id.0),
+        user_id: Set(membership.user_id.0),
+        role: Set(membership.role.clone()),
+        created_at: Set(membership.created_at),
+    }
+}
+
+#[async_trait]
+impl OrganizationRepository for SqlOrganizationRepository {
+    async fn create(
+        &self,
+        organization: &Organization,
+        owner: &Membership,
+    ) -> Result<(), DomainError> {
+        let map = map_db_error("slug");
+        let transaction = self.database.connection().begin().await.map_err(&map)?;
+        to_active(organization)?
+            .insert(&transaction)
+            .await
+            .map_err(&map)?;
+        membership_to_active(owner)
+            .insert(&transaction)
+            .await
+            .map_err(&map)?;
+        transaction.commit().await.map_err(&map)
+    }
+
+    async fn get(&self, id: OrganizationId) -> Result<Option<Organization>, DomainError> {
+        organization::Entity::find_by_id(id.0)
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("organization"))?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        member: Option<UserId>,
+        search: Option<&str>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<OrganizationPage, DomainError> {
+        let map = map_db_error("organization");
+        let connection = self.database.connection();
+        let mut select = organization::Entity::find();
+        if let Some(user) = member {
+            let ids: Vec<_> = membership::Entity::find()
+                .filter(membership::Column::UserId.eq(user.0))
+                .all(connection)
+                .await
+                .map_err(&map)?
+                .into_iter()
+                .map(|membership| membership.organization_id)
+                .collect();
+            select = select.filter(organization::Column::Id.is_in(ids));
+        }
+        if let Some(pattern) = search.and_then(like_pattern) {
+            select = select.filter(
+                Condition::any()
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(organization::Column::Name)))
+                            .like(pattern.clone()),
+                    )
+                    .add(Expr::col(organization::Column::Slug).like(pattern)),
+            );
+        }
+        let total = select.clone().count(connection).await.map_err(&map)?;
+        let (offset, limit) = page_bounds(page, per_page);
+        let items = select
+            .order_by_asc(organization::Column::CreatedAt)
+            .order_by_asc(organization::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(connection)
+            .await
+            .map_err(&map)?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_, _>>()?;
+        Ok(OrganizationPage { items, total })
+    }
+
+    async fn update(&self, organization: &Organization) -> Result<(), DomainError> {
+        let mut active = to_active(organization)?;
+        active.created_at = sea_orm::ActiveValue::NotSet;
+        let updated = organization::Entity::update_many()
+            .set(active)
+            .filter(organization::Column::Id.eq(organization.id.0))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("slug"))?;
+        if updated.rows_affected == 0 {
+            return Err(DomainError::NotFound("organization"));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: OrganizationId) -> Result<bool, DomainError> {
+        let map = map_db_error("organization");
+        let transaction = self.database.connection().begin().await.map_err(&map)?;
+        membership::Entity::delete_many()
+            .filter(membership::Column::OrganizationId.eq(id.0))
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
+        let deleted = organization::Entity::delete_by_id(id.0)
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
+        transaction.commit().await.map_err(&map)?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn membership(
+        &self,
+        id: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<Membership>, DomainError> {
+        Ok(membership::Entity::find_by_id((id.0, user.0))
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("membership"))?
+            .map(membership_to_domain))
+    }
+
+    async fn memberships(&self, id: OrganizationId) -> Result<Vec<Membership>, DomainError> {
+        Ok(membership::Entity::find()
+            .filter(membership::Column::OrganizationId.eq(id.0))
+            .order_by_asc(membership::Column::CreatedAt)
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("membership"))?
+            .into_iter()
+            .map(membership_to_domain)
+            .collect())
+    }
+
+    async fn add_member(&self, membership: &Membership) -> Result<(), DomainError> {
+        membership_to_active(membership)
+            .insert(self.database.connection())
+            .await
+            .map_err(map_db_error("membership"))?;
+        Ok(())
+    }
+
+    async fn set_role_keeping_an_owner(
+        &self,
+        id: OrganizationId,
+        user: UserId,
+        role: &str,
+    ) -> Result<bool, DomainError> {
+        let map = map_db_error("membership");
+        let transaction = self.locked(id).await?;
+        let current = membership::Entity::find_by_id((id.0, user.0))
+            .one(&transaction)
+            .await
+            .map_err(&map)?
+            .ok_or(DomainError::NotFound("member"))?;
+        if current.role == "owner" && role != "owner" && Self::owners(&transaction, id).await? <= 1
+        {
+            transaction.rollback().await.map_err(&map)?;
+            return Ok(false);
+        }
+        membership::Entity::update_many()
+            .col_expr(membership::Column::Role, Expr::value(role))
+            .filter(membership::Column::OrganizationId.eq(id.0))
+            .filter(membership::Column::UserId.eq(user.0))
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
+        transaction.commit().await.map_err(&map)?;
+        Ok(true)
+    }
+
+    async fn remove_member_keeping_an_owner(
+        &self,
+        id: OrganizationId,
+        user: UserId,
+    ) -> Result<bool, DomainError> {
+        let map = map_db_error("membership");
+        let transaction = self.locked(id).await?;
+        let current = membership::Entity::find_by_id((id.0, user.0))
+            .one(&transaction)
+            .await
+            .map_err(&map)?
+            .ok_or(DomainError::NotFound("member"))?;
+        if current.role == "owner" && Self::owners(&transaction, id).await? <= 1 {
+            transaction.rollback().await.map_err(&map)?;
+            return Ok(false);
+        }
+        membership::Entity::delete_by_id((id.0, user.0))
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
+        transaction.commit().await.map_err(&map)?;
+        Ok(true)
+    }
+}
