@@ -14,8 +14,8 @@ use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
     EmailService, EmailSettings, KeyValueStore, MfaChallenges, NoticeSink, NoticeWiring,
-    OrganizationService, Outbox, PasswordHasher, PasswordPolicy, PolicyMode, RateLimiter,
-    SystemClock,
+    OrganizationService, Outbox, PasswordHasher, PasswordPolicy, PlatformService, PolicyMode,
+    RateLimiter, SystemClock,
 };
 use castellan_mail::{
     Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,
@@ -50,6 +50,7 @@ use crate::health::HealthChecker;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
 use crate::http::cookies::secure_cookies;
 use crate::http::envelope::envelope;
+use crate::http::maintenance::maintenance_guard;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::limit_requests;
 use crate::http::request_id::RequestId;
@@ -207,8 +208,14 @@ async fn wire(config: Config) -> Result<App, StartupError> {
             ..WorkerSettings::default()
         },
     );
+    let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
+    let platform = PlatformService::new(
+        accounts.clone(),
+        organization_repository.clone(),
+        audit.clone(),
+    );
     let organizations = OrganizationService::new(
-        Arc::new(SqlOrganizationRepository::new(database.clone())),
+        organization_repository,
         accounts.ports().users.clone(),
         cache.clone(),
         events.clone(),
@@ -284,6 +291,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         email,
         mail_worker,
         organizations,
+        platform,
     });
     Ok(App { state, database })
 }
@@ -538,6 +546,10 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(routes::docs::docs_page))
         .merge(routes::oauth::router())
         .merge(routes::pages::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            maintenance_guard,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_requests,

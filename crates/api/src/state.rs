@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use castellan_domain::{
     AccountService, AdminService, AuditLog, ClientService, EmailService, OrganizationService,
-    RateLimiter,
+    PlatformService, RateLimiter,
 };
 use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
@@ -71,4 +71,6 @@ pub struct Services {
     pub mail_worker: MailWorker,
     /// Organizations, memberships and permissions.
     pub organizations: OrganizationService,
+    /// Platform figures and maintenance mode.
+    pub platform: PlatformService,
 }

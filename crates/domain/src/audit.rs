@@ -86,6 +86,8 @@ pub enum AuditAction {
     MemberRoleChanged,
     /// A member left or was removed.
     MemberRemoved,
+    /// Maintenance mode was turned on or off.
+    MaintenanceChanged,
 }
 
 impl AuditAction {
@@ -130,6 +132,7 @@ impl AuditAction {
             Self::MemberAdded => "organization.member.added",
             Self::MemberRoleChanged => "organization.member.role_changed",
             Self::MemberRemoved => "organization.member.removed",
+            Self::MaintenanceChanged => "platform.maintenance.changed",
         }
     }
 }

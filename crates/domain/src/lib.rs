@@ -18,6 +18,7 @@ pub mod lease;
 pub mod mfa;
 pub mod org;
 pub mod password;
+pub mod platform;
 pub mod ratelimit;
 pub mod session;
 pub mod token;
@@ -53,6 +54,7 @@ pub use org::{
     OrganizationPatch, OrganizationPolicy, OrganizationRepository, OrganizationService,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
+pub use platform::{Maintenance, PlatformService, PlatformStats};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,

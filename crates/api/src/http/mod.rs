@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod cookies;
 pub mod envelope;
+pub mod maintenance;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use castellan_domain::{
-    AdminUserPatch, AuditQuery, NewAccount, PlatformRole, ProfilePatch, UserId, UserQuery,
+    AdminUserPatch, AuditEvent, AuditQuery, NewAccount, PlatformRole, ProfilePatch, UserId,
+    UserQuery,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_admin))
         .routes(routes!(bootstrap))
         .routes(routes!(audit))
+        .routes(routes!(activity))
 }
 
 fn user_id(text: &str) -> Result<UserId, ApiError> {
@@ -334,6 +336,22 @@ pub struct AuditEventBody {
     detail: Option<String>,
 }
 
+impl From<AuditEvent> for AuditEventBody {
+    fn from(event: AuditEvent) -> Self {
+        Self {
+            id: event.id.to_string(),
+            at: event.at,
+            action: event.action,
+            actor: event.actor.map(|actor| actor.to_string()),
+            target: event.target,
+            ip: event.ip,
+            user_agent: event.user_agent,
+            success: event.success,
+            detail: event.detail,
+        }
+    }
+}
+
 /// A page of audit events.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditListBody {
@@ -369,22 +387,37 @@ async fn audit(
     };
     let (events, total) = state.admin.audit(&caller.principal, &query).await?;
     Ok(Json(AuditListBody {
-        events: events
-            .into_iter()
-            .map(|event| AuditEventBody {
-                id: event.id.to_string(),
-                at: event.at,
-                action: event.action,
-                actor: event.actor.map(|actor| actor.to_string()),
-                target: event.target,
-                ip: event.ip,
-                user_agent: event.user_agent,
-                success: event.success,
-                detail: event.detail,
-            })
-            .collect(),
+        events: events.into_iter().map(AuditEventBody::from).collect(),
         total,
         page: query.page,
         per_page: query.per_page,
+    }))
+}
+
+/// Recent activity: the newest audit events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityBody {
+    /// Newest first, at most 50.
+    events: Vec<AuditEventBody>,
+}
+
+/// Recent activity across the platform: the 50 newest audit events (admin).
+#[utoipa::path(get, path = "/admin/activity", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, body = ActivityBody),
+        (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
+    ))]
+async fn activity(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<ActivityBody>, ApiError> {
+    let query = AuditQuery {
+        page: 1,
+        per_page: 50,
+        ..AuditQuery::default()
+    };
+    let (events, _) = state.admin.audit(&caller.principal, &query).await?;
+    Ok(Json(ActivityBody {
+        events: events.into_iter().map(AuditEventBody::from).collect(),
     }))
 }

@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::passkeys::router())
         .merge(super::email::router())
         .merge(super::organizations::router())
+        .merge(super::platform::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

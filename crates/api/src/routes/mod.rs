@@ -14,6 +14,7 @@ pub mod operations;
 pub mod organizations;
 pub mod pages;
 pub mod passkeys;
+pub mod platform;
 pub mod wellknown;
 
 use utoipa::OpenApi;

@@ -18,6 +18,7 @@ mod operations;
 mod organizations;
 mod outage;
 mod passkeys;
+mod platform;
 mod rate_limits;
 mod seeds;
 mod shutdown;
