@@ -12,6 +12,7 @@ mod m20261123_000005_create_oauth;
 mod m20261201_000006_create_second_factors;
 mod m20261201_000007_create_mail;
 mod m20261201_000008_create_organizations;
+mod m20261201_000009_create_consent_records;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_create_second_factors::Migration),
             Box::new(m20261201_000007_create_mail::Migration),
             Box::new(m20261201_000008_create_organizations::Migration),
+            Box::new(m20261201_000009_create_consent_records::Migration),
         ]
     }
 }

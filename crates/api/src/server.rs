@@ -13,9 +13,9 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    EmailService, EmailSettings, KeyValueStore, MfaChallenges, NoticeSink, NoticeWiring,
-    OrganizationService, Outbox, PasswordHasher, PasswordPolicy, PlatformService, PolicyMode,
-    RateLimiter, SystemClock,
+    CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, MfaChallenges,
+    NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordHasher, PasswordPolicy,
+    PlatformService, PolicyMode, RateLimiter, SystemClock,
 };
 use castellan_mail::{
     Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,
@@ -29,9 +29,9 @@ use castellan_oidc::{
 use castellan_passkeys::{PasskeyService, RelyingParty};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
-    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlEmailTokenRepository,
-    SqlFactorDirectory, SqlLeaseRepository, SqlMailQueue, SqlMfaRepository,
-    SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentLedger, SqlConsentRepository,
+    SqlEmailTokenRepository, SqlFactorDirectory, SqlLeaseRepository, SqlMailQueue,
+    SqlMfaRepository, SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
     SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
 };
 use tokio::net::TcpListener;
@@ -209,10 +209,24 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         },
     );
     let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
+    let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
+    let mfa_factors = Arc::new(SqlMfaRepository::new(database.clone()));
+    let consent_repository = Arc::new(SqlConsentRepository::new(database.clone()));
     let platform = PlatformService::new(
         accounts.clone(),
         organization_repository.clone(),
         audit.clone(),
+    );
+    let compliance = ComplianceService::new(
+        accounts.clone(),
+        CompliancePorts {
+            organizations: organization_repository.clone(),
+            factors: mfa_factors.clone(),
+            passkeys: passkey_repository.clone(),
+            oauth_consents: consent_repository.clone(),
+            ledger: Arc::new(SqlConsentLedger::new(database.clone())),
+            audit: audit.clone(),
+        },
     );
     let organizations = OrganizationService::new(
         organization_repository,
@@ -221,11 +235,10 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         events.clone(),
         clock.clone(),
     );
-    let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
     let mfa = MfaService::new(
         accounts.clone(),
         MfaPorts {
-            factors: Arc::new(SqlMfaRepository::new(database.clone())),
+            factors: mfa_factors,
             passkeys: passkey_repository.clone(),
             sealer,
             challenges: challenges.clone(),
@@ -262,7 +275,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
     let oidc = OidcProvider::new(
         ProviderPorts {
             clients: client_repository,
-            consents: Arc::new(SqlConsentRepository::new(database.clone())),
+            consents: consent_repository,
             participants: Arc::new(SqlSessionParticipants::new(database.clone())),
             accounts: accounts.clone(),
             tokens,
@@ -292,6 +305,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         mail_worker,
         organizations,
         platform,
+        compliance,
     });
     Ok(App { state, database })
 }

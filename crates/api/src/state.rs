@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use castellan_domain::{
-    AccountService, AdminService, AuditLog, ClientService, EmailService, OrganizationService,
-    PlatformService, RateLimiter,
+    AccountService, AdminService, AuditLog, ClientService, ComplianceService, EmailService,
+    OrganizationService, PlatformService, RateLimiter,
 };
 use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
@@ -73,4 +73,6 @@ pub struct Services {
     pub organizations: OrganizationService,
     /// Platform figures and maintenance mode.
     pub platform: PlatformService,
+    /// Data export, erasure and consent records.
+    pub compliance: ComplianceService,
 }

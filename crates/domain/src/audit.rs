@@ -88,6 +88,10 @@ pub enum AuditAction {
     MemberRemoved,
     /// Maintenance mode was turned on or off.
     MaintenanceChanged,
+    /// Everything held about a user was exported.
+    DataExported,
+    /// A user was erased.
+    DataErased,
 }
 
 impl AuditAction {
@@ -133,6 +137,8 @@ impl AuditAction {
             Self::MemberRoleChanged => "organization.member.role_changed",
             Self::MemberRemoved => "organization.member.removed",
             Self::MaintenanceChanged => "platform.maintenance.changed",
+            Self::DataExported => "compliance.data.exported",
+            Self::DataErased => "compliance.data.erased",
         }
     }
 }
@@ -239,4 +245,7 @@ pub trait AuditLog: Send + Sync + std::fmt::Debug {
         action: AuditAction,
         since: DateTime<Utc>,
     ) -> Result<u64, DomainError>;
+    /// Replaces every mention of an erased user (as actor or target) with `alias`, and drops
+    /// the network details of their events; returns how many events changed.
+    async fn pseudonymise(&self, user: UserId, alias: &str) -> Result<u64, DomainError>;
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod client;
 pub mod clients;
 pub mod clock;
+pub mod compliance;
 pub mod email;
 pub mod error;
 pub mod keys;
@@ -36,6 +37,7 @@ pub use client::{
 };
 pub use clients::{ClientService, IssuedClient};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use compliance::{CompliancePorts, ComplianceService, ConsentLedger, ConsentRecord};
 pub use email::{
     EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks, MailComposer,
     MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail, QueuedMail,

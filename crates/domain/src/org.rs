@@ -169,6 +169,11 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Membership>, DomainError>;
     /// Every membership of the organization, oldest first.
     async fn memberships(&self, id: OrganizationId) -> Result<Vec<Membership>, DomainError>;
+    /// Every organization `user` belongs to, with the membership.
+    async fn memberships_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(Organization, Membership)>, DomainError>;
     /// Adds a member (already a member: conflict).
     async fn add_member(&self, membership: &Membership) -> Result<(), DomainError>;
     /// Changes a member's role unless that leaves no owner; false when it would.

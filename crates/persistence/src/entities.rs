@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. They never leave this crate.
 
 pub mod audit_event;
+pub mod consent_record;
 pub mod email_token;
 pub mod lease;
 pub mod mail_outbox;

@@ -13,10 +13,10 @@ pub use database::{Backend, Database, DatabaseError, DatabaseOptions};
 pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
 pub use lease::SqlLeaseRepository;
 pub use repositories::{
-    SqlAuditLog, SqlClientRepository, SqlConsentRepository, SqlEmailTokenRepository,
-    SqlFactorDirectory, SqlMailQueue, SqlMfaRepository, SqlOrganizationRepository,
-    SqlPasskeyRepository, SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
-    SqlSigningKeyRepository, SqlUserRepository,
+    SqlAuditLog, SqlClientRepository, SqlConsentLedger, SqlConsentRepository,
+    SqlEmailTokenRepository, SqlFactorDirectory, SqlMailQueue, SqlMfaRepository,
+    SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
 };
 
 #[cfg(feature = "testing")]

@@ -3,6 +3,7 @@
 
 mod audit;
 mod client;
+mod consent_ledger;
 mod factors;
 mod mail;
 mod organization;
@@ -12,6 +13,7 @@ mod user;
 
 pub use audit::SqlAuditLog;
 pub use client::{SqlClientRepository, SqlConsentRepository, SqlSessionParticipants};
+pub use consent_ledger::SqlConsentLedger;
 pub use factors::{SqlFactorDirectory, SqlMfaRepository, SqlPasskeyRepository};
 pub use mail::{SqlEmailTokenRepository, SqlMailQueue};
 pub use organization::SqlOrganizationRepository;

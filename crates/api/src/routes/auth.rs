@@ -49,6 +49,8 @@ pub struct SignupRequest {
     last_name: Option<String>,
     /// Split into first and last name when those are absent.
     full_name: Option<String>,
+    /// The version of the terms of service the user accepted, recorded in the consent ledger.
+    terms_version: Option<String>,
 }
 
 /// The created account.
@@ -98,6 +100,16 @@ async fn sign_up(
         first_name = parts.next().map(ToOwned::to_owned);
         last_name = parts.next().map(ToOwned::to_owned);
     }
+    // Checked before the account exists, so a bad value changes nothing.
+    if request
+        .terms_version
+        .as_deref()
+        .is_some_and(|version| version.trim().is_empty() || version.len() > 100)
+    {
+        return Err(ApiError::validation(
+            "terms_version: must be 1 to 100 characters",
+        ));
+    }
     let new = NewAccount {
         email,
         password: request.password,
@@ -105,6 +117,12 @@ async fn sign_up(
         last_name,
     };
     let user = state.email.sign_up(new, &context).await?;
+    if let Some(version) = request.terms_version.as_deref() {
+        state
+            .compliance
+            .record_consent(&user, "terms_of_service", version, true, "signup")
+            .await?;
+    }
     let pending = state.email.settings().require_verified_email;
     Ok((
         StatusCode::CREATED,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api_v1;
 pub mod auth;
 pub mod clients;
+pub mod compliance;
 pub mod docs;
 pub mod dto;
 pub mod email;
@@ -40,6 +41,7 @@ use crate::state::AppState;
         (name = "passkeys", description = "WebAuthn passkeys: registration and sign-in"),
         (name = "email", description = "Email verification, password reset, magic links, email change"),
         (name = "organizations", description = "Organizations, memberships and permission checks"),
+        (name = "compliance", description = "Data export, erasure and the consent ledger"),
         (name = "admin", description = "Platform administration"),
         (name = "clients", description = "OAuth / OpenID Connect client administration"),
         (name = "discovery", description = "Keys and metadata for relying parties"),

@@ -9,6 +9,7 @@ mod admin;
 mod architecture;
 mod browser;
 mod cli;
+mod compliance;
 mod mail;
 mod mfa;
 mod oidc;

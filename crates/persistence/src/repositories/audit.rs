@@ -5,6 +5,7 @@ use castellan_domain::{
     AuditAction, AuditEvent, AuditLog, AuditQuery, DomainError, EventSink, UserId,
 };
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select, Set,
@@ -128,5 +129,29 @@ impl AuditLog for SqlAuditLog {
             .count(self.database.connection())
             .await
             .map_err(map_db_error("audit event"))
+    }
+
+    async fn pseudonymise(&self, user: UserId, alias: &str) -> Result<u64, DomainError> {
+        let map = map_db_error("audit event");
+        let connection = self.database.connection();
+        let null_text = Option::<String>::None;
+        let as_target = Entity::update_many()
+            .col_expr(Column::Target, Expr::value(alias))
+            .col_expr(Column::Ip, Expr::value(null_text.clone()))
+            .col_expr(Column::UserAgent, Expr::value(null_text.clone()))
+            .filter(Column::Target.eq(user.to_string()))
+            .exec(connection)
+            .await
+            .map_err(&map)?;
+        let as_actor = Entity::update_many()
+            .col_expr(Column::Actor, Expr::value(Option::<uuid::Uuid>::None))
+            .col_expr(Column::Target, Expr::value(alias))
+            .col_expr(Column::Ip, Expr::value(null_text.clone()))
+            .col_expr(Column::UserAgent, Expr::value(null_text))
+            .filter(Column::Actor.eq(user.0))
+            .exec(connection)
+            .await
+            .map_err(&map)?;
+        Ok(as_target.rows_affected + as_actor.rows_affected)
     }
 }

@@ -232,6 +232,31 @@ impl OrganizationRepository for SqlOrganizationRepository {
             .collect())
     }
 
+    async fn memberships_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(Organization, Membership)>, DomainError> {
+        let map = map_db_error("membership");
+        let connection = self.database.connection();
+        let mut found = Vec::new();
+        for membership in membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user.0))
+            .order_by_asc(membership::Column::CreatedAt)
+            .all(connection)
+            .await
+            .map_err(&map)?
+        {
+            if let Some(organization) = organization::Entity::find_by_id(membership.organization_id)
+                .one(connection)
+                .await
+                .map_err(&map)?
+            {
+                found.push((to_domain(organization)?, membership_to_domain(membership)));
+            }
+        }
+        Ok(found)
+    }
+
     async fn add_member(&self, membership: &Membership) -> Result<(), DomainError> {
         membership_to_active(membership)
             .insert(self.database.connection())

@@ -1,0 +1,358 @@
+//! Data-protection duties: export everything held about a person, erase a person (audit
+//! entries kept but pseudonymised), and a ledger of consents per purpose and policy version.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::DomainError;
+use crate::accounts::{AccountService, Principal, hash_token};
+use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
+use crate::client::ConsentRepository;
+use crate::mfa::{MfaRepository, PasskeyRepository};
+use crate::org::OrganizationRepository;
+use crate::session::RequestContext;
+use crate::user::{User, UserId};
+
+/// One recorded consent decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Whose.
+    pub user_id: UserId,
+    /// What for (`terms_of_service`, `marketing_email`, ...).
+    pub purpose: String,
+    /// Which version of the policy was shown.
+    pub policy_version: String,
+    /// Given (true) or withdrawn (false).
+    pub granted: bool,
+    /// Where it was given (`signup`, `api`, `settings page`, ...).
+    pub source: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Storage of consent decisions (append-only).
+#[async_trait::async_trait]
+pub trait ConsentLedger: Send + Sync + std::fmt::Debug {
+    /// Appends a decision.
+    async fn record(&self, record: &ConsentRecord) -> Result<(), DomainError>;
+    /// A user's decisions, oldest first.
+    async fn for_user(&self, user: UserId) -> Result<Vec<ConsentRecord>, DomainError>;
+}
+
+/// The adapters compliance reads across.
+#[derive(Debug, Clone)]
+pub struct CompliancePorts {
+    /// Memberships.
+    pub organizations: Arc<dyn OrganizationRepository>,
+    /// TOTP and backup codes.
+    pub factors: Arc<dyn MfaRepository>,
+    /// Passkeys.
+    pub passkeys: Arc<dyn PasskeyRepository>,
+    /// OAuth consents.
+    pub oauth_consents: Arc<dyn ConsentRepository>,
+    /// Consent decisions.
+    pub ledger: Arc<dyn ConsentLedger>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+/// The compliance use cases.
+#[derive(Debug, Clone)]
+pub struct ComplianceService {
+    accounts: AccountService,
+    ports: CompliancePorts,
+}
+
+fn check_label(field: &'static str, value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 100 || value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must be 1 to 100 printable characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn event_json(event: &AuditEvent) -> Value {
+    json!({
+        "at": event.at,
+        "action": event.action,
+        "actor": event.actor.map(|actor| actor.to_string()),
+        "target": event.target,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "success": event.success,
+        "detail": event.detail,
+    })
+}
+
+impl ComplianceService {
+    /// A service over `accounts` and these adapters.
+    pub fn new(accounts: AccountService, ports: CompliancePorts) -> Self {
+        Self { accounts, ports }
+    }
+
+    /// The person an action is about: the caller, or (for platform admins) anyone.
+    async fn subject(&self, actor: &Principal, user: Option<UserId>) -> Result<User, DomainError> {
+        match user {
+            None => Ok(actor.user.clone()),
+            Some(id) if id == actor.user.id => Ok(actor.user.clone()),
+            Some(id) => {
+                crate::admin::require_admin(actor)?;
+                self.accounts
+                    .ports()
+                    .users
+                    .by_id(id)
+                    .await?
+                    .ok_or(DomainError::NotFound("user"))
+            }
+        }
+    }
+
+    /// Every audit event by or about `user`, newest first.
+    async fn audit_trail(&self, user: UserId) -> Result<Vec<AuditEvent>, DomainError> {
+        let mut events: Vec<AuditEvent> = Vec::new();
+        for (actor, target) in [(Some(user), None), (None, Some(user.to_string()))] {
+            let mut page = 1;
+            loop {
+                let query = AuditQuery {
+                    page,
+                    per_page: 100,
+                    actor,
+                    target: target.clone(),
+                    ..AuditQuery::default()
+                };
+                let (batch, total) = self.ports.audit.query(&query).await?;
+                let done = batch.is_empty() || page * 100 >= total;
+                for event in batch {
+                    if !events.iter().any(|seen| seen.id == event.id) {
+                        events.push(event);
+                    }
+                }
+                if done {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        events.sort_by_key(|event| std::cmp::Reverse(event.at));
+        Ok(events)
+    }
+
+    /// Everything held about the caller (or, for an admin, about `user`), as one document:
+    /// profile, memberships, sessions, second factors (metadata only), consents and the audit
+    /// entries by or about them.
+    pub async fn export(
+        &self,
+        actor: &Principal,
+        user: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<Value, DomainError> {
+        let user = self.subject(actor, user).await?;
+        let ports = &self.ports;
+        let now = self.accounts.ports().clock.now();
+        let mut memberships = Vec::new();
+        for (organization, membership) in ports.organizations.memberships_of(user.id).await? {
+            memberships.push(json!({
+                "organization_id": organization.id.to_string(),
+                "organization": organization.name,
+                "slug": organization.slug,
+                "role": membership.role,
+                "joined_at": membership.created_at,
+            }));
+        }
+        let sessions: Vec<Value> = self
+            .accounts
+            .ports()
+            .sessions
+            .active_for_user(user.id, now)
+            .await?
+            .iter()
+            .map(|session| {
+                json!({
+                    "id": session.id.to_string(),
+                    "created_at": session.created_at,
+                    "last_seen_at": session.last_seen_at,
+                    "expires_at": session.expires_at,
+                    "ip": session.ip,
+                    "user_agent": session.user_agent,
+                    "amr": session.amr,
+                })
+            })
+            .collect();
+        let totp = ports.factors.totp(user.id).await?;
+        let passkeys: Vec<Value> = ports
+            .passkeys
+            .list(user.id)
+            .await?
+            .iter()
+            .map(|passkey| {
+                json!({
+                    "id": passkey.id.to_string(),
+                    "name": passkey.name,
+                    "created_at": passkey.created_at,
+                    "last_used_at": passkey.last_used_at,
+                    "backup_eligible": passkey.backup_eligible,
+                })
+            })
+            .collect();
+        let oauth_consents: Vec<Value> = ports
+            .oauth_consents
+            .for_user(user.id)
+            .await?
+            .iter()
+            .map(|consent| {
+                json!({
+                    "client_id": consent.client_id,
+                    "scopes": consent.scopes,
+                    "granted_at": consent.granted_at,
+                })
+            })
+            .collect();
+        let consent_records: Vec<Value> = ports
+            .ledger
+            .for_user(user.id)
+            .await?
+            .iter()
+            .map(|record| {
+                json!({
+                    "purpose": record.purpose,
+                    "policy_version": record.policy_version,
+                    "granted": record.granted,
+                    "source": record.source,
+                    "at": record.at,
+                })
+            })
+            .collect();
+        let audit: Vec<Value> = self
+            .audit_trail(user.id)
+            .await?
+            .iter()
+            .map(event_json)
+            .collect();
+        self.accounts
+            .ports()
+            .events
+            .record(
+                AuditEvent::new(AuditAction::DataExported, now, context)
+                    .by(actor.user.id)
+                    .on(user.id),
+            )
+            .await?;
+        Ok(json!({
+            "exported_at": now,
+            "profile": {
+                "id": user.id.to_string(),
+                "email": user.email.as_str(),
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "email_verified": user.email_verified,
+                "role": user.role.as_str(),
+                "has_password": user.password_hash.is_some(),
+                "created_at": user.created_at,
+                "updated_at": user.updated_at,
+            },
+            "memberships": memberships,
+            "sessions": sessions,
+            "second_factors": {
+                "totp_enabled": totp.as_ref().is_some_and(|factor| factor.confirmed_at.is_some()),
+                "totp_confirmed_at": totp.and_then(|factor| factor.confirmed_at),
+                "backup_codes_remaining": ports.factors.backup_codes_left(user.id).await?,
+                "passkeys": passkeys,
+            },
+            "oauth_consents": oauth_consents,
+            "consent_records": consent_records,
+            "audit_events": audit,
+        }))
+    }
+
+    /// Erases the caller (or, for an admin, `user`): every session and token ends, the account
+    /// and the personal data hanging off it are deleted, and audit entries keep only an alias.
+    /// The sole owner of an organization must hand it over first.
+    pub async fn erase(
+        &self,
+        actor: &Principal,
+        user: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<String, DomainError> {
+        let user = self.subject(actor, user).await?;
+        for (organization, membership) in self.ports.organizations.memberships_of(user.id).await? {
+            if membership.role != "owner" {
+                continue;
+            }
+            let owners = self
+                .ports
+                .organizations
+                .memberships(organization.id)
+                .await?
+                .iter()
+                .filter(|member| member.role == "owner")
+                .count();
+            if owners <= 1 {
+                return Err(DomainError::invalid(
+                    "user_id",
+                    format!(
+                        "is the only owner of organization {}; make someone else owner first",
+                        organization.slug
+                    ),
+                ));
+            }
+        }
+        let alias = format!("erased:{}", &hash_token(&user.id.to_string())[..16]);
+        self.accounts
+            .delete_user(&user, Some(actor.user.id), context)
+            .await?;
+        self.ports.audit.pseudonymise(user.id, &alias).await?;
+        // A self-erasure's own request details are the erased person's: keep none of them.
+        let erasing_self = actor.user.id == user.id;
+        let where_from = if erasing_self {
+            RequestContext::default()
+        } else {
+            context.clone()
+        };
+        let mut event = AuditEvent::new(
+            AuditAction::DataErased,
+            self.accounts.ports().clock.now(),
+            &where_from,
+        )
+        .on(&alias);
+        if !erasing_self {
+            event = event.by(actor.user.id);
+        }
+        self.accounts.ports().events.record(event).await?;
+        Ok(alias)
+    }
+
+    /// Records a consent decision of the caller.
+    pub async fn record_consent(
+        &self,
+        user: &User,
+        purpose: &str,
+        policy_version: &str,
+        granted: bool,
+        source: &str,
+    ) -> Result<ConsentRecord, DomainError> {
+        let record = ConsentRecord {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            purpose: check_label("purpose", purpose)?,
+            policy_version: check_label("policy_version", policy_version)?,
+            granted,
+            source: check_label("source", source)?,
+            at: self.accounts.ports().clock.now(),
+        };
+        self.ports.ledger.record(&record).await?;
+        Ok(record)
+    }
+
+    /// The caller's consent decisions, oldest first.
+    pub async fn consents(&self, user: UserId) -> Result<Vec<ConsentRecord>, DomainError> {
+        self.ports.ledger.for_user(user).await
+    }
+}
