@@ -287,6 +287,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         provider_settings(&config),
     );
     accounts.on_session_end(Arc::new(oidc.clone()));
+    accounts.use_organizations(Arc::new(organizations.clone()));
     let state = AppState::new(Services {
         config: Arc::new(config),
         health: Arc::new(health),

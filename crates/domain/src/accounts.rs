@@ -18,7 +18,7 @@ use crate::session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
     SessionRepository,
 };
-use crate::token::{AccessGrant, TokenIssuer, VerifiedToken};
+use crate::token::{AccessGrant, OrgClaims, OrganizationDirectory, TokenIssuer, VerifiedToken};
 use crate::user::{Email, PlatformRole, ProfilePatch, User, UserId, UserRepository};
 use crate::{Clock, DomainError, KeyValueStore};
 
@@ -168,6 +168,8 @@ pub struct AccountService {
     settings: AccountSettings,
     /// Set once at start-up, after the protocol services that listen are built on this one.
     session_end: Arc<OnceLock<Arc<dyn SessionEndListener>>>,
+    /// Set once at start-up, after the organization service is built on this one's ports.
+    organizations: Arc<OnceLock<Arc<dyn OrganizationDirectory>>>,
 }
 
 /// SHA-256 of a refresh token, hex-encoded, as stored.
@@ -209,7 +211,63 @@ impl AccountService {
             hasher,
             settings,
             session_end: Arc::new(OnceLock::new()),
+            organizations: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Registers where organizations are resolved for scoped tokens (once).
+    pub fn use_organizations(&self, directory: Arc<dyn OrganizationDirectory>) {
+        // A second registration is a wiring mistake with nothing to undo: keep the first.
+        let _ = self.organizations.set(directory);
+    }
+
+    /// The organization claims of a session's tokens, as of now.
+    async fn organization_claims(
+        &self,
+        session: &Session,
+    ) -> Result<Option<OrgClaims>, DomainError> {
+        match (session.organization_id, self.organizations.get()) {
+            (Some(organization), Some(directory)) => {
+                directory.claims(organization, session.user_id).await
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Scopes the caller's session to an organization (by id or slug; `None` for no
+    /// organization) and mints new tokens from it; later refreshes keep the scope and pick up
+    /// role changes.
+    pub async fn switch_organization(
+        &self,
+        principal: &Principal,
+        organization: Option<&str>,
+    ) -> Result<TokenPair, DomainError> {
+        let directory = self
+            .organizations
+            .get()
+            .ok_or(DomainError::NotConfigured("organizations".to_owned()))?;
+        let target = match organization {
+            Some(reference) => {
+                let id = directory
+                    .resolve(reference)
+                    .await?
+                    .ok_or(DomainError::NotFound("organization"))?;
+                if directory.claims(id, principal.user.id).await?.is_none() {
+                    return Err(DomainError::NotFound("organization"));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        self.ports
+            .sessions
+            .set_organization(principal.session_id(), target)
+            .await?;
+        let (session, user) = self
+            .active_session(principal.session_id())
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        self.issue_pair(user, &session).await
     }
 
     /// Registers the listener told about every ended session (once; later calls are ignored).
@@ -524,6 +582,7 @@ impl AccountService {
             user_agent: context.user_agent.clone(),
             amr,
             revoked_at: None,
+            organization_id: None,
         };
         self.ports.sessions.create(&session).await?;
         self.ports
@@ -630,6 +689,7 @@ impl AccountService {
                 email: user.email.as_str().to_owned(),
                 email_verified: user.email_verified,
                 amr: session.amr.clone(),
+                organization: self.organization_claims(session).await?,
             })
             .await?;
         Ok(TokenPair {

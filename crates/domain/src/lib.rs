@@ -62,7 +62,9 @@ pub use session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
     SessionRepository,
 };
-pub use token::{AccessGrant, IssuedToken, TokenIssuer, VerifiedToken};
+pub use token::{
+    AccessGrant, IssuedToken, OrgClaims, OrganizationDirectory, TokenIssuer, VerifiedToken,
+};
 pub use user::{
     Email, PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery, UserRepository,
 };

@@ -149,6 +149,8 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
     ) -> Result<(), DomainError>;
     /// By id.
     async fn get(&self, id: OrganizationId) -> Result<Option<Organization>, DomainError>;
+    /// By slug.
+    async fn by_slug(&self, slug: &str) -> Result<Option<Organization>, DomainError>;
     /// Organizations matching `search` (name or slug), all or only `member`'s, a page of them.
     async fn list(
         &self,
@@ -661,6 +663,40 @@ impl OrganizationService {
             return Err(DomainError::NotFound("organization"));
         }
         Err(DomainError::Forbidden(permission))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::OrganizationDirectory for OrganizationService {
+    async fn resolve(&self, reference: &str) -> Result<Option<OrganizationId>, DomainError> {
+        let found = match Uuid::parse_str(reference) {
+            Ok(id) => self.organizations.get(OrganizationId(id)).await?,
+            Err(_) => {
+                self.organizations
+                    .by_slug(&reference.to_ascii_lowercase())
+                    .await?
+            }
+        };
+        Ok(found.map(|organization| organization.id))
+    }
+
+    async fn claims(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<crate::OrgClaims>, DomainError> {
+        let Some((role, permissions)) = self.permissions(organization, user).await? else {
+            return Ok(None);
+        };
+        let Some(found) = self.organizations.get(organization).await? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::OrgClaims {
+            id: found.id.to_string(),
+            slug: found.slug,
+            roles: vec![role],
+            permissions,
+        }))
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Session {
     pub amr: Vec<String>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The organization its tokens are scoped to, if any.
+    pub organization_id: Option<crate::OrganizationId>,
 }
 
 impl Session {
@@ -119,6 +121,12 @@ pub trait SessionRepository: Send + Sync + std::fmt::Debug {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, DomainError>;
+    /// Scopes the session's tokens to an organization (or none).
+    async fn set_organization(
+        &self,
+        id: SessionId,
+        organization: Option<crate::OrganizationId>,
+    ) -> Result<(), DomainError>;
     /// How many sessions are active platform-wide.
     async fn count_active(&self, now: DateTime<Utc>) -> Result<u64, DomainError>;
 }

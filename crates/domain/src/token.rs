@@ -20,6 +20,35 @@ pub struct AccessGrant {
     pub email_verified: bool,
     /// How the user authenticated (`amr`).
     pub amr: Vec<String>,
+    /// The organization the tokens are scoped to, with the caller's roles and permissions.
+    pub organization: Option<OrgClaims>,
+}
+
+/// What an organization-scoped token says about the organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgClaims {
+    /// `org_id`.
+    pub id: String,
+    /// `org_slug`.
+    pub slug: String,
+    /// `roles`.
+    pub roles: Vec<String>,
+    /// `permissions`.
+    pub permissions: Vec<String>,
+}
+
+/// Resolves organizations for tokens: which one a reference names, and what a member holds
+/// in it now (so a role change shows in the next refresh).
+#[async_trait::async_trait]
+pub trait OrganizationDirectory: Send + Sync + std::fmt::Debug {
+    /// The organization an id or slug names.
+    async fn resolve(&self, reference: &str) -> Result<Option<crate::OrganizationId>, DomainError>;
+    /// The claims of `user` in the organization; `None` when not a member.
+    async fn claims(
+        &self,
+        organization: crate::OrganizationId,
+        user: UserId,
+    ) -> Result<Option<OrgClaims>, DomainError>;
 }
 
 /// A signed access token.

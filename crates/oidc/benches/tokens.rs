@@ -93,6 +93,7 @@ fn tokens(c: &mut Criterion) {
         email: "jane@example.com".to_owned(),
         email_verified: true,
         amr: vec!["pwd".to_owned()],
+        organization: None,
     };
     let token = runtime.block_on(issuer.issue(&grant)).unwrap().token;
     c.bench_function("mint RS256 access token", |b| {

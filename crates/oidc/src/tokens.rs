@@ -38,6 +38,14 @@ struct AccessClaims {
     email_verified: bool,
     role: String,
     amr: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    org_slug: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    permissions: Option<Vec<String>>,
 }
 
 /// Serialises and signs a JWS (RFC 7515 compact form). jsonwebtoken verifies; signing is done
@@ -181,6 +189,13 @@ impl TokenIssuer for JwtTokenIssuer {
             email_verified: grant.email_verified,
             role: grant.role.as_str().to_owned(),
             amr: grant.amr.clone(),
+            org_id: grant.organization.as_ref().map(|org| org.id.clone()),
+            org_slug: grant.organization.as_ref().map(|org| org.slug.clone()),
+            roles: grant.organization.as_ref().map(|org| org.roles.clone()),
+            permissions: grant
+                .organization
+                .as_ref()
+                .map(|org| org.permissions.clone()),
         };
         let token = self.sign(&claims, "at+jwt").await?;
         Ok(IssuedToken {

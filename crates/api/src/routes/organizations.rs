@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_member))
         .routes(routes!(leave))
         .routes(routes!(check))
+        .routes(routes!(switch))
 }
 
 /// An organization's policy.
@@ -511,4 +512,33 @@ async fn check(
         permission: query.permission,
         resource_id: query.resource_id,
     }))
+}
+
+/// Which organization to scope the tokens to.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct SwitchRequest {
+    /// An organization id or slug; null or left out for tokens without an organization.
+    #[schema(example = "acme-corp")]
+    organization: Option<String>,
+}
+
+/// Mint new tokens from the caller's session, scoped to an organization: the access token
+/// then carries `org_id`, `org_slug`, `roles` and `permissions`, and every refresh re-reads
+/// them, so a role change shows in the next refresh.
+#[utoipa::path(post, path = "/auth/switch-organization", tag = "organizations", security(("bearer" = [])),
+    request_body(content = SwitchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "New tokens", body = crate::routes::dto::TokenResponse),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn switch(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    crate::extract::OptionalBody(request): crate::extract::OptionalBody<SwitchRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    let pair = state
+        .accounts
+        .switch_organization(&caller.principal, request.organization.as_deref())
+        .await?;
+    Ok(super::auth::token_answer(&state, &pair, false, "Switched"))
 }

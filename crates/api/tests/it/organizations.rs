@@ -347,3 +347,139 @@ async fn owners_are_kept_and_guarded() {
     assert_eq!(status, 200, "platform admins stand above organizations");
     server.stop().await;
 }
+
+/// Two replicas sharing PostgreSQL and Redis: a role change made on one is what the other
+/// enforces at once, although both cache permissions.
+#[tokio::test]
+async fn the_permission_cache_is_shared_by_replicas() {
+    let Some((mut config, dir, postgres)) = crate::support::config_for(Stores::Production).await
+    else {
+        return;
+    };
+    config.issuer = "http://localhost:8000".to_owned();
+    let second_config = config.clone();
+    let first = TestServer::start_config(config, dir, postgres).await;
+    let second =
+        TestServer::start_config(second_config, crate::support::TempDir::new(), None).await;
+    let owner = account(&first, "owner@shared.example").await;
+    let helper = account(&first, "helper@shared.example").await;
+    let org = organization(&first, &owner, "Shared").await;
+    let id = org["id"].as_str().unwrap();
+    call(
+        &first,
+        Method::POST,
+        &format!("/api/v1/organizations/{id}/members"),
+        Some(json!({"user_id": helper.id, "role": "viewer"})),
+        &owner,
+    )
+    .await;
+    let check = format!("/api/v1/rbac/check?permission=members:write&resource_id={id}");
+    // Both replicas resolve (and cache) the viewer's permissions.
+    for server in [&first, &second] {
+        let (_, answer) = call(server, Method::GET, &check, None, &helper).await;
+        assert_eq!(answer["allowed"], json!(false));
+    }
+    let (status, _) = call(
+        &second,
+        Method::PUT,
+        &format!("/api/v1/organizations/{id}/members/{}/role", helper.id),
+        Some(json!({"role": "admin"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, answer) = call(&first, Method::GET, &check, None, &helper).await;
+    assert_eq!(answer["allowed"], json!(true), "{answer}");
+    second.stop().await;
+    first.stop().await;
+}
+
+/// Tokens scoped to an organization carry its id, slug, the caller's roles and permissions;
+/// they verify against the served JWKS, and a role change shows in the next refresh.
+#[tokio::test]
+async fn scoped_tokens_carry_roles_and_follow_role_changes() {
+    for server in servers().await {
+        let owner = account(&server, "owner@scoped.example").await;
+        let tokens = server.account("worker@scoped.example").await;
+        let worker = Account {
+            bearer: access(&tokens),
+            id: tokens["user"]["id"].as_str().unwrap().to_owned(),
+        };
+        let org = organization(&server, &owner, "Scoped Co").await;
+        let id = org["id"].as_str().unwrap();
+        call(
+            &server,
+            Method::POST,
+            &format!("/api/v1/organizations/{id}/members"),
+            Some(json!({"user_id": worker.id, "role": "viewer"})),
+            &owner,
+        )
+        .await;
+        let (status, scoped) = call(
+            &server,
+            Method::POST,
+            "/api/v1/auth/switch-organization",
+            Some(json!({"organization": "scoped-co"})),
+            &worker,
+        )
+        .await;
+        assert_eq!(status, 200, "{scoped}");
+        let claims = crate::tokens::verify_with_jwks(&server, &access(&scoped)).await;
+        assert_eq!(claims["org_id"], json!(id));
+        assert_eq!(claims["org_slug"], json!("scoped-co"));
+        assert_eq!(claims["roles"], json!(["viewer"]));
+        assert_eq!(claims["permissions"], json!(["org:read", "members:read"]));
+
+        call(
+            &server,
+            Method::PUT,
+            &format!("/api/v1/organizations/{id}/members/{}/role", worker.id),
+            Some(json!({"role": "admin"})),
+            &owner,
+        )
+        .await;
+        let (status, renewed) = server
+            .post(
+                "/api/v1/auth/token/refresh",
+                json!({"refresh_token": scoped["refresh_token"]}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let claims = crate::tokens::verify_with_jwks(&server, &access(&renewed)).await;
+        assert_eq!(claims["roles"], json!(["admin"]));
+        assert!(
+            claims["permissions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("members:write"))
+        );
+
+        // Another tenant's organization cannot be switched to; no organization drops the scope.
+        let stranger = account(&server, "stranger@scoped.example").await;
+        let (status, _) = call(
+            &server,
+            Method::POST,
+            "/api/v1/auth/switch-organization",
+            Some(json!({"organization": id})),
+            &stranger,
+        )
+        .await;
+        assert_eq!(status, 404);
+        let (status, plain) = call(
+            &server,
+            Method::POST,
+            "/api/v1/auth/switch-organization",
+            Some(json!({})),
+            &Account {
+                bearer: access(&renewed),
+                id: worker.id.clone(),
+            },
+        )
+        .await;
+        assert_eq!(status, 200);
+        let claims = crate::tokens::verify_with_jwks(&server, &access(&plain)).await;
+        assert!(claims.get("org_id").is_none());
+        server.stop().await;
+    }
+}

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::support::{Stores, TestServer, access, config_for, servers};
 
 /// Verifies `token` using only the JWKS document the server publishes.
-async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
+pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
     let jwks: JwkSet = server
         .client
         .get(server.url("/.well-known/jwks.json"))

@@ -832,6 +832,7 @@ mod tests {
             user_agent: None,
             amr: vec!["pwd".to_owned()],
             revoked_at: None,
+            organization_id: None,
         };
         (session, user)
     }

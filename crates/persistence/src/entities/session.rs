@@ -25,6 +25,8 @@ pub struct Model {
     pub amr: String,
     /// Revoked.
     pub revoked_at: Option<DateTimeUtc>,
+    /// The organization its tokens are scoped to.
+    pub organization_id: Option<Uuid>,
 }
 
 /// No relations are navigated from here.

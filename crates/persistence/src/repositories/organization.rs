@@ -130,6 +130,16 @@ impl OrganizationRepository for SqlOrganizationRepository {
             .transpose()
     }
 
+    async fn by_slug(&self, slug: &str) -> Result<Option<Organization>, DomainError> {
+        organization::Entity::find()
+            .filter(organization::Column::Slug.eq(slug))
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("organization"))?
+            .map(to_domain)
+            .transpose()
+    }
+
     async fn list(
         &self,
         member: Option<UserId>,

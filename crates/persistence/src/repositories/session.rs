@@ -45,6 +45,7 @@ fn session_to_domain(model: session::Model) -> Session {
             .map(ToOwned::to_owned)
             .collect(),
         revoked_at: model.revoked_at,
+        organization_id: model.organization_id.map(castellan_domain::OrganizationId),
     }
 }
 
@@ -56,6 +57,23 @@ fn active_filter(now: DateTime<Utc>) -> sea_orm::Condition {
 
 #[async_trait]
 impl SessionRepository for SqlSessionRepository {
+    async fn set_organization(
+        &self,
+        id: SessionId,
+        organization: Option<castellan_domain::OrganizationId>,
+    ) -> Result<(), DomainError> {
+        session::Entity::update_many()
+            .col_expr(
+                session::Column::OrganizationId,
+                Expr::value(organization.map(|id| id.0)),
+            )
+            .filter(session::Column::Id.eq(id.0))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("session"))?;
+        Ok(())
+    }
+
     async fn create(&self, value: &Session) -> Result<(), DomainError> {
         session::ActiveModel {
             id: Set(value.id.0),
@@ -70,6 +88,7 @@ impl SessionRepository for SqlSessionRepository {
                 .map(|agent| agent.chars().take(512).collect())),
             amr: Set(value.amr.join(" ")),
             revoked_at: Set(value.revoked_at),
+            organization_id: Set(value.organization_id.map(|id| id.0)),
         }
         .insert(self.database.connection())
         .await
