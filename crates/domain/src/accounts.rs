@@ -252,8 +252,19 @@ impl AccountService {
                     .resolve(reference)
                     .await?
                     .ok_or(DomainError::NotFound("organization"))?;
-                if directory.claims(id, principal.user.id).await?.is_none() {
-                    return Err(DomainError::NotFound("organization"));
+                let claims = directory
+                    .claims(id, principal.user.id)
+                    .await?
+                    .ok_or(DomainError::NotFound("organization"))?;
+                let strong = principal
+                    .token
+                    .amr
+                    .iter()
+                    .any(|method| method == "mfa" || method == "hwk");
+                if claims.mfa_required && !strong {
+                    return Err(DomainError::Forbidden(
+                        "this organization requires two-step sign-in; sign in with a second factor first",
+                    ));
                 }
                 Some(id)
             }

@@ -696,6 +696,7 @@ impl crate::OrganizationDirectory for OrganizationService {
             slug: found.slug,
             roles: vec![role],
             permissions,
+            mfa_required: found.policy.mfa_required,
         }))
     }
 }

@@ -35,6 +35,9 @@ pub struct OrgClaims {
     pub roles: Vec<String>,
     /// `permissions`.
     pub permissions: Vec<String>,
+    /// The organization's policy asks for a second factor (not a claim; checked when a
+    /// session is scoped).
+    pub mfa_required: bool,
 }
 
 /// Resolves organizations for tokens: which one a reference names, and what a member holds

@@ -455,6 +455,26 @@ async fn scoped_tokens_carry_roles_and_follow_role_changes() {
                 .contains(&json!("members:write"))
         );
 
+        // An organization that requires a second factor refuses a password-only session.
+        call(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/organizations/{id}"),
+            Some(json!({"policy": {"mfa_required": true}})),
+            &owner,
+        )
+        .await;
+        let (status, refused) = call(
+            &server,
+            Method::POST,
+            "/api/v1/auth/switch-organization",
+            Some(json!({"organization": "scoped-co"})),
+            &worker,
+        )
+        .await;
+        assert_eq!(status, 403, "{refused}");
+        assert!(refused["detail"].as_str().unwrap().contains("two-step"));
+
         // Another tenant's organization cannot be switched to; no organization drops the scope.
         let stranger = account(&server, "stranger@scoped.example").await;
         let (status, _) = call(
