@@ -52,8 +52,9 @@ pub use mfa::{
     PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
 };
 pub use org::{
-    Decision, Member, MemberRef, Membership, Organization, OrganizationId, OrganizationPage,
-    OrganizationPatch, OrganizationPolicy, OrganizationRepository, OrganizationService,
+    CustomRole, Decision, Member, MemberRef, Membership, Organization, OrganizationId,
+    OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationRepository,
+    OrganizationService,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};

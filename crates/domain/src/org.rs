@@ -120,6 +120,23 @@ pub struct Membership {
     pub created_at: DateTime<Utc>,
 }
 
+/// A role an organization defined: a name and a set of permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomRole {
+    /// Id (what memberships holding it store as their role).
+    pub id: Uuid,
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// Unique within the organization.
+    pub name: String,
+    /// Permissions from [`PERMISSIONS`].
+    pub permissions: Vec<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A member with their account.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -185,6 +202,14 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
         user: UserId,
         role: &str,
     ) -> Result<bool, DomainError>;
+    /// The organization's custom roles, oldest first.
+    async fn roles(&self, id: OrganizationId) -> Result<Vec<CustomRole>, DomainError>;
+    /// A custom role by id, in any organization.
+    async fn role(&self, role: Uuid) -> Result<Option<CustomRole>, DomainError>;
+    /// Stores a new or changed custom role (a taken name is a conflict).
+    async fn put_role(&self, role: &CustomRole) -> Result<(), DomainError>;
+    /// Deletes a custom role no member holds; false when a member holds it.
+    async fn delete_role_if_unused(&self, role: Uuid) -> Result<bool, DomainError>;
     /// Removes a member unless that leaves no owner; false when it would.
     async fn remove_member_keeping_an_owner(
         &self,
@@ -243,14 +268,20 @@ fn check_name(name: &str) -> Result<String, DomainError> {
     Ok(name.to_owned())
 }
 
-fn check_role(role: &str) -> Result<String, DomainError> {
-    if built_in_permissions(role).is_none() {
-        return Err(DomainError::invalid(
-            "role",
-            format!("must be one of {}", BUILT_IN_ROLES.join(", ")),
-        ));
+fn check_permissions(permissions: &[String]) -> Result<Vec<String>, DomainError> {
+    let mut checked: Vec<String> = Vec::new();
+    for permission in permissions {
+        if !PERMISSIONS.contains(&permission.as_str()) {
+            return Err(DomainError::invalid(
+                "permissions",
+                format!("{permission} is not one of {}", PERMISSIONS.join(", ")),
+            ));
+        }
+        if !checked.contains(permission) {
+            checked.push(permission.clone());
+        }
     }
-    Ok(role.to_owned())
+    Ok(checked)
 }
 
 /// A slug made from a name: lowercase, dashes for everything else.
@@ -297,6 +328,118 @@ impl OrganizationService {
 
     async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
         self.events.record(event).await
+    }
+
+    /// A role name valid in the organization: built in, or the id of one of its custom roles.
+    async fn check_role(&self, id: OrganizationId, role: &str) -> Result<String, DomainError> {
+        if built_in_permissions(role).is_some() {
+            return Ok(role.to_owned());
+        }
+        if let Ok(custom) = Uuid::parse_str(role)
+            && self
+                .organizations
+                .role(custom)
+                .await?
+                .is_some_and(|found| found.organization_id == id)
+        {
+            return Ok(custom.to_string());
+        }
+        Err(DomainError::invalid(
+            "role",
+            format!(
+                "must be one of {} or the id of one of the organization's roles",
+                BUILT_IN_ROLES.join(", ")
+            ),
+        ))
+    }
+
+    /// The organization's roles: built-in names with their permissions, then custom roles
+    /// (`roles:read`).
+    pub async fn roles(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+    ) -> Result<Vec<CustomRole>, DomainError> {
+        self.require(caller, id, "roles:read").await?;
+        self.organizations.roles(id).await
+    }
+
+    /// Defines a custom role (`roles:write`).
+    pub async fn create_role(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<CustomRole, DomainError> {
+        self.require(caller, id, "roles:write").await?;
+        let name = check_name(name)?;
+        if BUILT_IN_ROLES.contains(&name.as_str()) {
+            return Err(DomainError::invalid("name", "is a built-in role"));
+        }
+        let now = self.clock.now();
+        let role = CustomRole {
+            id: Uuid::now_v7(),
+            organization_id: id,
+            name,
+            permissions: check_permissions(permissions)?,
+            created_at: now,
+            updated_at: now,
+        };
+        self.organizations.put_role(&role).await?;
+        Ok(role)
+    }
+
+    /// A custom role the caller may change (`roles:write` in its organization).
+    async fn writable_role(
+        &self,
+        caller: &Principal,
+        role: Uuid,
+    ) -> Result<CustomRole, DomainError> {
+        let found = self
+            .organizations
+            .role(role)
+            .await?
+            .ok_or(DomainError::NotFound("role"))?;
+        // Outside the organization the role does not exist for the caller.
+        self.require(caller, found.organization_id, "roles:write")
+            .await
+            .map_err(|error| match error {
+                DomainError::NotFound(_) => DomainError::NotFound("role"),
+                other => other,
+            })?;
+        Ok(found)
+    }
+
+    /// Renames a custom role or replaces its permissions; members holding it are affected
+    /// at once.
+    pub async fn update_role(
+        &self,
+        caller: &Principal,
+        role: Uuid,
+        name: Option<&str>,
+        permissions: Option<&[String]>,
+    ) -> Result<CustomRole, DomainError> {
+        let mut found = self.writable_role(caller, role).await?;
+        if let Some(name) = name {
+            found.name = check_name(name)?;
+        }
+        if let Some(permissions) = permissions {
+            found.permissions = check_permissions(permissions)?;
+        }
+        found.updated_at = self.clock.now();
+        self.organizations.put_role(&found).await?;
+        self.changed(found.organization_id).await?;
+        Ok(found)
+    }
+
+    /// Deletes a custom role no member holds.
+    pub async fn delete_role(&self, caller: &Principal, role: Uuid) -> Result<(), DomainError> {
+        let found = self.writable_role(caller, role).await?;
+        if !self.organizations.delete_role_if_unused(role).await? {
+            return Err(DomainError::Conflict("member holding this role"));
+        }
+        self.changed(found.organization_id).await
     }
 
     /// Creates an organization; its creator is its first owner.
@@ -437,7 +580,7 @@ impl OrganizationService {
         role: &str,
         context: &RequestContext,
     ) -> Result<Member, DomainError> {
-        let role = check_role(role)?;
+        let role = self.check_role(id, role).await?;
         self.grantable(caller, id, &role).await?;
         let user = match user {
             MemberRef::Id(user_id) => self.users.by_id(user_id).await?,
@@ -491,7 +634,7 @@ impl OrganizationService {
         role: &str,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        let role = check_role(role)?;
+        let role = self.check_role(id, role).await?;
         let current = self
             .organizations
             .membership(id, user)
@@ -590,18 +733,22 @@ impl OrganizationService {
         {
             return Ok(resolved);
         }
-        let resolved = self
-            .organizations
-            .membership(id, user)
-            .await?
-            .map(|membership| {
-                let permissions = built_in_permissions(&membership.role)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
-                (membership.role, permissions)
-            });
+        let resolved = match self.organizations.membership(id, user).await? {
+            None => None,
+            Some(membership) => Some(match built_in_permissions(&membership.role) {
+                Some(permissions) => (
+                    membership.role,
+                    permissions.into_iter().map(str::to_owned).collect(),
+                ),
+                None => match Uuid::parse_str(&membership.role) {
+                    Ok(custom) => match self.organizations.role(custom).await? {
+                        Some(role) => (role.name, role.permissions),
+                        None => (membership.role, Vec::new()),
+                    },
+                    Err(_) => (membership.role, Vec::new()),
+                },
+            }),
+        };
         let encoded = serde_json::to_vec(&resolved)
             .map_err(|error| DomainError::Storage(format!("encoding permissions: {error}")))?;
         self.kv.set(&key, &encoded, Some(PERMISSION_CACHE)).await?;

@@ -13,6 +13,7 @@ pub mod oauth_consent;
 pub mod organization;
 pub mod passkey;
 pub mod refresh_token;
+pub mod role;
 pub mod session;
 pub mod session_client;
 pub mod signing_key;

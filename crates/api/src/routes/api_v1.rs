@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::organizations::router())
         .merge(super::platform::router())
         .merge(super::compliance::router())
+        .merge(super::roles::router())
 }
 
 /// Whether the API is up: 200 with an empty body (seed 004's heartbeat).

@@ -16,6 +16,7 @@ pub mod organizations;
 pub mod pages;
 pub mod passkeys;
 pub mod platform;
+pub mod roles;
 pub mod wellknown;
 
 use utoipa::OpenApi;

@@ -102,6 +102,16 @@ async fn tenants_are_isolated_on_every_scoped_endpoint() {
                 format!("/api/v1/organizations/{b_id}/leave"),
                 None,
             ),
+            (
+                Method::GET,
+                format!("/api/v1/roles?organization_id={b_id}"),
+                None,
+            ),
+            (
+                Method::POST,
+                "/api/v1/roles".to_owned(),
+                Some(json!({"organization_id": b_id, "name": "spy", "permissions": ["org:read"]})),
+            ),
         ];
         for (method, path, body) in attempts {
             let (status, answer) = call(&server, method.clone(), &path, body, &alice).await;
@@ -502,4 +512,136 @@ async fn scoped_tokens_carry_roles_and_follow_role_changes() {
         assert!(claims.get("org_id").is_none());
         server.stop().await;
     }
+}
+
+/// Custom roles: defined with permissions from the catalog, assigned by id, changed with
+/// immediate effect, and not deletable while held; invisible to other tenants.
+#[tokio::test]
+async fn custom_roles_carry_their_permissions() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let owner = account(&server, "owner@roles.example").await;
+    let member = account(&server, "member@roles.example").await;
+    let stranger = account(&server, "stranger@roles.example").await;
+    let org = organization(&server, &owner, "Roles Inc").await;
+    let id = org["id"].as_str().unwrap();
+    let create = |name: &str, permissions: Value| json!({"organization_id": id, "name": name, "permissions": permissions});
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/v1/roles",
+        Some(create("bad", json!(["root:everything"]))),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, auditor) = call(
+        &server,
+        Method::POST,
+        "/api/v1/roles",
+        Some(create("auditor", json!(["org:read", "audit:read"]))),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 201, "{auditor}");
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/v1/roles",
+        Some(create("auditor", json!(["org:read"]))),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 409);
+    let role = auditor["id"].as_str().unwrap();
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/organizations/{id}/members"),
+        Some(json!({"user_id": member.id, "role": role})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let allowed = |permission: &'static str| {
+        let server = &server;
+        let member = &member;
+        async move {
+            call(
+                server,
+                Method::GET,
+                &format!("/api/v1/rbac/check?permission={permission}&resource_id={id}"),
+                None,
+                member,
+            )
+            .await
+            .1["allowed"]
+                .clone()
+        }
+    };
+    assert_eq!(allowed("audit:read").await, json!(true));
+    assert_eq!(allowed("members:read").await, json!(false));
+    let (status, _) = call(
+        &server,
+        Method::PATCH,
+        &format!("/api/v1/roles/{role}"),
+        Some(json!({"permissions": ["org:read", "audit:read", "members:read"]})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        allowed("members:read").await,
+        json!(true),
+        "at once, despite the cache"
+    );
+    let (_, listed) = call(
+        &server,
+        Method::GET,
+        &format!("/api/v1/roles?organization_id={id}"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 5);
+    for attempt in [
+        (Method::PATCH, Some(json!({"name": "mine"}))),
+        (Method::DELETE, None),
+    ] {
+        let (status, _) = call(
+            &server,
+            attempt.0,
+            &format!("/api/v1/roles/{role}"),
+            attempt.1,
+            &stranger,
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        &format!("/api/v1/roles/{role}"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 409, "a member holds it");
+    call(
+        &server,
+        Method::PUT,
+        &format!("/api/v1/organizations/{id}/members/{}/role", member.id),
+        Some(json!({"role": "viewer"})),
+        &owner,
+    )
+    .await;
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        &format!("/api/v1/roles/{role}"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204);
+    server.stop().await;
 }
