@@ -15,6 +15,7 @@ mod m20261201_000008_create_organizations;
 mod m20261201_000009_create_consent_records;
 mod m20261201_000010_scope_sessions_to_organizations;
 mod m20261201_000011_create_roles;
+mod m20261201_000012_create_invitations;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_create_consent_records::Migration),
             Box::new(m20261201_000010_scope_sessions_to_organizations::Migration),
             Box::new(m20261201_000011_create_roles::Migration),
+            Box::new(m20261201_000012_create_invitations::Migration),
         ]
     }
 }

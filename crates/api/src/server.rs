@@ -189,7 +189,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
     let email = EmailService::new(
         accounts.clone(),
         Arc::new(SqlEmailTokenRepository::new(database.clone())),
-        outbox,
+        outbox.clone(),
         EmailSettings {
             require_verified_email: config.accounts.require_verified_email,
             magic_links: config.accounts.magic_links,
@@ -234,7 +234,8 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         cache.clone(),
         events.clone(),
         clock.clone(),
-    );
+    )
+    .with_invitations(outbox.clone(), &config.issuer);
     let mfa = MfaService::new(
         accounts.clone(),
         MfaPorts {

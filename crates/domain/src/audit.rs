@@ -82,6 +82,8 @@ pub enum AuditAction {
     OrganizationDeleted,
     /// A user joined an organization.
     MemberAdded,
+    /// An address was invited to an organization.
+    MemberInvited,
     /// A member's role changed.
     MemberRoleChanged,
     /// A member left or was removed.
@@ -134,6 +136,7 @@ impl AuditAction {
             Self::OrganizationUpdated => "organization.updated",
             Self::OrganizationDeleted => "organization.deleted",
             Self::MemberAdded => "organization.member.added",
+            Self::MemberInvited => "organization.member.invited",
             Self::MemberRoleChanged => "organization.member.role_changed",
             Self::MemberRemoved => "organization.member.removed",
             Self::MaintenanceChanged => "platform.maintenance.changed",

@@ -85,6 +85,13 @@ pub enum Notice {
     },
     /// Too many failed sign-ins locked the account for a while.
     AccountLocked,
+    /// An invitation to join `organization` at `link`.
+    Invitation {
+        /// The organization's name.
+        organization: String,
+        /// Where to accept it.
+        link: String,
+    },
     /// A sign-in from a device not seen before.
     NewSignIn {
         /// The IP address.

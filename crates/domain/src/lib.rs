@@ -52,9 +52,9 @@ pub use mfa::{
     PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
 };
 pub use org::{
-    CustomRole, Decision, Member, MemberRef, Membership, Organization, OrganizationId,
-    OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationRepository,
-    OrganizationService,
+    Added, CustomRole, Decision, Invitation, Member, MemberRef, Membership, Organization,
+    OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy,
+    OrganizationRepository, OrganizationService,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};

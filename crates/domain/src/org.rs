@@ -137,6 +137,40 @@ pub struct CustomRole {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An invitation to join an organization, sent to an address without an account (stored by
+/// the hash of its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// SHA-256 of the token.
+    pub hash: String,
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// The invited address.
+    pub email: String,
+    /// The role on acceptance.
+    pub role: String,
+    /// Who invited.
+    pub invited_by: UserId,
+    /// Sent.
+    pub created_at: DateTime<Utc>,
+    /// Dead after this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What adding a member did.
+#[derive(Debug, Clone)]
+pub enum Added {
+    /// The account is a member now.
+    Member(Member),
+    /// No account has the address: an invitation was mailed.
+    Invited {
+        /// The address.
+        email: String,
+        /// Until when it can be accepted.
+        expires_at: DateTime<Utc>,
+    },
+}
+
 /// A member with their account.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -202,6 +236,15 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
         user: UserId,
         role: &str,
     ) -> Result<bool, DomainError>;
+    /// Stores an invitation.
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<(), DomainError>;
+    /// Uses the live, unaccepted invitation with this hash sent to `email`, atomically.
+    async fn accept_invitation(
+        &self,
+        hash: &str,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Invitation>, DomainError>;
     /// The organization's custom roles, oldest first.
     async fn roles(&self, id: OrganizationId) -> Result<Vec<CustomRole>, DomainError>;
     /// A custom role by id, in any organization.
@@ -235,7 +278,11 @@ pub struct OrganizationService {
     kv: Arc<dyn KeyValueStore>,
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
+    invitations: Option<(crate::email::Outbox, String)>,
 }
+
+/// How long an invitation can be accepted.
+const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a member's resolved permissions are reused.
 const PERMISSION_CACHE: Duration = Duration::from_secs(300);
@@ -323,7 +370,104 @@ impl OrganizationService {
             kv,
             events,
             clock,
+            invitations: None,
         }
+    }
+
+    /// Mails invitations through `outbox`, with links on `issuer`, to addresses that have no
+    /// account yet.
+    pub fn with_invitations(mut self, outbox: crate::email::Outbox, issuer: &str) -> Self {
+        self.invitations = Some((outbox, issuer.trim_end_matches('/').to_owned()));
+        self
+    }
+
+    /// Mails an invitation to an address without an account.
+    async fn invite(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        email: Email,
+        role: String,
+        context: &RequestContext,
+    ) -> Result<Added, DomainError> {
+        let (outbox, issuer) = self
+            .invitations
+            .as_ref()
+            .ok_or(DomainError::NotFound("user"))?;
+        let organization = self.get(id).await?;
+        let bytes: [u8; 32] = rand::random();
+        let token =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+        let now = self.clock.now();
+        let expires_at =
+            now + chrono::Duration::from_std(INVITATION_LIFETIME).unwrap_or(chrono::Duration::MAX);
+        self.organizations
+            .create_invitation(&Invitation {
+                hash: crate::accounts::hash_token(&token),
+                organization_id: id,
+                email: email.as_str().to_owned(),
+                role,
+                invited_by: caller.user.id,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        outbox
+            .send(
+                email.as_str(),
+                &crate::email::Notice::Invitation {
+                    organization: organization.name,
+                    link: format!("{issuer}/invitations/accept?token={token}"),
+                },
+                now,
+            )
+            .await?;
+        self.record(
+            AuditEvent::new(AuditAction::MemberInvited, now, context)
+                .by(caller.user.id)
+                .on(id),
+        )
+        .await?;
+        Ok(Added::Invited {
+            email: email.as_str().to_owned(),
+            expires_at,
+        })
+    }
+
+    /// Accepts an invitation for the signed-in account it was sent to; for anyone else it is
+    /// unknown.
+    pub async fn accept_invitation(
+        &self,
+        user: &User,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<Organization, DomainError> {
+        // Sent to another address, the invitation stays usable by its addressee.
+        let invitation = self
+            .organizations
+            .accept_invitation(
+                &crate::accounts::hash_token(token.trim()),
+                user.email.as_str(),
+                self.clock.now(),
+            )
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        let membership = Membership {
+            organization_id: invitation.organization_id,
+            user_id: user.id,
+            role: invitation.role,
+            created_at: self.clock.now(),
+        };
+        self.organizations.add_member(&membership).await?;
+        self.changed(invitation.organization_id).await?;
+        self.record(
+            AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
+                .by(user.id)
+                .on(invitation.organization_id)
+                .note(format!("invitation accepted; role={}", membership.role)),
+        )
+        .await?;
+        self.get(invitation.organization_id).await
     }
 
     async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
@@ -571,7 +715,8 @@ impl OrganizationService {
         Ok(members)
     }
 
-    /// Adds an existing account (by id or email) with a built-in role.
+    /// Adds an account (by id or email) with a role; an address without an account gets an
+    /// invitation by mail instead.
     pub async fn add_member(
         &self,
         caller: &Principal,
@@ -579,14 +724,23 @@ impl OrganizationService {
         user: MemberRef,
         role: &str,
         context: &RequestContext,
-    ) -> Result<Member, DomainError> {
+    ) -> Result<Added, DomainError> {
         let role = self.check_role(id, role).await?;
         self.grantable(caller, id, &role).await?;
         let user = match user {
-            MemberRef::Id(user_id) => self.users.by_id(user_id).await?,
-            MemberRef::Email(email) => self.users.by_email(&Email::parse(&email)?).await?,
-        }
-        .ok_or(DomainError::NotFound("user"))?;
+            MemberRef::Id(user_id) => self
+                .users
+                .by_id(user_id)
+                .await?
+                .ok_or(DomainError::NotFound("user"))?,
+            MemberRef::Email(email) => {
+                let email = Email::parse(&email)?;
+                match self.users.by_email(&email).await? {
+                    Some(user) => user,
+                    None => return self.invite(caller, id, email, role, context).await,
+                }
+            }
+        };
         let membership = Membership {
             organization_id: id,
             user_id: user.id,
@@ -602,7 +756,7 @@ impl OrganizationService {
                 .note(format!("user={} role={}", user.id, membership.role)),
         )
         .await?;
-        Ok(Member { membership, user })
+        Ok(Added::Member(Member { membership, user }))
     }
 
     /// Only an owner (or a platform admin) may hand out or take away the owner role.

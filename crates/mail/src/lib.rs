@@ -168,6 +168,20 @@ impl Templates {
                         .to_owned(),
                 ],
             ),
+            Notice::Invitation { organization, link } => Wording {
+                subject: format!("You are invited to {organization} on {product}"),
+                heading: format!("Join {organization}"),
+                paragraphs: vec![
+                    format!(
+                        "You were invited to join {organization}. Open the link below, sign in \
+                         or create an account with this address, and accept. It works once, \
+                         for 7 days."
+                    ),
+                    ignore,
+                ],
+                action: "Accept the invitation",
+                link: Some(link.clone()),
+            },
             Notice::NewSignIn { ip, user_agent } => plain(
                 format!("New sign-in to your {product} account"),
                 "A new device signed in",

@@ -3,6 +3,7 @@
 pub mod audit_event;
 pub mod consent_record;
 pub mod email_token;
+pub mod invitation;
 pub mod lease;
 pub mod mail_outbox;
 pub mod membership;

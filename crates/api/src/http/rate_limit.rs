@@ -41,6 +41,7 @@ const PAGE_FORMS: &[&str] = &[
     "/login/magic",
     "/login/magic-link",
     "/reset-password",
+    "/invitations/accept",
     "/signup",
     "/device",
 ];

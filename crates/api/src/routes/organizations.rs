@@ -5,8 +5,10 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use castellan_domain::{
-    Member, MemberRef, Organization, OrganizationId, OrganizationPatch, OrganizationPolicy, UserId,
+    Added, Member, MemberRef, Organization, OrganizationId, OrganizationPatch, OrganizationPolicy,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(leave))
         .routes(routes!(check))
         .routes(routes!(switch))
+        .routes(routes!(accept))
 }
 
 /// An organization's policy.
@@ -321,6 +324,7 @@ pub struct AddMemberRequest {
     request_body(content = AddMemberRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Added", body = MemberBody),
+        (status = 202, description = "No account has the address: an invitation was mailed", body = InvitationBody),
         (status = 403, description = "The caller may not add members, or owners (AUTHORIZATION_ERROR)", body = ErrorBody),
         (status = 404, description = "No such organization of the caller's, or no such account (NOT_FOUND_ERROR)", body = ErrorBody),
         (status = 409, description = "Already a member (CONFLICT_ERROR)", body = ErrorBody),
@@ -330,7 +334,7 @@ async fn add_member(
     Client(context): Client,
     access: OrgAccess<MembersWrite>,
     JsonOrForm(request): JsonOrForm<AddMemberRequest>,
-) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let who = match (request.user_id, request.email) {
         (Some(id), _) => MemberRef::Id(UserId(
             uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("No such user"))?,
@@ -338,7 +342,7 @@ async fn add_member(
         (None, Some(email)) => MemberRef::Email(email),
         (None, None) => return Err(ApiError::validation("user_id or email: one is required")),
     };
-    let member = state
+    let added = state
         .organizations
         .add_member(
             &access.principal,
@@ -348,7 +352,59 @@ async fn add_member(
             &context,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(MemberBody::from(&member))))
+    Ok(match added {
+        Added::Member(member) => {
+            (StatusCode::CREATED, Json(MemberBody::from(&member))).into_response()
+        }
+        Added::Invited { email, expires_at } => (
+            StatusCode::ACCEPTED,
+            Json(InvitationBody {
+                invited: email,
+                expires_at,
+                message: "No account has this address; an invitation was mailed",
+            }),
+        )
+            .into_response(),
+    })
+}
+
+/// An invitation sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationBody {
+    /// The invited address.
+    invited: String,
+    /// Until when it can be accepted.
+    expires_at: DateTime<Utc>,
+    /// What happened.
+    message: &'static str,
+}
+
+/// The token of an invitation.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AcceptRequest {
+    /// From the invitation's link.
+    token: String,
+}
+
+/// Accept an invitation sent to the caller's address: the caller joins the organization with
+/// the invited role.
+#[utoipa::path(post, path = "/invitations/accept", tag = "organizations", security(("bearer" = [])),
+    request_body(content = AcceptRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Joined", body = OrganizationBody),
+        (status = 401, description = "Unknown, used, expired, or sent to another address (TOKEN_ERROR)", body = ErrorBody),
+    ))]
+async fn accept(
+    State(state): State<AppState>,
+    Client(context): Client,
+    caller: Authenticated,
+    JsonOrForm(request): JsonOrForm<AcceptRequest>,
+) -> Result<Json<OrganizationBody>, ApiError> {
+    let organization = state
+        .organizations
+        .accept_invitation(&caller.principal.user, &request.token, &context)
+        .await?;
+    Ok(Json(OrganizationBody::from(&organization)))
 }
 
 /// The members and their roles (`members:read`).

@@ -42,6 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/login/magic", get(magic_page).post(magic_submit))
         .route("/login/magic-link", axum::routing::post(magic_request))
         .route("/reset-password", get(reset_page).post(reset_submit))
+        .route(
+            "/invitations/accept",
+            get(invitation_page).post(invitation_submit),
+        )
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
         .route("/device", get(device_page).post(device_submit))
@@ -811,6 +815,67 @@ async fn magic_submit(
         }
         Err(DomainError::InvalidToken) => link_outcome(Err(DomainError::InvalidToken), ""),
         Err(error) => login_failed(&state, jar, target, String::new(), error).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationPage {
+    csrf: String,
+    token: String,
+    email: String,
+}
+
+/// An invitation's link lands here: a signed-in browser is asked to join; anyone else signs
+/// in (or signs up) first and comes back.
+async fn invitation_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LinkQuery>,
+) -> Response {
+    let Some((_, user)) = browser_user(&state, &jar).await else {
+        let back = format!(
+            "/invitations/accept?{}",
+            serde_urlencoded::to_string([("token", query.token.as_str())]).unwrap_or_default()
+        );
+        let login = serde_urlencoded::to_string([("next", back.as_str())]).unwrap_or_default();
+        return see_other(&format!("/login?{login}"));
+    };
+    form_page(&state, jar, StatusCode::OK, |csrf| InvitationPage {
+        csrf,
+        token: query.token,
+        email: user.email.as_str().to_owned(),
+    })
+}
+
+async fn invitation_submit(
+    State(state): State<AppState>,
+    Client(context): Client,
+    jar: CookieJar,
+    Form(form): Form<LinkForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let Some((_, user)) = browser_user(&state, &jar).await else {
+        return see_other("/login");
+    };
+    match state
+        .organizations
+        .accept_invitation(&user, &form.token, &context)
+        .await
+    {
+        Ok(organization) => message(
+            StatusCode::OK,
+            "Welcome",
+            &format!("You joined {}.", organization.name),
+        ),
+        Err(DomainError::InvalidToken) => message(
+            StatusCode::BAD_REQUEST,
+            "This invitation does not work here",
+            "It was used already, has expired, or was sent to another address than the one you are signed in with.",
+        ),
+        Err(error) => link_outcome(Err(error), ""),
     }
 }
 

@@ -614,3 +614,96 @@ async fn magic_links_follow_the_configuration_and_keep_the_second_factor() {
     );
     server.stop().await;
 }
+
+/// Adding an address without an account mails an invitation; only that address can accept
+/// it, once, through the API or the hosted page after signing up.
+#[tokio::test]
+async fn invitations_become_memberships() {
+    let listener = free_listener();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::start(listener);
+    let server = server_with_smtp(Stores::Embedded, port, |_| {})
+        .await
+        .unwrap();
+    let owner = access(&server.account("owner@invite.example").await);
+    let (_, org) = server
+        .post(
+            "/api/v1/organizations",
+            json!({"name": "Invite Co"}),
+            Some(&owner),
+        )
+        .await;
+    let id = org["id"].as_str().unwrap();
+    let (status, invited) = server
+        .post(
+            &format!("/api/v1/organizations/{id}/members"),
+            json!({"email": "newbie@invite.example", "role": "admin"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(status, 202, "{invited}");
+    let message = inbox
+        .wait_for("newbie@invite.example", "invited to Invite Co")
+        .await;
+    let accept = link(&message, "/invitations/accept");
+
+    // Someone else cannot use it, and trying does not burn it.
+    let other = access(&server.account("other@invite.example").await);
+    let (status, _) = server
+        .post(
+            "/api/v1/invitations/accept",
+            json!({"token": token(&accept)}),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    // The invitee signs up in the browser and comes back to the page.
+    server.account("newbie@invite.example").await;
+    let browser = Browser::new(&server);
+    let page = browser.get(&accept).await;
+    let login = page.location.clone().unwrap();
+    assert!(login.starts_with("/login?next="), "{login}");
+    let form = browser.get(&login).await;
+    let signed_in = browser
+        .post(
+            "/login",
+            &[
+                ("email", "newbie@invite.example"),
+                ("password", PASSWORD),
+                ("csrf", &hidden(&form.body, "csrf")),
+                ("next", &hidden(&form.body, "next")),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some(accept.as_str()));
+    let confirm = browser.get(&accept).await;
+    assert!(confirm.body.contains("newbie@invite.example"));
+    let joined = browser
+        .post(
+            "/invitations/accept",
+            &[
+                ("csrf", &hidden(&confirm.body, "csrf")),
+                ("token", &hidden(&confirm.body, "token")),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    assert!(joined.body.contains("You joined Invite Co"));
+    let (_, members) = server
+        .get_as(&format!("/api/v1/organizations/{id}/members"), &owner)
+        .await;
+    assert_eq!(members[1]["email"], json!("newbie@invite.example"));
+    assert_eq!(members[1]["role"], json!("admin"));
+    let again = browser
+        .post(
+            "/invitations/accept",
+            &[
+                ("csrf", &hidden(&confirm.body, "csrf")),
+                ("token", &hidden(&confirm.body, "token")),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400, "an invitation works once");
+    server.stop().await;
+}
