@@ -235,7 +235,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         events.clone(),
         clock.clone(),
     )
-    .with_invitations(outbox.clone(), &config.issuer);
+    .with_invitations(outbox, &config.issuer);
     let mfa = MfaService::new(
         accounts.clone(),
         MfaPorts {
