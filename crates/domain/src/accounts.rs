@@ -242,32 +242,11 @@ impl AccountService {
         principal: &Principal,
         organization: Option<&str>,
     ) -> Result<TokenPair, DomainError> {
-        let directory = self
-            .organizations
-            .get()
-            .ok_or(DomainError::NotConfigured("organizations".to_owned()))?;
         let target = match organization {
-            Some(reference) => {
-                let id = directory
-                    .resolve(reference)
-                    .await?
-                    .ok_or(DomainError::NotFound("organization"))?;
-                let claims = directory
-                    .claims(id, principal.user.id)
-                    .await?
-                    .ok_or(DomainError::NotFound("organization"))?;
-                let strong = principal
-                    .token
-                    .amr
-                    .iter()
-                    .any(|method| method == "mfa" || method == "hwk");
-                if claims.mfa_required && !strong {
-                    return Err(DomainError::Forbidden(
-                        "this organization requires two-step sign-in; sign in with a second factor first",
-                    ));
-                }
-                Some(id)
-            }
+            Some(reference) => Some(
+                self.organization_for(&principal.user, Some(&principal.token.amr), reference)
+                    .await?,
+            ),
             None => None,
         };
         self.ports
@@ -372,11 +351,17 @@ impl AccountService {
         &self,
         email: &str,
         password: &str,
+        organization: Option<&str>,
         context: &RequestContext,
     ) -> Result<SignInOutcome, DomainError> {
-        match self.password_factor(email, password, context).await? {
+        match self
+            .password_factor(email, password, organization, context)
+            .await?
+        {
             FirstFactor::Done(user, amr) => {
-                let pair = self.start_session(user, amr, context).await?;
+                let pair = self
+                    .start_session_in(user, amr, organization, context)
+                    .await?;
                 Ok(SignInOutcome::Complete(pair))
             }
             FirstFactor::SecondFactor(challenge) => Ok(SignInOutcome::SecondFactor(challenge)),
@@ -384,19 +369,75 @@ impl AccountService {
     }
 
     /// Checks the password and decides whether a second factor must follow; when it must, opens
-    /// the challenge the second step answers.
+    /// the challenge the second step answers (remembering the `organization` asked for, whose
+    /// membership is checked now).
     pub async fn password_factor(
         &self,
         email: &str,
         password: &str,
+        organization: Option<&str>,
         context: &RequestContext,
     ) -> Result<FirstFactor, DomainError> {
         let user = self.check_credentials(email, password, context).await?;
         if self.settings.require_verified_email && !user.email_verified {
             return Err(DomainError::PendingConfirmation);
         }
-        self.first_factor_done(user, vec!["pwd".to_owned()], context)
+        if let Some(reference) = organization {
+            self.organization_for(&user, None, reference).await?;
+        }
+        self.first_factor_done(user, vec!["pwd".to_owned()], organization, context)
             .await
+    }
+
+    /// The organization `reference` (id or slug) names, when `user` belongs to it and, with
+    /// `amr` known, the sign-in meets its policy.
+    async fn organization_for(
+        &self,
+        user: &User,
+        amr: Option<&[String]>,
+        reference: &str,
+    ) -> Result<crate::OrganizationId, DomainError> {
+        let directory = self
+            .organizations
+            .get()
+            .ok_or(DomainError::NotConfigured("organizations".to_owned()))?;
+        let id = directory
+            .resolve(reference)
+            .await?
+            .ok_or(DomainError::NotFound("organization"))?;
+        let claims = directory
+            .claims(id, user.id)
+            .await?
+            .ok_or(DomainError::NotFound("organization"))?;
+        let strong = |amr: &[String]| amr.iter().any(|m| m == "mfa" || m == "hwk");
+        if claims.mfa_required && amr.is_some_and(|amr| !strong(amr)) {
+            return Err(DomainError::Forbidden(
+                "this organization requires two-step sign-in; sign in with a second factor first",
+            ));
+        }
+        Ok(id)
+    }
+
+    /// Opens a session like [`Self::start_session`], scoped to `organization` when one is
+    /// named (the user must belong to it and meet its policy).
+    pub async fn start_session_in(
+        &self,
+        user: User,
+        amr: Vec<String>,
+        organization: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<TokenPair, DomainError> {
+        let Some(reference) = organization else {
+            return self.start_session(user, amr, context).await;
+        };
+        let id = self.organization_for(&user, Some(&amr), reference).await?;
+        let mut session = self.open_session(&user, amr, context).await?;
+        self.ports
+            .sessions
+            .set_organization(session.id, Some(id))
+            .await?;
+        session.organization_id = Some(id);
+        self.issue_pair(user, &session).await
     }
 
     /// A first factor (`amr`) has passed: done, or a second factor must follow and its
@@ -405,13 +446,16 @@ impl AccountService {
         &self,
         user: User,
         amr: Vec<String>,
+        organization: Option<&str>,
         context: &RequestContext,
     ) -> Result<FirstFactor, DomainError> {
         let methods = self.ports.factors.second_factors(user.id).await?;
         if methods.is_empty() {
             return Ok(FirstFactor::Done(user, amr));
         }
-        let pending = PendingSignIn::after_first_factor(&user, amr, methods, self.now(), context);
+        let mut pending =
+            PendingSignIn::after_first_factor(&user, amr, methods, self.now(), context);
+        pending.organization = organization.map(str::to_owned);
         let challenge = self.ports.challenges.open(pending).await?;
         Ok(FirstFactor::SecondFactor(challenge))
     }

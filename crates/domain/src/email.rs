@@ -539,7 +539,7 @@ impl EmailService {
             self.accounts.ports().users.update(&user).await?;
         }
         self.accounts
-            .first_factor_done(user, vec!["email".to_owned()], context)
+            .first_factor_done(user, vec!["email".to_owned()], None, context)
             .await
     }
 

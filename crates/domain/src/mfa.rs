@@ -164,6 +164,9 @@ pub struct PendingSignIn {
     pub at: DateTime<Utc>,
     /// Where from.
     pub ip: Option<String>,
+    /// The organization the sign-in asked to be scoped to (id or slug).
+    #[serde(default)]
+    pub organization: Option<String>,
 }
 
 impl PendingSignIn {
@@ -183,6 +186,7 @@ impl PendingSignIn {
             methods,
             at,
             ip: context.ip.clone(),
+            organization: None,
         }
     }
 }

@@ -308,13 +308,14 @@ impl MfaService {
     }
 
     /// Answers a sign-in's second step with a TOTP or backup code; returns the user and the
-    /// sign-in's `amr` without opening a session (the hosted pages open their own).
+    /// sign-in's `amr` and the organization the first step asked for, without opening a
+    /// session (the hosted pages open their own).
     pub async fn complete(
         &self,
         mfa_token: &str,
         code: &str,
         context: &RequestContext,
-    ) -> Result<(User, Vec<String>), DomainError> {
+    ) -> Result<(User, Vec<String>, Option<String>), DomainError> {
         let challenges = &self.ports.challenges;
         let user = self.pending_user(mfa_token).await?;
         if !self.check_code(user.id, code, context).await? {
@@ -322,7 +323,11 @@ impl MfaService {
             return Err(self.code_failed(&user, context).await);
         }
         let pending = challenges.consume(mfa_token).await?;
-        Ok((user, with_second_factor(&pending.amr, "otp")))
+        Ok((
+            user,
+            with_second_factor(&pending.amr, "otp"),
+            pending.organization,
+        ))
     }
 
     /// Begins enrolment during a sign-in, for an account that must have a second factor and
@@ -367,7 +372,9 @@ impl MfaService {
         code: &str,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
-        let (user, amr) = self.complete(mfa_token, code, context).await?;
-        self.accounts.start_session(user, amr, context).await
+        let (user, amr, organization) = self.complete(mfa_token, code, context).await?;
+        self.accounts
+            .start_session_in(user, amr, organization.as_deref(), context)
+            .await
     }
 }

@@ -412,14 +412,15 @@ impl PasskeyService {
             .collect()
     }
 
-    /// Finishes a sign-in ceremony; returns the user and the sign-in's `amr` without opening a
-    /// session (the hosted pages open their own).
+    /// Finishes a sign-in ceremony; returns the user, the sign-in's `amr` and, for a second
+    /// step, the organization the first step asked for, without opening a session (the hosted
+    /// pages open their own).
     pub async fn finish_sign_in(
         &self,
         ceremony_id: &str,
         credential: &PublicKeyCredential,
         context: &RequestContext,
-    ) -> Result<(User, Vec<String>), DomainError> {
+    ) -> Result<(User, Vec<String>, Option<String>), DomainError> {
         let webauthn = self.webauthn()?;
         let ceremony = self.take(ceremony_id).await?;
         let credential_id = encode_id(credential.raw_id.as_ref());
@@ -499,15 +500,18 @@ impl PasskeyService {
             .by_id(owner)
             .await?
             .ok_or(DomainError::InvalidToken)?;
-        let amr = match second_factor {
+        let (amr, organization) = match second_factor {
             Some(mfa_token) => {
                 let pending = self.challenges.consume(&mfa_token).await?;
-                with_second_factor(&pending.amr, "hwk")
+                (
+                    with_second_factor(&pending.amr, "hwk"),
+                    pending.organization,
+                )
             }
-            None if result.user_verified() => vec!["hwk".to_owned(), "user".to_owned()],
-            None => vec!["hwk".to_owned()],
+            None if result.user_verified() => (vec!["hwk".to_owned(), "user".to_owned()], None),
+            None => (vec!["hwk".to_owned()], None),
         };
-        Ok((user, amr))
+        Ok((user, amr, organization))
     }
 
     /// Stores the counter, backup flags and last use after a successful assertion.
@@ -534,10 +538,12 @@ impl PasskeyService {
         credential: &PublicKeyCredential,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
-        let (user, amr) = self
+        let (user, amr, organization) = self
             .finish_sign_in(ceremony_id, credential, context)
             .await?;
-        self.accounts.start_session(user, amr, context).await
+        self.accounts
+            .start_session_in(user, amr, organization.as_deref(), context)
+            .await
     }
 
     /// Renames one of the user's passkeys.

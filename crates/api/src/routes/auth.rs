@@ -150,6 +150,8 @@ pub struct SigninRequest {
     password: String,
     /// `cookie` to receive the tokens as cookies instead of in the body.
     session: Option<String>,
+    /// Scope the tokens to this organization (id or slug); the caller must belong to it.
+    organization: Option<String>,
 }
 
 /// What a correct password gets: tokens, or the second step.
@@ -232,7 +234,12 @@ async fn sign_in(
         .is_some_and(|mode| mode == "cookie");
     match state
         .accounts
-        .sign_in(&email, &request.password, &context)
+        .sign_in(
+            &email,
+            &request.password,
+            request.organization.as_deref(),
+            &context,
+        )
         .await?
     {
         SignInOutcome::Complete(pair) => {

@@ -441,7 +441,7 @@ async fn login_submit(
     let target = form.target;
     match state
         .accounts
-        .password_factor(&form.email, &form.password, &context)
+        .password_factor(&form.email, &form.password, None, &context)
         .await
     {
         Ok(FirstFactor::Done(user, amr)) => {
@@ -556,7 +556,7 @@ async fn mfa_submit(
         .complete(&form.mfa_token, &form.code, &context)
         .await
     {
-        Ok((user, amr)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
+        Ok((user, amr, _)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
         Err(DomainError::InvalidMfaCode) => {
             let passkey = form.passkey.is_some();
             let error = (
@@ -706,7 +706,7 @@ async fn passkey_submit(
         )),
     };
     match outcome {
-        Ok((user, amr)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
+        Ok((user, amr, _)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
         Err(error) => login_failed(&state, jar, form.target, String::new(), error).await,
     }
 }

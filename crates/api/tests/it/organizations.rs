@@ -645,3 +645,59 @@ async fn custom_roles_carry_their_permissions() {
     assert_eq!(status, 204);
     server.stop().await;
 }
+
+/// Sign-in can name the organization: the tokens are scoped at once, also after a second
+/// step; an organization the account does not belong to is refused before any session opens.
+#[tokio::test]
+async fn sign_in_can_name_the_organization() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let owner = account(&server, "owner@signin.example").await;
+    organization(&server, &owner, "Sign In Co").await;
+    let sign_in = |organization: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .post(
+                    "/api/v1/auth/signin",
+                    json!({
+                        "email": "owner@signin.example",
+                        "password": crate::support::PASSWORD,
+                        "organization": organization,
+                    }),
+                    None,
+                )
+                .await
+        }
+    };
+    let (status, tokens) = sign_in("sign-in-co").await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = crate::tokens::verify_with_jwks(&server, &access(&tokens)).await;
+    assert_eq!(claims["org_slug"], json!("sign-in-co"));
+    assert_eq!(claims["roles"], json!(["owner"]));
+    let (status, _) = sign_in("someone-elses").await;
+    assert_eq!(status, 404);
+
+    // With two-step sign-in the organization carries through the second step.
+    let (totp, _, _) = crate::mfa::enrol_totp(&server, &owner.bearer).await;
+    let (status, challenge) = sign_in("sign-in-co").await;
+    assert_eq!(
+        (status, challenge["mfa_required"].clone()),
+        (200, json!(true))
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (status, done) = server
+        .post(
+            "/api/v1/mfa/verify",
+            json!({"mfa_token": challenge["mfa_token"], "code": totp.generate(now + 30)}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let claims = crate::tokens::verify_with_jwks(&server, &access(&done)).await;
+    assert_eq!(claims["org_slug"], json!("sign-in-co"));
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    server.stop().await;
+}
