@@ -16,6 +16,7 @@ mod m20261201_000009_create_consent_records;
 mod m20261201_000010_scope_sessions_to_organizations;
 mod m20261201_000011_create_roles;
 mod m20261201_000012_create_invitations;
+mod m20261201_000013_create_groups;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_scope_sessions_to_organizations::Migration),
             Box::new(m20261201_000011_create_roles::Migration),
             Box::new(m20261201_000012_create_invitations::Migration),
+            Box::new(m20261201_000013_create_groups::Migration),
         ]
     }
 }

@@ -52,7 +52,7 @@ pub use mfa::{
     PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
 };
 pub use org::{
-    Added, CustomRole, Decision, Invitation, Member, MemberRef, Membership, Organization,
+    Added, CustomRole, Decision, Group, Invitation, Member, MemberRef, Membership, Organization,
     OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy,
     OrganizationRepository, OrganizationService,
 };

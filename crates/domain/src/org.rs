@@ -171,6 +171,23 @@ pub enum Added {
     },
 }
 
+/// A group inside an organization; its members inherit its roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Id.
+    pub id: Uuid,
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// Name.
+    pub name: String,
+    /// Roles (built-in names or custom role ids) its members inherit.
+    pub roles: Vec<String>,
+    /// The members' account ids.
+    pub members: Vec<UserId>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
 /// A member with their account.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -245,6 +262,20 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Invitation>, DomainError>;
+    /// The organization's groups with their members, oldest first.
+    async fn groups(&self, id: OrganizationId) -> Result<Vec<Group>, DomainError>;
+    /// A group by id, with its members.
+    async fn group(&self, group: Uuid) -> Result<Option<Group>, DomainError>;
+    /// Stores a new or changed group (name and roles; members are kept).
+    async fn put_group(&self, group: &Group) -> Result<(), DomainError>;
+    /// Deletes a group.
+    async fn delete_group(&self, group: Uuid) -> Result<bool, DomainError>;
+    /// Adds a user to a group (already in it: conflict).
+    async fn add_group_member(&self, group: Uuid, user: UserId) -> Result<(), DomainError>;
+    /// Removes a user from a group.
+    async fn remove_group_member(&self, group: Uuid, user: UserId) -> Result<bool, DomainError>;
+    /// The groups of the organization `user` is in.
+    async fn groups_of(&self, id: OrganizationId, user: UserId) -> Result<Vec<Group>, DomainError>;
     /// The organization's custom roles, oldest first.
     async fn roles(&self, id: OrganizationId) -> Result<Vec<CustomRole>, DomainError>;
     /// A custom role by id, in any organization.
@@ -843,6 +874,10 @@ impl OrganizationService {
                 "the organization must keep at least one owner",
             ));
         }
+        // Leaving the organization is leaving its groups too.
+        for group in self.organizations.groups_of(id, user).await? {
+            self.organizations.remove_group_member(group.id, user).await?;
+        }
         self.changed(id).await?;
         self.record(
             AuditEvent::new(AuditAction::MemberRemoved, self.clock.now(), context)
@@ -889,24 +924,139 @@ impl OrganizationService {
         }
         let resolved = match self.organizations.membership(id, user).await? {
             None => None,
-            Some(membership) => Some(match built_in_permissions(&membership.role) {
-                Some(permissions) => (
-                    membership.role,
-                    permissions.into_iter().map(str::to_owned).collect(),
-                ),
-                None => match Uuid::parse_str(&membership.role) {
-                    Ok(custom) => match self.organizations.role(custom).await? {
-                        Some(role) => (role.name, role.permissions),
-                        None => (membership.role, Vec::new()),
-                    },
-                    Err(_) => (membership.role, Vec::new()),
-                },
-            }),
+            Some(membership) => {
+                let (role, mut permissions) = self.role_permissions(&membership.role).await?;
+                // Members inherit the roles of their groups.
+                for group in self.organizations.groups_of(id, user).await? {
+                    for inherited in &group.roles {
+                        let (_, more) = self.role_permissions(inherited).await?;
+                        for permission in more {
+                            if !permissions.contains(&permission) {
+                                permissions.push(permission);
+                            }
+                        }
+                    }
+                }
+                Some((role, permissions))
+            }
         };
         let encoded = serde_json::to_vec(&resolved)
             .map_err(|error| DomainError::Storage(format!("encoding permissions: {error}")))?;
         self.kv.set(&key, &encoded, Some(PERMISSION_CACHE)).await?;
         Ok(resolved)
+    }
+
+    /// The name and permissions of a role: built in, or one of the organization's custom roles
+    /// by id (an unknown one grants nothing).
+    async fn role_permissions(&self, role: &str) -> Result<(String, Vec<String>), DomainError> {
+        if let Some(permissions) = built_in_permissions(role) {
+            return Ok((
+                role.to_owned(),
+                permissions.into_iter().map(str::to_owned).collect(),
+            ));
+        }
+        if let Ok(custom) = Uuid::parse_str(role)
+            && let Some(found) = self.organizations.role(custom).await?
+        {
+            return Ok((found.name, found.permissions));
+        }
+        Ok((role.to_owned(), Vec::new()))
+    }
+
+    /// The organization's groups (`members:read`).
+    pub async fn groups(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+    ) -> Result<Vec<Group>, DomainError> {
+        self.require(caller, id, "members:read").await?;
+        self.organizations.groups(id).await
+    }
+
+    /// Creates a group whose members inherit `roles` (`members:write`; only owners hand out
+    /// the owner role).
+    pub async fn create_group(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        name: &str,
+        roles: &[String],
+    ) -> Result<Group, DomainError> {
+        self.require(caller, id, "members:write").await?;
+        let mut checked = Vec::new();
+        for role in roles {
+            let role = self.check_role(id, role).await?;
+            self.grantable(caller, id, &role).await?;
+            checked.push(role);
+        }
+        let group = Group {
+            id: Uuid::now_v7(),
+            organization_id: id,
+            name: check_name(name)?,
+            roles: checked,
+            members: Vec::new(),
+            created_at: self.clock.now(),
+        };
+        self.organizations.put_group(&group).await?;
+        Ok(group)
+    }
+
+    /// A group of the organization, or `NotFound`.
+    async fn group_in(&self, id: OrganizationId, group: Uuid) -> Result<Group, DomainError> {
+        self.organizations
+            .group(group)
+            .await?
+            .filter(|found| found.organization_id == id)
+            .ok_or(DomainError::NotFound("group"))
+    }
+
+    /// Deletes a group; its members lose what it gave them at once (`members:write`).
+    pub async fn delete_group(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        group: Uuid,
+    ) -> Result<(), DomainError> {
+        self.require(caller, id, "members:write").await?;
+        self.group_in(id, group).await?;
+        self.organizations.delete_group(group).await?;
+        self.changed(id).await
+    }
+
+    /// Puts a member of the organization into a group (`members:write`).
+    pub async fn add_to_group(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        group: Uuid,
+        user: UserId,
+    ) -> Result<(), DomainError> {
+        self.require(caller, id, "members:write").await?;
+        let found = self.group_in(id, group).await?;
+        if self.organizations.membership(id, user).await?.is_none() {
+            return Err(DomainError::NotFound("member"));
+        }
+        for role in &found.roles {
+            self.grantable(caller, id, role).await?;
+        }
+        self.organizations.add_group_member(group, user).await?;
+        self.changed(id).await
+    }
+
+    /// Takes a user out of a group (`members:write`).
+    pub async fn remove_from_group(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        group: Uuid,
+        user: UserId,
+    ) -> Result<(), DomainError> {
+        self.require(caller, id, "members:write").await?;
+        self.group_in(id, group).await?;
+        if !self.organizations.remove_group_member(group, user).await? {
+            return Err(DomainError::NotFound("group member"));
+        }
+        self.changed(id).await
     }
 
     /// Whether `caller` may do `permission` in the organization, and why. Callers who are not

@@ -11,6 +11,8 @@ pub mod mfa_backup_code;
 pub mod mfa_totp;
 pub mod oauth_client;
 pub mod oauth_consent;
+pub mod org_group;
+pub mod org_group_member;
 pub mod organization;
 pub mod passkey;
 pub mod refresh_token;

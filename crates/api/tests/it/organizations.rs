@@ -108,6 +108,16 @@ async fn tenants_are_isolated_on_every_scoped_endpoint() {
                 None,
             ),
             (
+                Method::GET,
+                format!("/api/v1/organizations/{b_id}/groups"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/organizations/{b_id}/groups"),
+                Some(json!({"name": "spies", "roles": ["owner"]})),
+            ),
+            (
                 Method::POST,
                 "/api/v1/roles".to_owned(),
                 Some(json!({"organization_id": b_id, "name": "spy", "permissions": ["org:read"]})),
@@ -699,5 +709,107 @@ async fn sign_in_can_name_the_organization() {
     let claims = crate::tokens::verify_with_jwks(&server, &access(&done)).await;
     assert_eq!(claims["org_slug"], json!("sign-in-co"));
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    server.stop().await;
+}
+
+/// Members inherit the roles of their groups, and lose them when they leave the group or it
+/// goes.
+#[tokio::test]
+async fn groups_pass_their_roles_to_members() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let owner = account(&server, "owner@groups.example").await;
+    let viewer = account(&server, "viewer@groups.example").await;
+    let org = organization(&server, &owner, "Groups Co").await;
+    let id = org["id"].as_str().unwrap();
+    call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/organizations/{id}/members"),
+        Some(json!({"user_id": viewer.id, "role": "viewer"})),
+        &owner,
+    )
+    .await;
+    let check = format!("/api/v1/rbac/check?permission=members:write&resource_id={id}");
+    let allowed =
+        || async { call(&server, Method::GET, &check, None, &viewer).await.1["allowed"].clone() };
+    assert_eq!(allowed().await, json!(false));
+    let (status, group) = call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/organizations/{id}/groups"),
+        Some(json!({"name": "Admins", "roles": ["admin"]})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_str().unwrap();
+    let members = format!("/api/v1/organizations/{id}/groups/{group_id}/members");
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &members,
+        Some(json!({"user_id": viewer.id})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(allowed().await, json!(true));
+    let (_, listed) = call(
+        &server,
+        Method::GET,
+        &format!("/api/v1/organizations/{id}/groups"),
+        None,
+        &viewer,
+    )
+    .await;
+    assert_eq!(listed[0]["members"], json!([viewer.id]));
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        &format!("{members}/{}", viewer.id),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(allowed().await, json!(false));
+    // Only members of the organization join its groups; only owners hand out the owner role.
+    let outsider = account(&server, "outsider@groups.example").await;
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &members,
+        Some(json!({"user_id": outsider.id})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 404);
+    call(
+        &server,
+        Method::POST,
+        &members,
+        Some(json!({"user_id": viewer.id})),
+        &owner,
+    )
+    .await;
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/organizations/{id}/groups"),
+        Some(json!({"name": "Owners", "roles": ["owner"]})),
+        &viewer,
+    )
+    .await;
+    assert_eq!(status, 403, "an admin by group cannot create owners");
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        &format!("/api/v1/organizations/{id}/groups/{group_id}"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(allowed().await, json!(false));
     server.stop().await;
 }

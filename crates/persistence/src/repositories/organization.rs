@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use castellan_domain::{
-    CustomRole, DomainError, Invitation, Membership, Organization, OrganizationId,
+    CustomRole, DomainError, Group, Invitation, Membership, Organization, OrganizationId,
     OrganizationPage, OrganizationPolicy, OrganizationRepository, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::{like_pattern, map_db_error, page_bounds};
-use crate::entities::{invitation, membership, organization, role};
+use crate::entities::{invitation, membership, org_group, org_group_member, organization, role};
 use crate::{Backend, Database};
 
 /// [`OrganizationRepository`] on the database.
@@ -41,6 +41,18 @@ impl SqlOrganizationRepository {
                 .map_err(&map)?;
         }
         Ok(transaction)
+    }
+
+    async fn with_members(&self, row: org_group::Model) -> Result<Group, DomainError> {
+        let members = org_group_member::Entity::find()
+            .filter(org_group_member::Column::GroupId.eq(row.id))
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("group member"))?
+            .into_iter()
+            .map(|member| UserId(member.user_id))
+            .collect();
+        Ok(group_to_domain(row, members))
     }
 
     async fn owners(
@@ -81,6 +93,17 @@ fn to_active(organization: &Organization) -> Result<organization::ActiveModel, D
         created_at: Set(organization.created_at),
         updated_at: Set(organization.updated_at),
     })
+}
+
+fn group_to_domain(model: org_group::Model, members: Vec<UserId>) -> Group {
+    Group {
+        id: model.id,
+        organization_id: OrganizationId(model.organization_id),
+        name: model.name,
+        roles: model.roles.split_whitespace().map(str::to_owned).collect(),
+        members,
+        created_at: model.created_at,
+    }
 }
 
 fn role_to_domain(model: role::Model) -> CustomRole {
@@ -333,6 +356,107 @@ impl OrganizationRepository for SqlOrganizationRepository {
                 created_at: model.created_at,
                 expires_at: model.expires_at,
             }))
+    }
+
+    async fn groups(&self, id: OrganizationId) -> Result<Vec<Group>, DomainError> {
+        let rows = org_group::Entity::find()
+            .filter(org_group::Column::OrganizationId.eq(id.0))
+            .order_by_asc(org_group::Column::CreatedAt)
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("group"))?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            groups.push(self.with_members(row).await?);
+        }
+        Ok(groups)
+    }
+
+    async fn group(&self, id: uuid::Uuid) -> Result<Option<Group>, DomainError> {
+        match org_group::Entity::find_by_id(id)
+            .one(self.database.connection())
+            .await
+            .map_err(map_db_error("group"))?
+        {
+            Some(row) => Ok(Some(self.with_members(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_group(&self, group: &Group) -> Result<(), DomainError> {
+        let model = org_group::ActiveModel {
+            id: Set(group.id),
+            organization_id: Set(group.organization_id.0),
+            name: Set(group.name.clone()),
+            roles: Set(group.roles.join(" ")),
+            created_at: Set(group.created_at),
+        };
+        org_group::Entity::insert(model)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(org_group::Column::Id)
+                    .update_columns([org_group::Column::Name, org_group::Column::Roles])
+                    .to_owned(),
+            )
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("group"))?;
+        Ok(())
+    }
+
+    async fn delete_group(&self, id: uuid::Uuid) -> Result<bool, DomainError> {
+        let deleted = org_group::Entity::delete_by_id(id)
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("group"))?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn add_group_member(&self, group: uuid::Uuid, user: UserId) -> Result<(), DomainError> {
+        org_group_member::ActiveModel {
+            group_id: Set(group),
+            user_id: Set(user.0),
+        }
+        .insert(self.database.connection())
+        .await
+        .map_err(map_db_error("group member"))?;
+        Ok(())
+    }
+
+    async fn remove_group_member(
+        &self,
+        group: uuid::Uuid,
+        user: UserId,
+    ) -> Result<bool, DomainError> {
+        let deleted = org_group_member::Entity::delete_by_id((group, user.0))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("group member"))?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn groups_of(&self, id: OrganizationId, user: UserId) -> Result<Vec<Group>, DomainError> {
+        let map = map_db_error("group");
+        let connection = self.database.connection();
+        let ids: Vec<uuid::Uuid> = org_group_member::Entity::find()
+            .filter(org_group_member::Column::UserId.eq(user.0))
+            .all(connection)
+            .await
+            .map_err(&map)?
+            .into_iter()
+            .map(|row| row.group_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(org_group::Entity::find()
+            .filter(org_group::Column::OrganizationId.eq(id.0))
+            .filter(org_group::Column::Id.is_in(ids))
+            .all(connection)
+            .await
+            .map_err(&map)?
+            .into_iter()
+            .map(|row| group_to_domain(row, Vec::new()))
+            .collect())
     }
 
     async fn roles(&self, id: OrganizationId) -> Result<Vec<CustomRole>, DomainError> {
