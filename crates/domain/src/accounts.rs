@@ -178,6 +178,19 @@ pub fn hash_token(token: &str) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The policy names of the first factors in `amr` (RFC 8176 names).
+fn sign_in_methods(amr: &[String]) -> Vec<&'static str> {
+    amr.iter()
+        .filter_map(|method| match method.as_str() {
+            "pwd" => Some("password"),
+            "hwk" => Some("passkey"),
+            "email" => Some("magic_link"),
+            "fed" => Some("sso"),
+            _ => None,
+        })
+        .collect()
+}
+
 fn new_refresh_token() -> String {
     let bytes: [u8; 32] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
@@ -413,6 +426,16 @@ impl AccountService {
         if claims.mfa_required && amr.is_some_and(|amr| !strong(amr)) {
             return Err(DomainError::Forbidden(
                 "this organization requires two-step sign-in; sign in with a second factor first",
+            ));
+        }
+        if let Some(amr) = amr
+            && !claims.allowed_sign_in_methods.is_empty()
+            && !sign_in_methods(amr)
+                .iter()
+                .any(|method| claims.allowed_sign_in_methods.iter().any(|a| a == method))
+        {
+            return Err(DomainError::Forbidden(
+                "this organization does not allow the way this session signed in",
             ));
         }
         Ok(id)

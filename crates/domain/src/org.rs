@@ -876,7 +876,9 @@ impl OrganizationService {
         }
         // Leaving the organization is leaving its groups too.
         for group in self.organizations.groups_of(id, user).await? {
-            self.organizations.remove_group_member(group.id, user).await?;
+            self.organizations
+                .remove_group_member(group.id, user)
+                .await?;
         }
         self.changed(id).await?;
         self.record(
@@ -1148,6 +1150,7 @@ impl crate::OrganizationDirectory for OrganizationService {
             roles: vec![role],
             permissions,
             mfa_required: found.policy.mfa_required,
+            allowed_sign_in_methods: found.policy.allowed_sign_in_methods.clone(),
         }))
     }
 }

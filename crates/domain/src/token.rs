@@ -38,6 +38,9 @@ pub struct OrgClaims {
     /// The organization's policy asks for a second factor (not a claim; checked when a
     /// session is scoped).
     pub mfa_required: bool,
+    /// The sign-in methods the organization's policy allows (`password`, `passkey`,
+    /// `magic_link`, `sso`); empty allows all (not a claim; checked when a session is scoped).
+    pub allowed_sign_in_methods: Vec<String>,
 }
 
 /// Resolves organizations for tokens: which one a reference names, and what a member holds

@@ -475,6 +475,24 @@ async fn scoped_tokens_carry_roles_and_follow_role_changes() {
                 .contains(&json!("members:write"))
         );
 
+        // An organization that allows passkeys only refuses a password session.
+        call(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/organizations/{id}"),
+            Some(json!({"policy": {"allowed_sign_in_methods": ["passkey"]}})),
+            &owner,
+        )
+        .await;
+        let (status, refused) = call(
+            &server,
+            Method::POST,
+            "/api/v1/auth/switch-organization",
+            Some(json!({"organization": "scoped-co"})),
+            &worker,
+        )
+        .await;
+        assert_eq!(status, 403, "{refused}");
         // An organization that requires a second factor refuses a password-only session.
         call(
             &server,
