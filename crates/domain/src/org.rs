@@ -1150,7 +1150,7 @@ impl crate::OrganizationDirectory for OrganizationService {
             roles: vec![role],
             permissions,
             mfa_required: found.policy.mfa_required,
-            allowed_sign_in_methods: found.policy.allowed_sign_in_methods.clone(),
+            allowed_sign_in_methods: found.policy.allowed_sign_in_methods,
         }))
     }
 }
