@@ -198,7 +198,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         },
     );
     let mail_worker = MailWorker::new(
-        mail_queue,
+        mail_queue.clone(),
         Arc::new(mailer(&config).map_err(|error| StartupError::Mail(error.to_string()))?),
         clock.clone(),
         WorkerSettings {
@@ -226,6 +226,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
             oauth_consents: consent_repository.clone(),
             ledger: Arc::new(SqlConsentLedger::new(database.clone())),
             audit: audit.clone(),
+            mail: mail_queue.clone(),
         },
     );
     let organizations = OrganizationService::new(

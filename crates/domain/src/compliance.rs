@@ -59,6 +59,8 @@ pub struct CompliancePorts {
     pub ledger: Arc<dyn ConsentLedger>,
     /// The audit log.
     pub audit: Arc<dyn AuditLog>,
+    /// The mail outbox (messages to an erased address go with it).
+    pub mail: Arc<dyn crate::MailQueue>,
 }
 
 /// The compliance use cases.
@@ -272,8 +274,9 @@ impl ComplianceService {
         }))
     }
 
-    /// Erases the caller (or, for an admin, `user`): every session and token ends, the account
-    /// and the personal data hanging off it are deleted, and audit entries keep only an alias.
+    /// Erases the caller (or, for an admin, `user`): every session and token ends, the account,
+    /// the personal data hanging off it and the mail to its address are deleted, and audit
+    /// entries keep only an alias.
     /// The sole owner of an organization must hand it over first.
     pub async fn erase(
         &self,
@@ -309,6 +312,7 @@ impl ComplianceService {
             .delete_user(&user, Some(actor.user.id), context)
             .await?;
         self.ports.audit.pseudonymise(user.id, &alias).await?;
+        self.ports.mail.forget(user.email.as_str()).await?;
         // A self-erasure's own request details are the erased person's: keep none of them.
         let erasing_self = actor.user.id == user.id;
         let where_from = if erasing_self {

@@ -122,6 +122,8 @@ pub trait MailQueue: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<QueuedMail>, DomainError>;
     /// Marks a message sent.
     async fn sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError>;
+    /// Deletes every message to `recipient`, sent or not (erasure); returns how many.
+    async fn forget(&self, recipient: &str) -> Result<u64, DomainError>;
     /// Records a failed attempt; the message is due again at `retry_at`, or never when `None`
     /// (given up after too many attempts; it stays in the table for operators).
     async fn failed(

@@ -160,5 +160,29 @@ async fn erasure_removes_the_person_and_pseudonymises_the_log() {
         kept.iter()
             .all(|event| event.ip.is_none() && event.actor.is_none())
     );
+    // Mail to the address (the verification message of the sign-up) is gone with it.
+    let database = sea_orm::Database::connect(server.state.config.database.url.expose())
+        .await
+        .unwrap();
+    let count = |address: &str| {
+        let statement = sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            format!("SELECT COUNT(*) AS n FROM mail_outbox WHERE recipient = '{address}'"),
+        );
+        let database = &database;
+        async move {
+            let row = sea_orm::ConnectionTrait::query_one_raw(database, statement)
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    assert_eq!(count("gone@example.com").await, 0);
+    assert_eq!(
+        count("heir@example.com").await,
+        1,
+        "other people's mail stays"
+    );
     server.stop().await;
 }

@@ -112,6 +112,15 @@ impl MailQueue for SqlMailQueue {
         Ok(claimed)
     }
 
+    async fn forget(&self, recipient: &str) -> Result<u64, DomainError> {
+        let deleted = mail_outbox::Entity::delete_many()
+            .filter(mail_outbox::Column::Recipient.eq(recipient))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("mail"))?;
+        Ok(deleted.rows_affected)
+    }
+
     async fn sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError> {
         mail_outbox::Entity::update_many()
             .col_expr(mail_outbox::Column::Status, Expr::value(SENT))
