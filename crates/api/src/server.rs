@@ -226,7 +226,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
             oauth_consents: consent_repository.clone(),
             ledger: Arc::new(SqlConsentLedger::new(database.clone())),
             audit: audit.clone(),
-            mail: mail_queue.clone(),
+            mail: mail_queue,
         },
     );
     let organizations = OrganizationService::new(
