@@ -193,7 +193,6 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         EmailSettings {
             require_verified_email: config.accounts.require_verified_email,
             magic_links: config.accounts.magic_links,
-            notify_new_sign_in: config.mail.notify_new_sign_in,
             ..EmailSettings::new(&config.issuer)
         },
     );

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::accounts::{AccountService, FirstFactor, hash_token};
+use crate::accounts::{AccountService, FirstFactor, SignInOutcome, hash_token};
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::session::RequestContext;
 use crate::user::{Email, PlatformRole, User, UserId};
@@ -220,8 +220,6 @@ pub struct EmailSettings {
     pub require_verified_email: bool,
     /// Who may use magic links.
     pub magic_links: MagicLinks,
-    /// Mail a notice on a sign-in from a device not seen before.
-    pub notify_new_sign_in: bool,
     /// Lifetime of a verification link.
     pub verify_ttl: Duration,
     /// Lifetime of a password-reset link.
@@ -239,7 +237,6 @@ impl EmailSettings {
             issuer: issuer.trim_end_matches('/').to_owned(),
             require_verified_email: false,
             magic_links: MagicLinks::ExistingUsers,
-            notify_new_sign_in: true,
             verify_ttl: Duration::from_secs(24 * 3600),
             reset_ttl: Duration::from_secs(3600),
             magic_ttl: Duration::from_secs(15 * 60),
@@ -545,6 +542,20 @@ impl EmailService {
             .await
     }
 
+    /// Signs in with a magic link and issues tokens, or opens the second step.
+    pub async fn sign_in_with_magic_link(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<SignInOutcome, DomainError> {
+        Ok(match self.verify_magic_link(token, context).await? {
+            FirstFactor::Done(user, amr) => {
+                SignInOutcome::Complete(self.accounts.start_session(user, amr, context).await?)
+            }
+            FirstFactor::SecondFactor(challenge) => SignInOutcome::SecondFactor(challenge),
+        })
+    }
+
     /// Asks to move the account to `new_email`: a confirmation goes to the new address and a
     /// notice to the old one; nothing changes until the link is used.
     pub async fn request_email_change(
@@ -760,12 +771,15 @@ impl NoticeSink {
         let Some(notice) = Self::notice_for(event) else {
             return Ok(());
         };
+        let new_sign_in = matches!(notice, Notice::NewSignIn { .. });
+        // Every sign-in passes here: with new-device notices off it costs nothing.
+        if new_sign_in && !wiring.notify_new_sign_in {
+            return Ok(());
+        }
         let Some(user) = Self::recipient(wiring, event).await? else {
             return Ok(());
         };
-        if let Notice::NewSignIn { .. } = notice
-            && (!wiring.notify_new_sign_in || !Self::unseen_device(wiring, &user, event).await?)
-        {
+        if new_sign_in && !Self::unseen_device(wiring, &user, event).await? {
             return Ok(());
         }
         wiring

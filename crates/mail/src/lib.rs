@@ -252,7 +252,7 @@ pub enum Security {
 }
 
 /// An SMTP relay.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SmtpSettings {
     /// Host name.
     pub host: String,
@@ -264,6 +264,19 @@ pub struct SmtpSettings {
     pub credentials: Option<(String, String)>,
     /// How long to wait for the relay.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The AUTH password must not reach a log through a debug print.
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 enum Transport {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use castellan_domain::mfa::with_second_factor;
 use castellan_domain::{
-    AccountService, AuditAction, AuditEvent, DomainError, MfaChallenges, MfaRepository,
+    AccountService, AuditAction, AuditEvent, DomainError, MfaChallenges, MfaMethod, MfaRepository,
     PasskeyRepository, PendingSignIn, RequestContext, SecretSealer, TokenPair, TotpFactor, User,
     UserId,
 };
@@ -42,6 +42,25 @@ pub struct MfaStatus {
     pub backup_codes_remaining: u32,
     /// Registered passkeys.
     pub passkeys: usize,
+}
+
+impl MfaStatus {
+    /// What the second step of a sign-in accepts, as the account service's factor directory
+    /// reports it: nothing until TOTP is on, then TOTP, backup codes while any are left, and
+    /// passkeys when there are any.
+    pub fn methods(&self) -> Vec<MfaMethod> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut methods = vec![MfaMethod::Totp];
+        if self.backup_codes_remaining > 0 {
+            methods.push(MfaMethod::BackupCode);
+        }
+        if self.passkeys > 0 {
+            methods.push(MfaMethod::Webauthn);
+        }
+        methods
+    }
 }
 
 /// How to prove it is really the user before turning MFA off.

@@ -232,7 +232,7 @@ async fn sign_in(
         .session
         .or(request.session)
         .is_some_and(|mode| mode == "cookie");
-    match state
+    let outcome = state
         .accounts
         .sign_in(
             &email,
@@ -240,19 +240,28 @@ async fn sign_in(
             request.organization.as_deref(),
             &context,
         )
-        .await?
-    {
+        .await?;
+    Ok(sign_in_answer(&state, outcome, cookie_mode))
+}
+
+/// The answer to a first factor: the tokens, or the second step's challenge.
+pub(super) fn sign_in_answer(
+    state: &AppState,
+    outcome: SignInOutcome,
+    cookie_mode: bool,
+) -> Response {
+    match outcome {
         SignInOutcome::Complete(pair) => {
-            Ok(token_answer(&state, &pair, cookie_mode, "Login successful"))
+            token_answer(state, &pair, cookie_mode, "Login successful")
         }
-        SignInOutcome::SecondFactor(challenge) => Ok((
+        SignInOutcome::SecondFactor(challenge) => (
             no_store(),
             Json(MfaRequiredResponse::new(
                 &challenge,
                 state.config.mfa.challenge_ttl_secs,
             )),
         )
-            .into_response()),
+            .into_response(),
     }
 }
 

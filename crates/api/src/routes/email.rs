@@ -6,14 +6,13 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use castellan_domain::FirstFactor;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{SessionMode, no_store, token_answer};
-use super::dto::{MessageBody, MfaRequiredResponse, TokenResponse};
+use super::auth::{SessionMode, sign_in_answer};
+use super::dto::MessageBody;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonOrForm;
 use crate::http::auth::Authenticated;
@@ -156,22 +155,12 @@ pub struct MagicLinkVerifyRequest {
     token: String,
 }
 
-/// What a magic link gets: tokens, or the second step.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum MagicLinkAnswer {
-    /// Signed in.
-    Tokens(TokenResponse),
-    /// A second factor must follow.
-    SecondFactor(MfaRequiredResponse),
-}
-
 /// Sign in with a magic-link token: the same answer as `/auth/signin` (a second factor still
 /// applies). The link also confirms the address.
 #[utoipa::path(post, path = "/auth/magic-link/verify", tag = "email", params(SessionMode),
     request_body(content = MagicLinkVerifyRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Signed in, or a second factor is required", body = MagicLinkAnswer),
+        (status = 200, description = "Signed in, or a second factor is required", body = super::auth::SignInAnswer),
         (status = 401, description = "Unknown, used or expired token (TOKEN_ERROR)", body = ErrorBody),
     ))]
 async fn verify_magic_link(
@@ -180,29 +169,11 @@ async fn verify_magic_link(
     Query(mode): Query<SessionMode>,
     JsonOrForm(request): JsonOrForm<MagicLinkVerifyRequest>,
 ) -> Result<Response, ApiError> {
-    match state
+    let outcome = state
         .email
-        .verify_magic_link(&request.token, &context)
-        .await?
-    {
-        FirstFactor::Done(user, amr) => {
-            let pair = state.accounts.start_session(user, amr, &context).await?;
-            Ok(token_answer(
-                &state,
-                &pair,
-                mode.is_cookie(),
-                "Login successful",
-            ))
-        }
-        FirstFactor::SecondFactor(challenge) => Ok((
-            no_store(),
-            Json(MfaRequiredResponse::new(
-                &challenge,
-                state.config.mfa.challenge_ttl_secs,
-            )),
-        )
-            .into_response()),
-    }
+        .sign_in_with_magic_link(&request.token, &context)
+        .await?;
+    Ok(sign_in_answer(&state, outcome, mode.is_cookie()))
 }
 
 /// Move the account to `email`: a confirmation goes to the new address, a notice to the old

@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
+use castellan_domain::MfaMethod;
 use castellan_mfa::Reauthentication;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -73,19 +74,13 @@ async fn status(
     caller: Authenticated,
 ) -> Result<Json<MfaStatusResponse>, ApiError> {
     let status = state.mfa.status(caller.principal.user.id).await?;
-    let mut methods = Vec::new();
-    if status.enabled {
-        methods.push("totp");
-        if status.backup_codes_remaining > 0 {
-            methods.push("backup_code");
-        }
-        if status.passkeys > 0 {
-            methods.push("webauthn");
-        }
-    }
     Ok(Json(MfaStatusResponse {
         enabled: status.enabled,
-        methods,
+        methods: status
+            .methods()
+            .into_iter()
+            .map(MfaMethod::as_str)
+            .collect(),
         totp: TotpStatus {
             enabled: status.enabled,
             pending: status.totp_pending,

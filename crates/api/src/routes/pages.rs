@@ -448,12 +448,23 @@ async fn login_submit(
             first_factor_signed_in(&state, jar, &user, amr, target, &context).await
         }
         Ok(FirstFactor::SecondFactor(challenge)) => {
-            let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
-                && state.passkeys.unavailable_reason().is_none();
-            render_mfa(&state, jar, challenge.token, passkey, target, None)
+            second_step_page(&state, jar, challenge, target)
         }
         Err(error) => login_failed(&state, jar, target, form.email, error).await,
     }
+}
+
+/// The second page of a sign-in, offering a passkey when the account has one and passkeys
+/// are on.
+fn second_step_page(
+    state: &AppState,
+    jar: CookieJar,
+    challenge: castellan_domain::MfaChallenge,
+    target: FormTarget,
+) -> Response {
+    let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
+        && state.passkeys.unavailable_reason().is_none();
+    render_mfa(state, jar, challenge.token, passkey, target, None)
 }
 
 /// The sign-in page again with what went wrong, or an error page.
@@ -809,9 +820,7 @@ async fn magic_submit(
             first_factor_signed_in(&state, jar, &user, amr, target, &context).await
         }
         Ok(FirstFactor::SecondFactor(challenge)) => {
-            let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
-                && state.passkeys.unavailable_reason().is_none();
-            render_mfa(&state, jar, challenge.token, passkey, target, None)
+            second_step_page(&state, jar, challenge, target)
         }
         Err(DomainError::InvalidToken) => link_outcome(Err(DomainError::InvalidToken), ""),
         Err(error) => login_failed(&state, jar, target, String::new(), error).await,
