@@ -86,3 +86,26 @@ impl<P: Needs> FromRequestParts<AppState> for OrgAccess<P> {
         })
     }
 }
+
+/// A caller holding a platform administrator role; anyone else gets 403. Platform routes
+/// name it in their signature, as organization routes name [`OrgAccess`].
+#[derive(Debug)]
+pub struct PlatformAdmin {
+    /// Who is calling.
+    pub principal: Principal,
+}
+
+impl FromRequestParts<AppState> for PlatformAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Authenticated::from_request_parts(parts, state).await?;
+        castellan_domain::admin::require_admin(&caller.principal)?;
+        Ok(Self {
+            principal: caller.principal,
+        })
+    }
+}

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::dto::UserBody;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::http::auth::Authenticated;
+use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
 use crate::state::AppState;
 
@@ -74,7 +74,7 @@ pub struct UserListBody {
     ))]
 async fn list_users(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Query(params): Query<ListUsersParams>,
 ) -> Result<Json<UserListBody>, ApiError> {
     let query = UserQuery {
@@ -107,7 +107,7 @@ async fn list_users(
     ))]
 async fn get_user(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Path(id): Path<String>,
 ) -> Result<Json<UserBody>, ApiError> {
     let user = state
@@ -140,7 +140,7 @@ pub struct AdminUserRequest {
 async fn update_user(
     State(state): State<AppState>,
     Client(context): Client,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AdminUserRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
@@ -169,7 +169,7 @@ async fn update_user(
 async fn delete_user(
     State(state): State<AppState>,
     Client(context): Client,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -199,7 +199,7 @@ pub struct RoleRequest {
 async fn set_role(
     State(state): State<AppState>,
     Client(context): Client,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<RoleRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
@@ -236,7 +236,7 @@ pub struct AdminRequest {
 async fn create_admin(
     State(state): State<AppState>,
     Client(context): Client,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     ApiJson(request): ApiJson<AdminRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
     let role = PlatformRole::parse(request.role.as_deref().unwrap_or("admin"))?;
@@ -373,7 +373,7 @@ pub struct AuditListBody {
     ))]
 async fn audit(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Query(params): Query<AuditParams>,
 ) -> Result<Json<AuditListBody>, ApiError> {
     let query = AuditQuery {
@@ -409,7 +409,7 @@ pub struct ActivityBody {
     ))]
 async fn activity(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
 ) -> Result<Json<ActivityBody>, ApiError> {
     let query = AuditQuery {
         page: 1,

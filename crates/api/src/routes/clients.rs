@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use castellan_domain::ClientMetadata;
-use castellan_domain::admin::require_admin;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,7 +12,7 @@ use utoipa_axum::routes;
 use super::oauth::{client_document, stored_client_document};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::http::auth::Authenticated;
+use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
 use crate::state::AppState;
 
@@ -42,11 +41,10 @@ fn metadata(value: Value) -> Result<ClientMetadata, ApiError> {
     ))]
 async fn create_client(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Client(context): Client,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&caller.principal)?;
     let issued = state
         .clients
         .register(
@@ -67,9 +65,8 @@ async fn create_client(
     ))]
 async fn list_clients(
     State(state): State<AppState>,
-    caller: Authenticated,
+    _admin: PlatformAdmin,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller.principal)?;
     let clients: Vec<Value> = state
         .clients
         .list()
@@ -89,10 +86,9 @@ async fn list_clients(
     ))]
 async fn get_client(
     State(state): State<AppState>,
-    caller: Authenticated,
+    _admin: PlatformAdmin,
     Path(client_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller.principal)?;
     let client = state.clients.get(&client_id).await?;
     Ok(Json(stored_client_document(&state, client)))
 }
@@ -108,12 +104,11 @@ async fn get_client(
     ))]
 async fn update_client(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Client(context): Client,
     Path(client_id): Path<String>,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller.principal)?;
     let Value::Object(patch) = patch else {
         return Err(ApiError::validation("the body must be a JSON object"));
     };
@@ -134,11 +129,10 @@ async fn update_client(
     ))]
 async fn delete_client(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Client(context): Client,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&caller.principal)?;
     state
         .clients
         .delete(&client_id, Some(caller.principal.user.id), &context)
@@ -158,11 +152,10 @@ async fn delete_client(
     ))]
 async fn rotate_secret(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     Client(context): Client,
     Path(client_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller.principal)?;
     let issued = state
         .clients
         .rotate_secret(&client_id, Some(caller.principal.user.id), &context)

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use castellan_domain::admin::require_admin;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::http::auth::Authenticated;
+use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
 use crate::state::AppState;
 
@@ -45,7 +44,7 @@ pub struct StatsBody {
     ))]
 async fn stats(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: PlatformAdmin,
 ) -> Result<Json<StatsBody>, ApiError> {
     let stats = state.platform.stats(&caller.principal).await?;
     Ok(Json(StatsBody {
@@ -85,9 +84,8 @@ impl From<Option<castellan_domain::Maintenance>> for MaintenanceBody {
     ))]
 async fn maintenance(
     State(state): State<AppState>,
-    caller: Authenticated,
+    _admin: PlatformAdmin,
 ) -> Result<Json<MaintenanceBody>, ApiError> {
-    require_admin(&caller.principal)?;
     Ok(Json(MaintenanceBody::from(
         state.platform.maintenance().await?,
     )))
@@ -113,7 +111,7 @@ pub struct MaintenanceRequest {
 async fn set_maintenance(
     State(state): State<AppState>,
     Client(context): Client,
-    caller: Authenticated,
+    caller: PlatformAdmin,
     ApiJson(request): ApiJson<MaintenanceRequest>,
 ) -> Result<Json<MaintenanceBody>, ApiError> {
     let on = request
@@ -135,9 +133,8 @@ async fn set_maintenance(
     ))]
 async fn system_config(
     State(state): State<AppState>,
-    caller: Authenticated,
+    _admin: PlatformAdmin,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&caller.principal)?;
     serde_json::to_value(&*state.config)
         .map(Json)
         .map_err(|error| ApiError::internal(&error))
