@@ -17,6 +17,8 @@ mod m20261201_000010_scope_sessions_to_organizations;
 mod m20261201_000011_create_roles;
 mod m20261201_000012_create_invitations;
 mod m20261201_000013_create_groups;
+mod m20261201_000014_scope_client_grants_to_organizations;
+mod m20261201_000015_create_organization_domains;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_create_roles::Migration),
             Box::new(m20261201_000012_create_invitations::Migration),
             Box::new(m20261201_000013_create_groups::Migration),
+            Box::new(m20261201_000014_scope_client_grants_to_organizations::Migration),
+            Box::new(m20261201_000015_create_organization_domains::Migration),
         ]
     }
 }

@@ -50,6 +50,8 @@ pub struct Config {
     pub mfa: MfaConfig,
     /// Passkeys (WebAuthn).
     pub passkeys: PasskeysConfig,
+    /// Organizations: how their email domains are verified.
+    pub organizations: OrganizationsConfig,
 }
 
 impl Default for Config {
@@ -69,6 +71,28 @@ impl Default for Config {
             oidc: OidcConfig::default(),
             mfa: MfaConfig::default(),
             passkeys: PasskeysConfig::default(),
+            organizations: OrganizationsConfig::default(),
+        }
+    }
+}
+
+/// Organizations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrganizationsConfig {
+    /// Let organizations verify their email domains by publishing a DNS TXT record; when off,
+    /// only platform operators verify domains.
+    pub dns_verification: bool,
+    /// DNS servers asked for the TXT records (`ip:port`); empty: the system's resolvers
+    /// (`/etc/resolv.conf`).
+    pub dns_servers: Vec<String>,
+}
+
+impl Default for OrganizationsConfig {
+    fn default() -> Self {
+        Self {
+            dns_verification: true,
+            dns_servers: Vec::new(),
         }
     }
 }

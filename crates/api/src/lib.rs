@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -236,6 +236,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
         clock.clone(),
     )
     .with_invitations(outbox, &config.issuer);
+    let organizations = with_domain_verification(organizations, &config.organizations);
     let mfa = MfaService::new(
         accounts.clone(),
         MfaPorts {
@@ -700,5 +701,29 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+    }
+}
+
+/// Lets organizations verify their domains through DNS when the configuration allows it; a
+/// resolver that cannot be set up leaves verification to operators, with a warning.
+fn with_domain_verification(
+    organizations: OrganizationService,
+    config: &crate::config::OrganizationsConfig,
+) -> OrganizationService {
+    if !config.dns_verification {
+        return organizations;
+    }
+    // Validated when the configuration was loaded.
+    let servers: Vec<std::net::SocketAddr> = config
+        .dns_servers
+        .iter()
+        .filter_map(|server| server.parse().ok())
+        .collect();
+    match crate::dns::DnsTxtLookup::new(&servers) {
+        Ok(lookup) => organizations.with_dns(Arc::new(lookup)),
+        Err(error) => {
+            tracing::warn!(%error, "no DNS resolver: only operators can verify organization domains");
+            organizations
+        }
     }
 }

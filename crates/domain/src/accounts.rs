@@ -18,7 +18,9 @@ use crate::session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
     SessionRepository,
 };
-use crate::token::{AccessGrant, OrgClaims, OrganizationDirectory, TokenIssuer, VerifiedToken};
+use crate::token::{
+    AccessGrant, OrgChoice, OrgClaims, OrganizationDirectory, TokenIssuer, VerifiedToken,
+};
 use crate::user::{Email, PlatformRole, ProfilePatch, User, UserId, UserRepository};
 use crate::{Clock, DomainError, KeyValueStore};
 
@@ -239,12 +241,56 @@ impl AccountService {
         &self,
         session: &Session,
     ) -> Result<Option<OrgClaims>, DomainError> {
-        match (session.organization_id, self.organizations.get()) {
-            (Some(organization), Some(directory)) => {
-                directory.claims(organization, session.user_id).await
+        match session.organization_id {
+            Some(organization) => {
+                self.session_organization_claims(organization, session)
+                    .await
             }
-            _ => Ok(None),
+            None => Ok(None),
         }
+    }
+
+    /// What tokens of `session` scoped to `organization` say about it now: `None` when the
+    /// user is no longer a member; refused once the organization's session lifetime has
+    /// passed since sign-in.
+    pub async fn session_organization_claims(
+        &self,
+        organization: crate::OrganizationId,
+        session: &Session,
+    ) -> Result<Option<OrgClaims>, DomainError> {
+        let Some(directory) = self.organizations.get() else {
+            return Ok(None);
+        };
+        let Some(claims) = directory.claims(organization, session.user_id).await? else {
+            return Ok(None);
+        };
+        if let Some(hours) = claims.session_lifetime_hours
+            && self.now() >= session.created_at + chrono::Duration::hours(i64::from(hours))
+        {
+            return Err(DomainError::Forbidden(
+                "this organization's session lifetime has passed; sign in again",
+            ));
+        }
+        Ok(Some(claims))
+    }
+
+    /// The organizations `user` belongs to, for a picker.
+    pub async fn organization_choices(&self, user: UserId) -> Result<Vec<OrgChoice>, DomainError> {
+        match self.organizations.get() {
+            Some(directory) => directory.of_user(user).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The organization `reference` (id or slug) names, when `user`, signed in with `amr`,
+    /// belongs to it and meets its policy.
+    pub async fn organization_for_session(
+        &self,
+        user: &User,
+        amr: &[String],
+        reference: &str,
+    ) -> Result<crate::OrganizationId, DomainError> {
+        self.organization_for(user, Some(amr), reference).await
     }
 
     /// Scopes the caller's session to an organization (by id or slug; `None` for no
@@ -667,6 +713,9 @@ impl AccountService {
             .kv
             .delete(&Self::failures_key(user.email.as_str()))
             .await?;
+        if let Some(directory) = self.organizations.get() {
+            directory.join_by_domain(user, context).await?;
+        }
         self.record(
             AuditEvent::new(AuditAction::SigninSucceeded, now, context)
                 .by(user.id)
@@ -703,7 +752,7 @@ impl AccountService {
     }
 
     async fn issue_pair(&self, user: User, session: &Session) -> Result<TokenPair, DomainError> {
-        let (refresh_token, record) = self.new_refresh_record(session, None, Uuid::now_v7());
+        let (refresh_token, record) = self.new_refresh_record(session, None, Uuid::now_v7(), None);
         self.ports.refresh_tokens.insert(&record).await?;
         self.pair(user, session, refresh_token).await
     }
@@ -715,12 +764,14 @@ impl AccountService {
         session: &Session,
         client_id: &str,
         scope: &str,
+        organization: Option<crate::OrganizationId>,
     ) -> Result<(String, Uuid), DomainError> {
         let grant_id = Uuid::now_v7();
         let (token, record) = self.new_refresh_record(
             session,
             Some((client_id.to_owned(), scope.to_owned())),
             grant_id,
+            organization,
         );
         self.ports.refresh_tokens.insert(&record).await?;
         Ok((token, grant_id))
@@ -732,6 +783,7 @@ impl AccountService {
         session: &Session,
         client: Option<(String, String)>,
         grant_id: Uuid,
+        organization: Option<crate::OrganizationId>,
     ) -> (String, RefreshRecord) {
         let now = self.now();
         let refresh_token = new_refresh_token();
@@ -747,6 +799,7 @@ impl AccountService {
             client_id,
             scope,
             grant_id,
+            organization_id: organization,
         };
         (refresh_token, record)
     }
@@ -821,7 +874,8 @@ impl AccountService {
             return Err(DomainError::InvalidToken);
         }
         let client = record.client_id.clone().zip(record.scope.clone());
-        let (token, next) = self.new_refresh_record(&session, client, record.grant_id);
+        let (token, next) =
+            self.new_refresh_record(&session, client, record.grant_id, record.organization_id);
         if !self
             .ports
             .refresh_tokens

@@ -80,6 +80,12 @@ pub enum AuditAction {
     OrganizationUpdated,
     /// An organization was deleted.
     OrganizationDeleted,
+    /// An organization claimed a DNS domain.
+    DomainAdded,
+    /// A claimed domain was verified (by DNS or by an operator).
+    DomainVerified,
+    /// A claimed domain was dropped.
+    DomainRemoved,
     /// A user joined an organization.
     MemberAdded,
     /// An address was invited to an organization.
@@ -135,6 +141,9 @@ impl AuditAction {
             Self::OrganizationCreated => "organization.created",
             Self::OrganizationUpdated => "organization.updated",
             Self::OrganizationDeleted => "organization.deleted",
+            Self::DomainAdded => "organization.domain.added",
+            Self::DomainVerified => "organization.domain.verified",
+            Self::DomainRemoved => "organization.domain.removed",
             Self::MemberAdded => "organization.member.added",
             Self::MemberInvited => "organization.member.invited",
             Self::MemberRoleChanged => "organization.member.role_changed",

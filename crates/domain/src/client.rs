@@ -59,14 +59,22 @@ pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Scopes Castellan knows; a client's `scope` is a subset.
-pub const SCOPES: [&str; 6] = [
+pub const SCOPES: [&str; 7] = [
     "openid",
     "profile",
     "email",
     "offline_access",
     "phone",
     "address",
+    "organization",
 ];
+
+/// The scope that lets a client ask for organization-scoped tokens: alone it asks the user to
+/// pick one of their organizations; `org:<slug>` names one.
+pub const ORGANIZATION_SCOPE: &str = "organization";
+
+/// The prefix of the scope naming one organization by slug (`org:acme`).
+pub const ORGANIZATION_SCOPE_PREFIX: &str = "org:";
 
 /// The longest access-token lifetime a client may have (a day); deny-lists and retired keys
 /// are kept at least this long.

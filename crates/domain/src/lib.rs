@@ -53,8 +53,8 @@ pub use mfa::{
 };
 pub use org::{
     Added, CustomRole, Decision, Group, Invitation, Member, MemberRef, Membership, Organization,
-    OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy,
-    OrganizationRepository, OrganizationService,
+    OrganizationDomain, OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy,
+    OrganizationRepository, OrganizationService, TxtLookup, Verification,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};
@@ -64,7 +64,8 @@ pub use session::{
     SessionRepository,
 };
 pub use token::{
-    AccessGrant, IssuedToken, OrgClaims, OrganizationDirectory, TokenIssuer, VerifiedToken,
+    AccessGrant, IssuedToken, OrgChoice, OrgClaims, OrganizationDirectory, TokenIssuer,
+    VerifiedToken,
 };
 pub use user::{
     Email, PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery, UserRepository,

@@ -16,6 +16,10 @@ use crate::session::RequestContext;
 use crate::user::{Email, UserId, UserRepository};
 use crate::{Clock, DomainError, KeyValueStore, User};
 
+mod domains;
+
+pub use domains::{OrganizationDomain, TxtLookup, VERIFICATION_LABEL, Verification, check_domain};
+
 /// Every permission an organization role can hold.
 pub const PERMISSIONS: &[&str] = &[
     "org:read",
@@ -88,6 +92,10 @@ pub struct OrganizationPolicy {
     /// Sessions of members end after this many hours; `None` keeps the platform's lifetime.
     #[serde(default)]
     pub session_lifetime_hours: Option<u32>,
+    /// Users whose verified address is at one of the organization's verified domains join it
+    /// as members when they sign in.
+    #[serde(default)]
+    pub auto_join_verified_domains: bool,
 }
 
 /// A tenant.
@@ -290,6 +298,25 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
         id: OrganizationId,
         user: UserId,
     ) -> Result<bool, DomainError>;
+    /// The organization's claimed domains, oldest first.
+    async fn domains(&self, id: OrganizationId) -> Result<Vec<OrganizationDomain>, DomainError>;
+    /// Stores a claim (the organization claiming it twice: conflict).
+    async fn add_domain(&self, claim: &OrganizationDomain) -> Result<(), DomainError>;
+    /// Marks a claim verified; a conflict when another organization verified the domain.
+    async fn verify_domain(
+        &self,
+        claim: Uuid,
+        domain: &str,
+        at: DateTime<Utc>,
+        method: &str,
+    ) -> Result<(), DomainError>;
+    /// Deletes a claim.
+    async fn delete_domain(&self, claim: Uuid) -> Result<bool, DomainError>;
+    /// The organization that verified `domain`, if one did.
+    async fn verified_domain_owner(
+        &self,
+        domain: &str,
+    ) -> Result<Option<Organization>, DomainError>;
 }
 
 /// An answer of the permission check, with its reason.
@@ -310,6 +337,7 @@ pub struct OrganizationService {
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     invitations: Option<(crate::email::Outbox, String)>,
+    dns: Option<Arc<dyn TxtLookup>>,
 }
 
 /// How long an invitation can be accepted.
@@ -402,6 +430,7 @@ impl OrganizationService {
             events,
             clock,
             invitations: None,
+            dns: None,
         }
     }
 
@@ -1151,7 +1180,32 @@ impl crate::OrganizationDirectory for OrganizationService {
             permissions,
             mfa_required: found.policy.mfa_required,
             allowed_sign_in_methods: found.policy.allowed_sign_in_methods,
+            session_lifetime_hours: found.policy.session_lifetime_hours,
         }))
+    }
+
+    async fn join_by_domain(
+        &self,
+        user: &User,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        OrganizationService::join_by_domain(self, user, context).await
+    }
+
+    async fn of_user(&self, user: UserId) -> Result<Vec<crate::OrgChoice>, DomainError> {
+        let mut choices: Vec<crate::OrgChoice> = self
+            .organizations
+            .memberships_of(user)
+            .await?
+            .into_iter()
+            .map(|(organization, _)| crate::OrgChoice {
+                id: organization.id,
+                slug: organization.slug,
+                name: organization.name,
+            })
+            .collect();
+        choices.sort_by_key(|choice| choice.name.to_lowercase());
+        Ok(choices)
     }
 }
 

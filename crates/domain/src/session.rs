@@ -97,6 +97,9 @@ pub struct RefreshRecord {
     /// The grant it belongs to: every rotation of one token shares it, so revoking the grant
     /// revokes the whole chain.
     pub grant_id: Uuid,
+    /// The organization an OAuth client's grant is scoped to (Castellan's own API scopes the
+    /// session instead).
+    pub organization_id: Option<crate::OrganizationId>,
 }
 
 /// Storage of sessions.

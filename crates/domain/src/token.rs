@@ -41,6 +41,20 @@ pub struct OrgClaims {
     /// The sign-in methods the organization's policy allows (`password`, `passkey`,
     /// `magic_link`, `sso`); empty allows all (not a claim; checked when a session is scoped).
     pub allowed_sign_in_methods: Vec<String>,
+    /// Sessions scoped to the organization end this many hours after sign-in (not a claim;
+    /// checked whenever its tokens are minted).
+    pub session_lifetime_hours: Option<u32>,
+}
+
+/// An organization a user may pick on the hosted organization picker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgChoice {
+    /// Its id.
+    pub id: crate::OrganizationId,
+    /// Its slug.
+    pub slug: String,
+    /// Its display name.
+    pub name: String,
 }
 
 /// Resolves organizations for tokens: which one a reference names, and what a member holds
@@ -55,6 +69,15 @@ pub trait OrganizationDirectory: Send + Sync + std::fmt::Debug {
         organization: crate::OrganizationId,
         user: UserId,
     ) -> Result<Option<OrgClaims>, DomainError>;
+    /// The organizations `user` belongs to, by name.
+    async fn of_user(&self, user: UserId) -> Result<Vec<OrgChoice>, DomainError>;
+    /// Adds `user`, signing in, to the organization that verified their address's domain
+    /// when its policy asks for that.
+    async fn join_by_domain(
+        &self,
+        user: &crate::User,
+        context: &crate::RequestContext,
+    ) -> Result<(), DomainError>;
 }
 
 /// A signed access token.

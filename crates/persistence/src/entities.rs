@@ -14,6 +14,7 @@ pub mod oauth_consent;
 pub mod org_group;
 pub mod org_group_member;
 pub mod organization;
+pub mod organization_domain;
 pub mod passkey;
 pub mod refresh_token;
 pub mod role;

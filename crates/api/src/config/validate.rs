@@ -20,6 +20,14 @@ impl Config {
         self.validate_security()?;
         self.validate_oidc()?;
         self.validate_second_factors()?;
+        for server in &self.organizations.dns_servers {
+            if server.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::new(
+                    "organizations.dns_servers",
+                    format!("{server} is not an ip:port address"),
+                ));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|error| {
             ConfigError::new("log.level", format!("not a valid filter: {error}"))
         })?;

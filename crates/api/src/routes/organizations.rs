@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonOrForm;
+use crate::extract::{JsonOrForm, OptionalBody};
 use crate::http::access::{MembersRead, MembersWrite, OrgAccess, OrgManage, OrgRead};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
@@ -38,6 +38,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(groups, create_group))
         .routes(routes!(delete_group))
         .routes(routes!(add_to_group))
+        .routes(routes!(domains, add_domain))
+        .routes(routes!(verify_domain))
+        .routes(routes!(remove_domain))
         .routes(routes!(remove_from_group))
 }
 
@@ -53,6 +56,10 @@ pub struct PolicyBody {
     /// Members' sessions end after this many hours; null: the platform's lifetime.
     #[serde(default)]
     session_lifetime_hours: Option<u32>,
+    /// Users whose verified address is at one of the organization's verified domains join
+    /// as members when they sign in.
+    #[serde(default)]
+    auto_join_verified_domains: bool,
 }
 
 impl From<&OrganizationPolicy> for PolicyBody {
@@ -61,6 +68,7 @@ impl From<&OrganizationPolicy> for PolicyBody {
             mfa_required: policy.mfa_required,
             allowed_sign_in_methods: policy.allowed_sign_in_methods.clone(),
             session_lifetime_hours: policy.session_lifetime_hours,
+            auto_join_verified_domains: policy.auto_join_verified_domains,
         }
     }
 }
@@ -71,6 +79,7 @@ impl From<PolicyBody> for OrganizationPolicy {
             mfa_required: body.mfa_required,
             allowed_sign_in_methods: body.allowed_sign_in_methods,
             session_lifetime_hours: body.session_lifetime_hours,
+            auto_join_verified_domains: body.auto_join_verified_domains,
         }
     }
 }
@@ -770,6 +779,187 @@ async fn remove_from_group(
             group_id(&path.1)?,
             user_id(&path.2)?,
         )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The DNS record that proves a domain claim.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainRecord {
+    /// Always `TXT`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Where to publish it.
+    #[schema(example = "_castellan-verification.acme.example")]
+    name: String,
+    /// What it must say.
+    #[schema(example = "castellan-verification=5f0c...")]
+    value: String,
+}
+
+/// A domain an organization claims.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainBody {
+    /// Id.
+    id: String,
+    /// The domain.
+    #[schema(example = "acme.example")]
+    domain: String,
+    /// Whether it is verified.
+    verified: bool,
+    /// When it was verified.
+    verified_at: Option<DateTime<Utc>>,
+    /// How: `dns` or `operator`.
+    verified_by: Option<String>,
+    /// The record to publish for DNS verification.
+    verification: DomainRecord,
+    /// When it was claimed.
+    created_at: DateTime<Utc>,
+}
+
+impl From<&castellan_domain::OrganizationDomain> for DomainBody {
+    fn from(claim: &castellan_domain::OrganizationDomain) -> Self {
+        Self {
+            id: claim.id.to_string(),
+            domain: claim.domain.clone(),
+            verified: claim.verified_at.is_some(),
+            verified_at: claim.verified_at,
+            verified_by: claim.verified_by.clone(),
+            verification: DomainRecord {
+                kind: "TXT",
+                name: claim.record_name(),
+                value: claim.record_value(),
+            },
+            created_at: claim.created_at,
+        }
+    }
+}
+
+/// The organization's claimed email domains (`org:read`).
+#[utoipa::path(get, path = "/organizations/{org_id}/domains", tag = "organizations", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 200, body = [DomainBody]),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn domains(
+    State(state): State<AppState>,
+    access: OrgAccess<OrgRead>,
+) -> Result<Json<Vec<DomainBody>>, ApiError> {
+    let claims = state.organizations.domains(access.organization).await?;
+    Ok(Json(claims.iter().map(DomainBody::from).collect()))
+}
+
+/// A domain to claim.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DomainRequest {
+    /// The domain.
+    #[schema(example = "acme.example")]
+    domain: String,
+}
+
+/// Claim an email domain; publish the returned TXT record, then verify (`org:manage`).
+#[utoipa::path(post, path = "/organizations/{org_id}/domains", tag = "organizations", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    request_body(content = DomainRequest, content_type = "application/json"),
+    responses(
+        (status = 201, body = DomainBody),
+        (status = 403, description = "Not allowed (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 409, description = "Already claimed by this organization (CONFLICT_ERROR)", body = ErrorBody),
+        (status = 422, description = "Not a domain name (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn add_domain(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<OrgManage>,
+    JsonOrForm(request): JsonOrForm<DomainRequest>,
+) -> Result<(StatusCode, Json<DomainBody>), ApiError> {
+    let claim = state
+        .organizations
+        .add_domain(
+            &access.principal,
+            access.organization,
+            &request.domain,
+            &context,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(DomainBody::from(&claim))))
+}
+
+/// How to verify a domain.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct VerifyDomainRequest {
+    /// `dns` (default: look up the TXT record) or `operator` (a platform admin vouches).
+    #[serde(default)]
+    method: Option<String>,
+}
+
+/// Verify a claimed domain by its DNS TXT record, or as a platform operator (`org:manage`).
+#[utoipa::path(post, path = "/organizations/{org_id}/domains/{domain}/verify", tag = "organizations", security(("bearer" = [])),
+    params(
+        ("org_id" = String, Path, description = "Organization id"),
+        ("domain" = String, Path, description = "The claimed domain"),
+    ),
+    request_body(content = VerifyDomainRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = DomainBody),
+        (status = 400, description = "DNS verification is off (CONFIGURATION_ERROR)", body = ErrorBody),
+        (status = 403, description = "Operator verification by a non-admin (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "No such claim (NOT_FOUND_ERROR)", body = ErrorBody),
+        (status = 409, description = "Verified by another organization (CONFLICT_ERROR)", body = ErrorBody),
+        (status = 422, description = "The TXT record is not there yet (VALIDATION_ERROR)", body = ErrorBody),
+    ))]
+async fn verify_domain(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<OrgManage>,
+    Path(path): Path<(String, String)>,
+    OptionalBody(request): OptionalBody<VerifyDomainRequest>,
+) -> Result<Json<DomainBody>, ApiError> {
+    let how = match request.method.as_deref() {
+        None | Some("dns") => castellan_domain::Verification::Dns,
+        Some("operator") => castellan_domain::Verification::Operator,
+        Some(_) => {
+            return Err(castellan_domain::DomainError::invalid(
+                "method",
+                "method is dns or operator",
+            )
+            .into());
+        }
+    };
+    let claim = state
+        .organizations
+        .verify_domain(
+            &access.principal,
+            access.organization,
+            &path.1,
+            how,
+            &context,
+        )
+        .await?;
+    Ok(Json(DomainBody::from(&claim)))
+}
+
+/// Drop a claimed domain (`org:manage`).
+#[utoipa::path(delete, path = "/organizations/{org_id}/domains/{domain}", tag = "organizations", security(("bearer" = [])),
+    params(
+        ("org_id" = String, Path, description = "Organization id"),
+        ("domain" = String, Path, description = "The claimed domain"),
+    ),
+    responses(
+        (status = 204, description = "Dropped"),
+        (status = 404, description = "No such claim (NOT_FOUND_ERROR)", body = ErrorBody),
+    ))]
+async fn remove_domain(
+    State(state): State<AppState>,
+    Client(context): Client,
+    access: OrgAccess<OrgManage>,
+    Path(path): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .remove_domain(&access.principal, access.organization, &path.1, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

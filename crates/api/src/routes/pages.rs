@@ -48,6 +48,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
+        .route(
+            "/select-organization",
+            get(organization_page).post(organization_submit),
+        )
         .route("/device", get(device_page).post(device_submit))
         .route("/static/castellan.css", get(stylesheet))
         .route("/static/passkeys.js", get(passkey_script))
@@ -192,6 +196,9 @@ fn resolve(result: Result<Resolution, AuthorizeError>) -> Response {
         Ok(Resolution::Redirect(url)) => Redirect::to(&url).into_response(),
         Ok(Resolution::SignIn(view)) => see_other(&interaction_link("/login", &view.id)),
         Ok(Resolution::Consent(view)) => see_other(&interaction_link("/consent", &view.id)),
+        Ok(Resolution::ChooseOrganization(view)) => {
+            see_other(&interaction_link("/select-organization", &view.id))
+        }
         Err(AuthorizeError::Redirect(url)) => Redirect::to(&url).into_response(),
         Err(AuthorizeError::Page(error)) => oauth_error_page(&error),
     }
@@ -1098,7 +1105,15 @@ fn describe_scope(scope: &str) -> String {
         "offline_access" => "Keep access while you are away".to_owned(),
         "phone" => "See your phone number".to_owned(),
         "address" => "See your postal address".to_owned(),
-        other => format!("Use the \u{201c}{other}\u{201d} permission"),
+        "organization" => {
+            "Know which of your organizations you use it for, and your roles there".to_owned()
+        }
+        other => match other.strip_prefix("org:") {
+            Some(slug) => {
+                format!("Act for the organization \u{201c}{slug}\u{201d} with your roles there")
+            }
+            None => format!("Use the \u{201c}{other}\u{201d} permission"),
+        },
     }
 }
 
@@ -1139,6 +1154,75 @@ async fn consent_page(
         interaction: interaction.id,
         client_name: interaction.client_name,
     })
+}
+
+#[derive(Template)]
+#[template(path = "organization.html")]
+struct OrganizationPage {
+    csrf: String,
+    interaction: String,
+    client_name: String,
+    user: String,
+    choices: Vec<castellan_domain::OrgChoice>,
+}
+
+async fn organization_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<InteractionQuery>,
+) -> Response {
+    let Some((_, user)) = browser_user(&state, &jar).await else {
+        return see_other(&interaction_link(
+            "/oauth2/authorize/continue",
+            &query.interaction,
+        ));
+    };
+    let interaction = match page_interaction(&state, Some(&query.interaction)).await {
+        Ok(Some(interaction)) => interaction,
+        Ok(None) => return see_other("/login"),
+        Err(response) => return response,
+    };
+    let choices = match state.accounts.organization_choices(user.id).await {
+        Ok(choices) => choices,
+        Err(error) => return domain_error_page(error),
+    };
+    form_page(&state, jar, StatusCode::OK, |csrf| OrganizationPage {
+        csrf,
+        user: user.email.as_str().to_owned(),
+        choices,
+        interaction: interaction.id,
+        client_name: interaction.client_name,
+    })
+}
+
+#[derive(Deserialize)]
+struct OrganizationForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    interaction: String,
+    #[serde(default)]
+    organization: String,
+}
+
+async fn organization_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<OrganizationForm>,
+) -> Response {
+    if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
+        return csrf_refused();
+    }
+    resolve(
+        state
+            .oidc
+            .choose_organization(
+                &form.interaction,
+                state.sso.session(&jar),
+                &form.organization,
+            )
+            .await,
+    )
 }
 
 #[derive(Deserialize)]

@@ -148,6 +148,17 @@ impl Browser {
     /// Follows an authorization from `start` through the hosted pages, signing in as `email`
     /// and allowing consent when asked; returns the redirect to the client.
     pub async fn authorize(&self, start: &str, email: &str) -> String {
+        self.authorize_picking(start, email, None).await
+    }
+
+    /// Like [`Self::authorize`], picking the organization with id `organization` when the
+    /// organization picker shows (which it must not without one).
+    pub async fn authorize_picking(
+        &self,
+        start: &str,
+        email: &str,
+        organization: Option<&str>,
+    ) -> String {
         let mut page = self.get(start).await;
         for _ in 0..10 {
             let Some(location) = page.location.clone() else {
@@ -168,6 +179,25 @@ impl Browser {
                             ("password", PASSWORD),
                             ("csrf", &hidden(&form.body, "csrf")),
                             ("interaction", &hidden(&form.body, "interaction")),
+                        ],
+                    )
+                    .await;
+            } else if location.starts_with("/select-organization") {
+                let picker = self.get(&location).await;
+                assert_eq!(picker.status, 200, "{}", picker.body);
+                let organization = organization.expect("the organization picker showed");
+                assert!(
+                    picker.body.contains(&format!("value=\"{organization}\"")),
+                    "{organization} is offered: {}",
+                    picker.body
+                );
+                page = self
+                    .post(
+                        "/select-organization",
+                        &[
+                            ("csrf", &hidden(&picker.body, "csrf")),
+                            ("interaction", &hidden(&picker.body, "interaction")),
+                            ("organization", organization),
                         ],
                     )
                     .await;

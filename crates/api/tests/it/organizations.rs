@@ -65,6 +65,15 @@ async fn tenants_are_isolated_on_every_scoped_endpoint() {
         )
         .await;
         assert_eq!(status, 201);
+        let (status, _) = call(
+            &server,
+            Method::POST,
+            &format!("/api/v1/organizations/{b_id}/domains"),
+            Some(json!({"domain": "beta.example"})),
+            &bob,
+        )
+        .await;
+        assert_eq!(status, 201);
         let attempts: Vec<(Method, String, Option<Value>)> = vec![
             (Method::GET, format!("/api/v1/organizations/{b_id}"), None),
             (
@@ -122,6 +131,26 @@ async fn tenants_are_isolated_on_every_scoped_endpoint() {
                 "/api/v1/roles".to_owned(),
                 Some(json!({"organization_id": b_id, "name": "spy", "permissions": ["org:read"]})),
             ),
+            (
+                Method::GET,
+                format!("/api/v1/organizations/{b_id}/domains"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/organizations/{b_id}/domains"),
+                Some(json!({"domain": "alpha.example"})),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/organizations/{b_id}/domains/beta.example/verify"),
+                Some(json!({"method": "operator"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/organizations/{b_id}/domains/beta.example"),
+                None,
+            ),
         ];
         for (method, path, body) in attempts {
             let (status, answer) = call(&server, method.clone(), &path, body, &alice).await;
@@ -170,6 +199,16 @@ async fn tenants_are_isolated_on_every_scoped_endpoint() {
         )
         .await;
         assert_eq!(members.as_array().unwrap().len(), 2);
+        let (_, domains) = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/organizations/{b_id}/domains"),
+            None,
+            &bob,
+        )
+        .await;
+        assert_eq!(domains[0]["domain"], json!("beta.example"));
+        assert_eq!(domains[0]["verified"], json!(false));
         server.stop().await;
     }
 }
@@ -829,5 +868,630 @@ async fn groups_pass_their_roles_to_members() {
     .await;
     assert_eq!(status, 204);
     assert_eq!(allowed().await, json!(false));
+    server.stop().await;
+}
+
+/// Moves a session's sign-in time back by `hours`, as if it had been open that long.
+async fn age_session(server: &TestServer, session_id: &str, hours: i64) {
+    use castellan_persistence::entities::session;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let database = sea_orm::Database::connect(server.state.config.database.url.expose())
+        .await
+        .unwrap();
+    let id = uuid::Uuid::parse_str(session_id).unwrap();
+    let created = chrono::Utc::now() - chrono::Duration::hours(hours);
+    let updated = session::Entity::update_many()
+        .col_expr(session::Column::CreatedAt, Expr::value(created))
+        .filter(session::Column::Id.eq(id))
+        .exec(&database)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected, 1);
+}
+
+/// The OpenID Connect flows take an organization: `org:<slug>` or `organization=` names one,
+/// the bare `organization` scope lets the user pick on the hosted page. A relying-party
+/// library receives tokens that carry it; a refresh follows role changes; leaving the
+/// organization or outliving its session lifetime ends the grant.
+#[tokio::test]
+async fn relying_parties_get_organization_scoped_tokens() {
+    use crate::oidc_support::{
+        Browser, CALLBACK, authorize_url, oauth_post, pkce, query, refresh_with, register,
+        web_client,
+    };
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+        PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+    for server in servers().await {
+        let owner = account(&server, "owner@rp.example").await;
+        let ada = account(&server, "ada@rp.example").await;
+        let acme = organization(&server, &owner, "Acme").await;
+        let globex = organization(&server, &owner, "Globex").await;
+        let acme_id = acme["id"].as_str().unwrap().to_owned();
+        let globex_id = globex["id"].as_str().unwrap().to_owned();
+        for (org, role) in [(&acme_id, "viewer"), (&globex_id, "admin")] {
+            let (status, body) = call(
+                &server,
+                Method::POST,
+                &format!("/api/v1/organizations/{org}/members"),
+                Some(json!({"user_id": ada.id, "role": role})),
+                &owner,
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let client = register(
+            &server,
+            json!({
+                "client_name": "Tenant App",
+                "redirect_uris": [CALLBACK],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "openid email offline_access organization",
+            }),
+        )
+        .await;
+        let client_id = client["client_id"].as_str().unwrap().to_owned();
+        let secret = client["client_secret"].as_str().unwrap().to_owned();
+        let credentials = (client_id.as_str(), secret.as_str());
+
+        // A relying-party library names the organization with the org:<slug> scope.
+        let http = openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let metadata = CoreProviderMetadata::discover_async(
+            IssuerUrl::new(server.base.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .unwrap();
+        assert!(
+            metadata
+                .scopes_supported()
+                .unwrap()
+                .iter()
+                .any(|scope| scope.as_str() == "organization")
+        );
+        let rp = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client_id.clone()),
+            Some(ClientSecret::new(secret.clone())),
+        )
+        .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, nonce) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("org:acme".to_owned()))
+            .add_scope(Scope::new("offline_access".to_owned()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let browser = Browser::new(&server);
+        let callback = browser.authorize(url.as_str(), "ada@rp.example").await;
+        let code = query(&callback)["code"].clone();
+        let tokens = rp
+            .exchange_code(openidconnect::AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("code exchange");
+        let id_token = tokens.id_token().unwrap();
+        id_token
+            .claims(&rp.id_token_verifier(), &nonce)
+            .expect("the ID token verifies");
+        let raw: Value = jsonwebtoken::dangerous::insecure_decode::<Value>(&id_token.to_string())
+            .unwrap()
+            .claims;
+        assert_eq!(raw["org_id"], json!(acme_id));
+        assert_eq!(raw["org_slug"], json!("acme"));
+        let claims = crate::tokens::verify_with_jwks_for(
+            &server,
+            tokens.access_token().secret(),
+            &client_id,
+        )
+        .await;
+        assert_eq!(claims["org_id"], json!(acme_id));
+        assert_eq!(claims["roles"], json!(["viewer"]));
+        assert_eq!(claims["permissions"], json!(["org:read", "members:read"]));
+        let (_, introspected) = oauth_post(
+            &server,
+            "/oauth2/introspect",
+            credentials,
+            &[("token", tokens.access_token().secret())],
+        )
+        .await;
+        assert_eq!(introspected["org_slug"], json!("acme"), "{introspected}");
+        let acme_refresh = tokens.refresh_token().unwrap().secret().clone();
+
+        // The bare organization scope: Ada belongs to two, so the hosted page asks.
+        let (verifier, challenge) = pkce();
+        let start = authorize_url(
+            &server,
+            &[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid organization offline_access"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let picker = browser.get(&start).await;
+        assert!(
+            picker
+                .location
+                .as_deref()
+                .unwrap()
+                .starts_with("/select-organization"),
+            "{picker:?}"
+        );
+        let page = browser.get(picker.location.as_deref().unwrap()).await;
+        assert!(page.body.contains("Acme") && page.body.contains("Globex"));
+        let callback = browser
+            .authorize_picking(&start, "ada@rp.example", Some(&globex_id))
+            .await;
+        let (status, picked) = crate::oidc_support::exchange(
+            &server,
+            credentials,
+            &query(&callback)["code"],
+            &verifier,
+        )
+        .await;
+        assert_eq!(status, 200, "{picked}");
+        let claims =
+            crate::tokens::verify_with_jwks_for(&server, access_of(&picked), &client_id).await;
+        assert_eq!(claims["org_slug"], json!("globex"));
+        assert_eq!(claims["roles"], json!(["admin"]));
+        // Without a browser to ask, several organizations are an error, not a guess.
+        let (_, challenge) = pkce();
+        let silent = browser
+            .get(&authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &client_id),
+                    ("redirect_uri", CALLBACK),
+                    ("scope", "openid organization"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                    ("prompt", "none"),
+                ],
+            ))
+            .await;
+        assert_eq!(
+            query(silent.location.as_deref().unwrap())["error"],
+            "interaction_required"
+        );
+
+        // A role change shows in the next refresh.
+        call(
+            &server,
+            Method::PUT,
+            &format!("/api/v1/organizations/{acme_id}/members/{}/role", ada.id),
+            Some(json!({"role": "admin"})),
+            &owner,
+        )
+        .await;
+        let (status, renewed) = refresh_with(&server, credentials, &acme_refresh).await;
+        assert_eq!(status, 200, "{renewed}");
+        let claims =
+            crate::tokens::verify_with_jwks_for(&server, access_of(&renewed), &client_id).await;
+        assert_eq!(
+            claims["org_slug"],
+            json!("acme"),
+            "the grant keeps its organization"
+        );
+        assert_eq!(claims["roles"], json!(["admin"]));
+
+        // Leaving the organization ends its grant.
+        call(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/organizations/{acme_id}/members/{}", ada.id),
+            None,
+            &owner,
+        )
+        .await;
+        let next = renewed["refresh_token"].as_str().unwrap();
+        let (status, refused) = refresh_with(&server, credentials, next).await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["error"], "invalid_grant");
+
+        // Globex limits sessions to an hour: a session signed in two hours ago gets no more
+        // Globex tokens.
+        call(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/organizations/{globex_id}"),
+            Some(json!({"policy": {"session_lifetime_hours": 1}})),
+            &owner,
+        )
+        .await;
+        let (status, fresh) = refresh_with(
+            &server,
+            credentials,
+            picked["refresh_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "within the hour: {fresh}");
+        age_session(&server, claims_sid(&fresh).as_str(), 2).await;
+        let (status, refused) = refresh_with(
+            &server,
+            credentials,
+            fresh["refresh_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("session lifetime"),
+            "{refused}"
+        );
+
+        // A stranger naming Acme is refused after signing in; nothing is issued.
+        account(&server, "eve@rp.example").await;
+        let (_, challenge) = pkce();
+        let start = authorize_url(
+            &server,
+            &[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid"),
+                ("organization", &acme_id),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "s"),
+            ],
+        );
+        let refused = Browser::new(&server)
+            .authorize(&start, "eve@rp.example")
+            .await;
+        let params = query(&refused);
+        assert_eq!(params["error"], "access_denied", "{refused}");
+        assert_eq!(params["state"], "s");
+        assert!(!params.contains_key("code"));
+
+        // A client not registered for organizations cannot ask for one.
+        let (plain_id, _) = web_client(&server).await;
+        let (_, challenge) = pkce();
+        let page = Browser::new(&server)
+            .get(&authorize_url(
+                &server,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &plain_id),
+                    ("redirect_uri", CALLBACK),
+                    ("scope", "openid org:acme"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            ))
+            .await;
+        assert_eq!(
+            query(page.location.as_deref().unwrap())["error"],
+            "invalid_scope"
+        );
+        server.stop().await;
+    }
+}
+
+fn access_of(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+fn claims_sid(tokens: &Value) -> String {
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode::<Value>(access_of(tokens))
+        .unwrap()
+        .claims;
+    claims["sid"].as_str().unwrap().to_owned()
+}
+
+/// TXT records a test DNS server answers with, by name (lower case, no trailing dot).
+type Zone = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>>;
+
+/// A DNS server on 127.0.0.1 (UDP) answering TXT questions from `zone`, NXDOMAIN otherwise.
+async fn dns_server(zone: Zone) -> std::net::SocketAddr {
+    use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
+    use hickory_resolver::proto::rr::rdata::TXT;
+    use hickory_resolver::proto::rr::{RData, Record};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 1500];
+        while let Ok((length, peer)) = socket.recv_from(&mut buffer).await {
+            let Ok(query) = Message::from_vec(&buffer[..length]) else {
+                continue;
+            };
+            let mut answer = Message::new();
+            answer
+                .set_id(query.id())
+                .set_message_type(MessageType::Response)
+                .set_op_code(query.op_code())
+                .set_recursion_desired(query.recursion_desired())
+                .set_recursion_available(true);
+            answer.add_queries(query.queries().to_vec());
+            if let Some(question) = query.queries().first() {
+                let name = question
+                    .name()
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                let values = zone.lock().unwrap().get(&name).cloned();
+                match values {
+                    Some(values) => {
+                        for value in values {
+                            answer.add_answer(Record::from_rdata(
+                                question.name().clone(),
+                                60,
+                                RData::TXT(TXT::new(vec![value])),
+                            ));
+                        }
+                    }
+                    None => {
+                        answer.set_response_code(ResponseCode::NXDomain);
+                    }
+                }
+            }
+            let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
+        }
+    });
+    address
+}
+
+/// Organizations claim email domains and verify them with a DNS TXT record (served here by a
+/// DNS server on 127.0.0.1) or through a platform operator; a verified domain belongs to one
+/// organization; with auto-join, users with a verified address there join on sign-in.
+#[tokio::test]
+async fn organizations_verify_their_domains() {
+    let zone: Zone = Zone::default();
+    let dns = dns_server(zone.clone()).await;
+    for stores in [Stores::Embedded, Stores::Production] {
+        let Some(server) = TestServer::start_with(stores, |config| {
+            config.organizations.dns_servers = vec![dns.to_string()];
+        })
+        .await
+        else {
+            continue;
+        };
+        zone.lock().unwrap().clear();
+        let owner = account(&server, "owner@acme.example").await;
+        let rival = account(&server, "owner@rival.example").await;
+        let acme = organization(&server, &owner, "Acme").await;
+        let rival_org = organization(&server, &rival, "Rival").await;
+        let acme_id = acme["id"].as_str().unwrap();
+        let rival_id = rival_org["id"].as_str().unwrap();
+        let domains = format!("/api/v1/organizations/{acme_id}/domains");
+        for bad in ["127.0.0.1", "localhost", "acme_corp.example", ""] {
+            let (status, body) = call(
+                &server,
+                Method::POST,
+                &domains,
+                Some(json!({"domain": bad})),
+                &owner,
+            )
+            .await;
+            assert_eq!(status, 422, "{bad}: {body}");
+        }
+        let (status, claim) = call(
+            &server,
+            Method::POST,
+            &domains,
+            Some(json!({"domain": "Acme.Example"})),
+            &owner,
+        )
+        .await;
+        assert_eq!(status, 201, "{claim}");
+        assert_eq!(claim["domain"], json!("acme.example"));
+        assert_eq!(
+            claim["verification"]["name"],
+            json!("_castellan-verification.acme.example")
+        );
+        let record = claim["verification"]["value"].as_str().unwrap().to_owned();
+        let (status, _) = call(
+            &server,
+            Method::POST,
+            &domains,
+            Some(json!({"domain": "acme.example"})),
+            &owner,
+        )
+        .await;
+        assert_eq!(status, 409, "claimed twice by one organization");
+
+        // Not published yet: refused, and the message says what to publish where.
+        let verify = format!("{domains}/acme.example/verify");
+        let (status, missing) = call(&server, Method::POST, &verify, None, &owner).await;
+        assert_eq!(status, 422, "{missing}");
+        assert!(missing.to_string().contains(&record), "{missing}");
+        zone.lock().unwrap().insert(
+            "_castellan-verification.acme.example".to_owned(),
+            vec!["v=spf1 -all".to_owned(), record.clone()],
+        );
+        let (status, verified) = call(&server, Method::POST, &verify, None, &owner).await;
+        assert_eq!(status, 200, "{verified}");
+        assert_eq!(verified["verified"], json!(true));
+        assert_eq!(verified["verified_by"], json!("dns"));
+
+        // The rival may claim it too, but not verify it while Acme holds it, even with the
+        // right record published.
+        let rival_domains = format!("/api/v1/organizations/{rival_id}/domains");
+        let (status, rival_claim) = call(
+            &server,
+            Method::POST,
+            &rival_domains,
+            Some(json!({"domain": "acme.example"})),
+            &rival,
+        )
+        .await;
+        assert_eq!(status, 201);
+        zone.lock()
+            .unwrap()
+            .get_mut("_castellan-verification.acme.example")
+            .unwrap()
+            .push(
+                rival_claim["verification"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        let (status, taken) = call(
+            &server,
+            Method::POST,
+            &format!("{rival_domains}/acme.example/verify"),
+            Some(json!({"method": "dns"})),
+            &rival,
+        )
+        .await;
+        assert_eq!(status, 409, "{taken}");
+
+        // Operator verification is for platform admins only.
+        call(
+            &server,
+            Method::POST,
+            &domains,
+            Some(json!({"domain": "acme-labs.example"})),
+            &owner,
+        )
+        .await;
+        let labs = format!("{domains}/acme-labs.example/verify");
+        let (status, _) = call(
+            &server,
+            Method::POST,
+            &labs,
+            Some(json!({"method": "operator"})),
+            &owner,
+        )
+        .await;
+        assert_eq!(status, 403);
+        let admin = Account {
+            bearer: crate::oidc_support::admin_token(&server).await,
+            id: String::new(),
+        };
+        let (status, vouched) = call(
+            &server,
+            Method::POST,
+            &labs,
+            Some(json!({"method": "operator"})),
+            &admin,
+        )
+        .await;
+        assert_eq!(status, 200, "{vouched}");
+        assert_eq!(vouched["verified_by"], json!("operator"));
+
+        // Auto-join: a verified address at acme.example joins Acme as a member at sign-in;
+        // an unverified one does not.
+        call(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/organizations/{acme_id}"),
+            Some(json!({"policy": {"auto_join_verified_domains": true}})),
+            &owner,
+        )
+        .await;
+        let newcomer = account(&server, "newcomer@acme.example").await;
+        let (status, _) = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/organizations/{acme_id}"),
+            None,
+            &newcomer,
+        )
+        .await;
+        assert_eq!(status, 404, "an unverified address joins nothing");
+        let (status, _) = call(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/users/{}", newcomer.id),
+            Some(json!({"email_verified": true})),
+            &admin,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let signed_in = server
+            .sign_in("newcomer@acme.example", crate::support::PASSWORD)
+            .await;
+        let newcomer = Account {
+            bearer: access(&signed_in),
+            id: newcomer.id,
+        };
+        let (status, joined) = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/organizations/{acme_id}/members"),
+            None,
+            &newcomer,
+        )
+        .await;
+        assert_eq!(status, 200, "{joined}");
+        assert!(
+            joined
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|member| member["user_id"] == json!(newcomer.id)
+                    && member["role"] == json!("member")),
+            "{joined}"
+        );
+
+        // Dropping the claim frees the domain for the rival.
+        let (status, _) = call(
+            &server,
+            Method::DELETE,
+            &format!("{domains}/acme.example"),
+            None,
+            &owner,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, won) = call(
+            &server,
+            Method::POST,
+            &format!("{rival_domains}/acme.example/verify"),
+            None,
+            &rival,
+        )
+        .await;
+        assert_eq!(status, 200, "{won}");
+        server.stop().await;
+    }
+
+    // With DNS verification off, only operators verify.
+    let server = TestServer::start_with(Stores::Embedded, |config| {
+        config.organizations.dns_verification = false;
+    })
+    .await
+    .unwrap();
+    let owner = account(&server, "owner@off.example").await;
+    let org = organization(&server, &owner, "Off").await;
+    let domains = format!(
+        "/api/v1/organizations/{}/domains",
+        org["id"].as_str().unwrap()
+    );
+    call(
+        &server,
+        Method::POST,
+        &domains,
+        Some(json!({"domain": "off.example"})),
+        &owner,
+    )
+    .await;
+    let (status, off) = call(
+        &server,
+        Method::POST,
+        &format!("{domains}/off.example/verify"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 400, "{off}");
+    assert!(off.to_string().contains("dns_verification"), "{off}");
     server.stop().await;
 }

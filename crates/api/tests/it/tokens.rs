@@ -17,6 +17,11 @@ use crate::support::{Stores, TestServer, access, config_for, servers};
 
 /// Verifies `token` using only the JWKS document the server publishes.
 pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
+    verify_with_jwks_for(server, token, &server.base).await
+}
+
+/// Verifies `token`, meant for `audience`, using only the JWKS document the server publishes.
+pub async fn verify_with_jwks_for(server: &TestServer, token: &str, audience: &str) -> Value {
     let jwks: JwkSet = server
         .client
         .get(server.url("/.well-known/jwks.json"))
@@ -35,7 +40,7 @@ pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[server.base.as_str()]);
-    validation.set_audience(&[server.base.as_str()]);
+    validation.set_audience(&[audience]);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
         .claims

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use castellan_domain::{Consent, OAuthClient, Session, SessionId, User};
+use castellan_domain::client::{ORGANIZATION_SCOPE, ORGANIZATION_SCOPE_PREFIX};
+use castellan_domain::{
+    Consent, DomainError, OAuthClient, OrganizationId, Session, SessionId, User, UserId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,6 +58,58 @@ pub struct AuthorizationParams {
     pub request: Option<String>,
     /// Only `query`.
     pub response_mode: Option<String>,
+    /// The organization (id or slug) the tokens are to be scoped to; the same as an
+    /// `org:<slug>` scope.
+    pub organization: Option<String>,
+}
+
+/// The organization an authorization request asks its tokens to be scoped to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrganizationRequest {
+    /// This one (id or slug).
+    Named(String),
+    /// One of the user's: they pick when they have several.
+    Pick,
+}
+
+/// The organization settled for an interaction, and for whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChosenOrganization {
+    /// The user it was settled for (a different sign-in settles it again).
+    pub user: UserId,
+    /// The organization.
+    pub id: OrganizationId,
+}
+
+/// The organization `scope` and the `organization` parameter ask for; `Err` says why the two
+/// cannot be read as one request.
+fn organization_request(
+    scope: &str,
+    parameter: Option<&str>,
+) -> Result<Option<OrganizationRequest>, &'static str> {
+    let mut named = scope
+        .split_whitespace()
+        .filter_map(|scope| scope.strip_prefix(ORGANIZATION_SCOPE_PREFIX));
+    let from_scope = named.next();
+    if named.next().is_some() {
+        return Err("name at most one organization (one org:<slug> scope)");
+    }
+    let parameter = parameter.map(str::trim);
+    let reference = match (from_scope, parameter) {
+        (Some(""), _) | (_, Some("")) => return Err("the organization is empty"),
+        (Some(scope), Some(parameter)) if !scope.eq_ignore_ascii_case(parameter) => {
+            return Err("the organization parameter and the org:<slug> scope disagree");
+        }
+        (Some(reference), _) | (None, Some(reference)) => Some(reference),
+        (None, None) => None,
+    };
+    Ok(match reference {
+        Some(reference) => Some(OrganizationRequest::Named(reference.to_owned())),
+        None if scope.split_whitespace().any(|s| s == ORGANIZATION_SCOPE) => {
+            Some(OrganizationRequest::Pick)
+        }
+        None => None,
+    })
 }
 
 /// Why an authorization request failed, and how to tell.
@@ -111,6 +166,12 @@ pub struct Interaction {
     pub signed_in: Option<SessionId>,
     /// Whether the user consented during this interaction.
     pub consented: bool,
+    /// The organization the tokens are to be scoped to, as asked.
+    #[serde(default)]
+    pub organization: Option<OrganizationRequest>,
+    /// The organization settled for the signed-in user.
+    #[serde(default)]
+    pub chosen_organization: Option<ChosenOrganization>,
 }
 
 impl Interaction {
@@ -124,6 +185,8 @@ impl Interaction {
 pub enum Step {
     /// Sign in (again).
     SignIn,
+    /// Settle the organization the tokens are scoped to (named, the only one, or picked).
+    ChooseOrganization,
     /// Approve the scopes.
     Consent,
     /// Nothing: issue the code.
@@ -154,6 +217,18 @@ pub enum Resolution {
     SignIn(InteractionView),
     /// To the consent page.
     Consent(InteractionView),
+    /// To the organization picker.
+    ChooseOrganization(InteractionView),
+}
+
+/// How the organization of an interaction was settled.
+enum Settled {
+    /// This one.
+    Chosen(ChosenOrganization),
+    /// The user must pick.
+    Ask,
+    /// Not allowed; the client hears this.
+    Refused(OAuthError),
 }
 
 /// A code's grant, kept until the code is exchanged.
@@ -167,6 +242,8 @@ pub(super) struct CodeGrant {
     pub code_challenge: Option<String>,
     pub session_id: SessionId,
     pub claims: Option<Value>,
+    #[serde(default)]
+    pub organization: Option<OrganizationId>,
 }
 
 /// The state machine of the interaction: what must happen before a code can be issued.
@@ -201,6 +278,12 @@ pub fn next_step(
                 Ok(Step::SignIn)
             };
         }
+    }
+    let settled = interaction
+        .chosen_organization
+        .is_some_and(|chosen| chosen.user == user.id);
+    if interaction.organization.is_some() && !settled {
+        return Ok(Step::ChooseOrganization);
     }
     if !interaction.first_party && !interaction.consented {
         let covered =
@@ -343,10 +426,23 @@ impl OidcProvider {
             ));
         }
         let scope = normalise_scope(params.scope.as_deref().unwrap_or("openid"));
-        if scope.is_empty() || !scopes_within(&scope, &metadata.scope) {
+        let organization = organization_request(&scope, params.organization.as_deref())
+            .map_err(|why| fail(OAuthErrorCode::InvalidRequest, why))?;
+        let registered: String = scope
+            .split_whitespace()
+            .filter(|scope| !scope.starts_with(ORGANIZATION_SCOPE_PREFIX))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if scope.is_empty() || !scopes_within(&registered, &metadata.scope) {
             return Err(fail(
                 OAuthErrorCode::InvalidScope,
                 "a requested scope is unknown or not allowed for this client",
+            ));
+        }
+        if organization.is_some() && !metadata.scopes().any(|scope| scope == ORGANIZATION_SCOPE) {
+            return Err(fail(
+                OAuthErrorCode::InvalidScope,
+                "this client may not ask for organization-scoped tokens (its scope lacks organization)",
             ));
         }
         let method = params.code_challenge_method.as_deref();
@@ -446,6 +542,8 @@ impl OidcProvider {
             claims,
             signed_in: None,
             consented: false,
+            organization,
+            chosen_organization: None,
         })
     }
 
@@ -582,7 +680,7 @@ impl OidcProvider {
         id: &str,
         browser: Option<SessionId>,
     ) -> Result<Resolution, AuthorizeError> {
-        let interaction = self.interaction(id).await?;
+        let mut interaction = self.interaction(id).await?;
         let browser = match browser {
             Some(session) => self.ports.accounts.active_session(session).await?,
             None => None,
@@ -596,35 +694,165 @@ impl OidcProvider {
             }
             _ => None,
         };
-        let step = next_step(
-            &interaction,
-            browser.as_ref().map(|(session, user)| (session, user)),
-            consent.as_ref(),
-            self.now(),
-        );
-        let user = browser.as_ref().map(|(_, user)| user);
-        match step {
-            Err(code) => {
-                self.forget_interaction(id).await?;
-                Ok(Resolution::Redirect(self.error_redirect(
-                    &interaction.redirect_uri,
-                    interaction.state.as_deref(),
-                    &OAuthError::new(code, "the user must sign in or consent"),
-                )))
-            }
-            Ok(Step::SignIn) => Ok(Resolution::SignIn(Self::view(&interaction, user))),
-            Ok(Step::Consent) => Ok(Resolution::Consent(Self::view(&interaction, user))),
-            Ok(Step::Issue) => {
-                let Some((session, _)) = browser else {
-                    return Err(AuthorizeError::Page(OAuthError::invalid_request(
-                        "nobody is signed in",
+        loop {
+            let step = next_step(
+                &interaction,
+                browser.as_ref().map(|(session, user)| (session, user)),
+                consent.as_ref(),
+                self.now(),
+            );
+            let user = browser.as_ref().map(|(_, user)| user);
+            return match step {
+                Err(code) => {
+                    self.refuse(
+                        &interaction,
+                        &OAuthError::new(code, "the user must sign in or consent"),
+                    )
+                    .await
+                }
+                Ok(Step::SignIn) => Ok(Resolution::SignIn(Self::view(&interaction, user))),
+                Ok(Step::Consent) => Ok(Resolution::Consent(Self::view(&interaction, user))),
+                Ok(Step::ChooseOrganization) => {
+                    let Some((session, user)) = &browser else {
+                        return Err(Self::nobody_signed_in());
+                    };
+                    match self
+                        .settle_organization(&interaction, session, user)
+                        .await?
+                    {
+                        Settled::Chosen(chosen) => {
+                            interaction.chosen_organization = Some(chosen);
+                            self.save_interaction(&interaction).await?;
+                            continue;
+                        }
+                        Settled::Refused(error) => self.refuse(&interaction, &error).await,
+                        Settled::Ask if interaction.prompts("none") => {
+                            let error = OAuthError::new(
+                                OAuthErrorCode::InteractionRequired,
+                                "the user belongs to several organizations and must pick one",
+                            );
+                            self.refuse(&interaction, &error).await
+                        }
+                        Settled::Ask => Ok(Resolution::ChooseOrganization(Self::view(
+                            &interaction,
+                            Some(user),
+                        ))),
+                    }
+                }
+                Ok(Step::Issue) => {
+                    let Some((session, _)) = &browser else {
+                        return Err(Self::nobody_signed_in());
+                    };
+                    self.forget_interaction(id).await?;
+                    Ok(Resolution::Redirect(
+                        self.issue_code(&interaction, session).await?,
+                    ))
+                }
+            };
+        }
+    }
+
+    fn nobody_signed_in() -> AuthorizeError {
+        AuthorizeError::Page(OAuthError::invalid_request("nobody is signed in"))
+    }
+
+    /// Ends the interaction and sends `error` to the client.
+    async fn refuse(
+        &self,
+        interaction: &Interaction,
+        error: &OAuthError,
+    ) -> Result<Resolution, AuthorizeError> {
+        self.forget_interaction(&interaction.id).await?;
+        Ok(Resolution::Redirect(self.error_redirect(
+            &interaction.redirect_uri,
+            interaction.state.as_deref(),
+            error,
+        )))
+    }
+
+    /// Settles the organization without asking when the request named one or the user has
+    /// only one; the user must belong to it and their sign-in meet its policy.
+    async fn settle_organization(
+        &self,
+        interaction: &Interaction,
+        session: &Session,
+        user: &User,
+    ) -> Result<Settled, AuthorizeError> {
+        let reference = match &interaction.organization {
+            Some(OrganizationRequest::Named(reference)) => reference.clone(),
+            Some(OrganizationRequest::Pick) => {
+                let mut choices = self.ports.accounts.organization_choices(user.id).await?;
+                if choices.len() > 1 {
+                    return Ok(Settled::Ask);
+                }
+                let Some(only) = choices.pop() else {
+                    return Ok(Settled::Refused(OAuthError::new(
+                        OAuthErrorCode::AccessDenied,
+                        "the user is not a member of any organization",
                     )));
                 };
-                self.forget_interaction(id).await?;
-                Ok(Resolution::Redirect(
-                    self.issue_code(&interaction, &session).await?,
-                ))
+                only.id.to_string()
             }
+            None => return Err(Self::nobody_signed_in()),
+        };
+        self.check_organization(session, user, &reference).await
+    }
+
+    /// Whether `user`, signed in with `session`, may have tokens scoped to `reference`.
+    async fn check_organization(
+        &self,
+        session: &Session,
+        user: &User,
+        reference: &str,
+    ) -> Result<Settled, AuthorizeError> {
+        let refused = |why: &str| {
+            Ok(Settled::Refused(OAuthError::new(
+                OAuthErrorCode::AccessDenied,
+                why.to_owned(),
+            )))
+        };
+        match self
+            .ports
+            .accounts
+            .organization_for_session(user, &session.amr, reference)
+            .await
+        {
+            Ok(id) => Ok(Settled::Chosen(ChosenOrganization { user: user.id, id })),
+            Err(DomainError::NotFound(_)) => {
+                refused("the user is not a member of the organization asked for")
+            }
+            Err(DomainError::Forbidden(why)) => refused(why),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The organization the user picked on the hosted picker (by id or slug).
+    pub async fn choose_organization(
+        &self,
+        id: &str,
+        browser: Option<SessionId>,
+        reference: &str,
+    ) -> Result<Resolution, AuthorizeError> {
+        let mut interaction = self.interaction(id).await?;
+        let signed_in = match browser {
+            Some(session) => self.ports.accounts.active_session(session).await?,
+            None => None,
+        };
+        let Some((session, user)) = signed_in else {
+            return self.resume(id, None).await;
+        };
+        if interaction.organization != Some(OrganizationRequest::Pick) {
+            // Only an open choice is the user's to make; anything else continues as asked.
+            return self.resume(id, browser).await;
+        }
+        match self.check_organization(&session, &user, reference).await? {
+            Settled::Chosen(chosen) => {
+                interaction.chosen_organization = Some(chosen);
+                self.save_interaction(&interaction).await?;
+                self.resume(id, browser).await
+            }
+            Settled::Refused(error) => self.refuse(&interaction, &error).await,
+            Settled::Ask => self.resume(id, browser).await,
         }
     }
 
@@ -692,12 +920,8 @@ impl OidcProvider {
             return self.resume(id, None).await;
         };
         if !approve {
-            self.forget_interaction(id).await?;
-            return Ok(Resolution::Redirect(self.error_redirect(
-                &interaction.redirect_uri,
-                interaction.state.as_deref(),
-                &OAuthError::new(OAuthErrorCode::AccessDenied, "the user refused"),
-            )));
+            let refusal = OAuthError::new(OAuthErrorCode::AccessDenied, "the user refused");
+            return self.refuse(&interaction, &refusal).await;
         }
         let mut scopes: Vec<String> = self
             .ports
@@ -754,6 +978,10 @@ impl OidcProvider {
             code_challenge: interaction.code_challenge.clone(),
             session_id: session.id,
             claims: interaction.claims.clone(),
+            organization: interaction
+                .chosen_organization
+                .filter(|chosen| chosen.user == session.user_id)
+                .map(|chosen| chosen.id),
         };
         let bytes = serde_json::to_vec(&grant)
             .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))?;
@@ -806,6 +1034,8 @@ mod tests {
             claims: None,
             signed_in: None,
             consented: false,
+            organization: None,
+            chosen_organization: None,
         }
     }
 
@@ -923,6 +1153,54 @@ mod tests {
             next_step(&request, Some((&session, &user)), None, now),
             Err(OAuthErrorCode::ConsentRequired)
         );
+    }
+
+    #[test]
+    fn organizations_are_asked_for_by_scope_or_parameter() {
+        let named = |reference: &str| Ok(Some(OrganizationRequest::Named(reference.to_owned())));
+        assert_eq!(organization_request("openid", None), Ok(None));
+        assert_eq!(
+            organization_request("openid organization", None),
+            Ok(Some(OrganizationRequest::Pick))
+        );
+        assert_eq!(organization_request("openid org:acme", None), named("acme"));
+        assert_eq!(organization_request("openid", Some("acme")), named("acme"));
+        assert_eq!(
+            organization_request("openid organization org:acme", Some("ACME")),
+            named("acme")
+        );
+        assert!(organization_request("org:acme org:globex", None).is_err());
+        assert!(organization_request("org:acme", Some("globex")).is_err());
+        assert!(organization_request("org:", None).is_err());
+        assert!(organization_request("openid", Some(" ")).is_err());
+    }
+
+    #[test]
+    fn the_organization_is_settled_after_sign_in_and_before_consent() {
+        let now = chrono::Utc::now();
+        let (session, user) = signed_in(1);
+        let browser = Some((&session, &user));
+        let mut request = interaction();
+        request.organization = Some(OrganizationRequest::Pick);
+        assert_eq!(next_step(&request, None, None, now), Ok(Step::SignIn));
+        assert_eq!(
+            next_step(&request, browser, None, now),
+            Ok(Step::ChooseOrganization)
+        );
+        // Settled for someone else: settled again for this user.
+        request.chosen_organization = Some(ChosenOrganization {
+            user: UserId::new(),
+            id: OrganizationId(uuid::Uuid::now_v7()),
+        });
+        assert_eq!(
+            next_step(&request, browser, None, now),
+            Ok(Step::ChooseOrganization)
+        );
+        request.chosen_organization = Some(ChosenOrganization {
+            user: user.id,
+            id: OrganizationId(uuid::Uuid::now_v7()),
+        });
+        assert_eq!(next_step(&request, browser, None, now), Ok(Step::Consent));
     }
 
     #[test]

@@ -113,6 +113,14 @@ impl OidcProvider {
                 "a requested scope is unknown or not allowed for this client",
             ));
         }
+        if scope
+            .split_whitespace()
+            .any(|scope| scope == castellan_domain::client::ORGANIZATION_SCOPE)
+        {
+            return Err(OAuthError::invalid_scope(
+                "organization-scoped tokens are issued through the authorization code flow",
+            ));
+        }
         let lifetime = self.settings.device_code_lifetime;
         let device_code = random_token();
         let user_code = new_user_code();
@@ -315,6 +323,7 @@ impl OidcProvider {
                             scope: &grant.scope,
                             nonce: None,
                             claims: None,
+                            organization: None,
                         },
                         None,
                     )

@@ -30,7 +30,8 @@ use castellan_domain::{
 };
 
 pub use authorize::{
-    AuthorizationParams, AuthorizeError, Interaction, InteractionView, Resolution, Step,
+    AuthorizationParams, AuthorizeError, ChosenOrganization, Interaction, InteractionView,
+    OrganizationRequest, Resolution, Step,
 };
 pub use claims::{ClientAccessClaims, requested_claims, user_claims};
 pub use client_auth::ClientCredentials;

@@ -6,7 +6,8 @@ use castellan_domain::client::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
 };
 use castellan_domain::{
-    AuditAction, AuditEvent, DomainError, OAuthClient, RequestContext, Session, User,
+    AuditAction, AuditEvent, DomainError, OAuthClient, OrgClaims, OrganizationId, RequestContext,
+    Session, User,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -113,6 +114,8 @@ pub(super) struct UserGrant<'a> {
     pub scope: &'a str,
     pub nonce: Option<&'a str>,
     pub claims: Option<&'a Value>,
+    /// The organization the tokens are scoped to.
+    pub organization: Option<OrganizationId>,
 }
 
 impl OidcProvider {
@@ -213,6 +216,7 @@ impl OidcProvider {
                     scope: &grant.scope,
                     nonce: grant.nonce.as_deref(),
                     claims: grant.claims.as_ref(),
+                    organization: grant.organization,
                 },
                 None,
             )
@@ -299,6 +303,7 @@ impl OidcProvider {
                     scope: &scope,
                     nonce: None,
                     claims: None,
+                    organization: exchange.record.organization_id,
                 },
                 Some(exchange.token),
             )
@@ -316,7 +321,7 @@ impl OidcProvider {
         let allowed: String = client
             .metadata
             .scopes()
-            .filter(|scope| !matches!(*scope, "openid" | "offline_access"))
+            .filter(|scope| !matches!(*scope, "openid" | "offline_access" | "organization"))
             .collect::<Vec<_>>()
             .join(" ");
         let scope = match request.scope.as_deref() {
@@ -332,7 +337,7 @@ impl OidcProvider {
             None => allowed,
         };
         let access = self
-            .mint_access(client, &client.client_id, &scope, None, None, Vec::new())
+            .mint_access(client, &client.client_id, &scope, None, Vec::new(), None)
             .await?;
         Ok(TokenResponse {
             access_token: access.token,
@@ -344,15 +349,16 @@ impl OidcProvider {
         })
     }
 
-    /// Signs an access token for `client` about `subject`.
+    /// Signs an access token for `client` about `subject`, within `session` when a user
+    /// signed in, scoped to `organization` when one was chosen.
     pub(super) async fn mint_access(
         &self,
         client: &OAuthClient,
         subject: &str,
         scope: &str,
         session: Option<&Session>,
-        auth_time: Option<i64>,
         userinfo_claims: Vec<String>,
+        organization: Option<&OrgClaims>,
     ) -> Result<MintedAccess, OAuthError> {
         let now = self.now().timestamp();
         let lifetime = self.access_lifetime(client);
@@ -368,8 +374,16 @@ impl OidcProvider {
             client_id: client.client_id.clone(),
             scope: scope.to_owned(),
             sid: session.map(|session| session.id.to_string()),
-            auth_time,
+            auth_time: session.map(|session| session.created_at.timestamp()),
             userinfo_claims,
+            org_id: organization.map(|org| org.id.clone()),
+            org_slug: organization.map(|org| org.slug.clone()),
+            roles: organization
+                .map(|org| org.roles.clone())
+                .unwrap_or_default(),
+            permissions: organization
+                .map(|org| org.permissions.clone())
+                .unwrap_or_default(),
         };
         let token = self.ports.tokens.sign(&claims, "at+jwt").await?;
         Ok(MintedAccess {
@@ -378,6 +392,28 @@ impl OidcProvider {
             exp,
             expires_in: lifetime.as_secs(),
         })
+    }
+
+    /// What tokens scoped to `organization` say about it: refused once the user left it or
+    /// the organization's session lifetime has passed.
+    async fn organization_claims(
+        &self,
+        organization: OrganizationId,
+        session: &Session,
+    ) -> Result<OrgClaims, OAuthError> {
+        match self
+            .ports
+            .accounts
+            .session_organization_claims(organization, session)
+            .await
+        {
+            Ok(Some(claims)) => Ok(claims),
+            Ok(None) => Err(OAuthError::invalid_grant(
+                "the user is no longer a member of the organization",
+            )),
+            Err(DomainError::Forbidden(why)) => Err(OAuthError::invalid_grant(why)),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Access token, ID token (with `openid`) and refresh token (with `offline_access` and the
@@ -395,17 +431,22 @@ impl OidcProvider {
             scope,
             nonce,
             claims,
+            organization: grant_organization,
         } = grant;
         let auth_time = session.created_at.timestamp();
         let has = |wanted: &str| scope.split_whitespace().any(|scope| scope == wanted);
+        let organization = match grant_organization {
+            Some(id) => Some(self.organization_claims(id, session).await?),
+            None => None,
+        };
         let access = self
             .mint_access(
                 client,
                 &user.id.to_string(),
                 scope,
                 Some(session),
-                Some(auth_time),
                 requested_claims(claims, "userinfo"),
+                organization.as_ref(),
             )
             .await?;
         let id_token = if has("openid") {
@@ -433,6 +474,10 @@ impl OidcProvider {
             if let Some(nonce) = nonce {
                 body.insert("nonce".into(), nonce.into());
             }
+            if let Some(organization) = &organization {
+                body.insert("org_id".into(), organization.id.clone().into());
+                body.insert("org_slug".into(), organization.slug.clone().into());
+            }
             let extra = requested_claims(claims, "id_token");
             for (name, value) in user_claims(user, scope, extra.iter().map(String::as_str)) {
                 body.entry(name).or_insert(value);
@@ -453,7 +498,7 @@ impl OidcProvider {
                 let (token, grant_id) = self
                     .ports
                     .accounts
-                    .issue_client_refresh(session, &client.client_id, scope)
+                    .issue_client_refresh(session, &client.client_id, scope, grant_organization)
                     .await?;
                 (Some(token), Some(grant_id))
             }

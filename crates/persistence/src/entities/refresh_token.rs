@@ -25,6 +25,8 @@ pub struct Model {
     pub scope: Option<String>,
     /// The grant its rotations share.
     pub grant_id: Option<Uuid>,
+    /// The organization an OAuth client's grant is scoped to.
+    pub organization_id: Option<Uuid>,
 }
 
 /// A refresh token belongs to a session.

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use castellan_domain::{
-    CustomRole, DomainError, Group, Invitation, Membership, Organization, OrganizationId,
-    OrganizationPage, OrganizationPolicy, OrganizationRepository, UserId,
+    CustomRole, DomainError, Group, Invitation, Membership, Organization, OrganizationDomain,
+    OrganizationId, OrganizationPage, OrganizationPolicy, OrganizationRepository, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -14,7 +14,9 @@ use sea_orm::{
 };
 
 use super::{like_pattern, map_db_error, page_bounds};
-use crate::entities::{invitation, membership, org_group, org_group_member, organization, role};
+use crate::entities::{
+    invitation, membership, org_group, org_group_member, organization, organization_domain, role,
+};
 use crate::{Backend, Database};
 
 /// [`OrganizationRepository`] on the database.
@@ -583,5 +585,88 @@ impl OrganizationRepository for SqlOrganizationRepository {
             .map_err(&map)?;
         transaction.commit().await.map_err(&map)?;
         Ok(true)
+    }
+    async fn domains(&self, id: OrganizationId) -> Result<Vec<OrganizationDomain>, DomainError> {
+        Ok(organization_domain::Entity::find()
+            .filter(organization_domain::Column::OrganizationId.eq(id.0))
+            .order_by_asc(organization_domain::Column::CreatedAt)
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("domain"))?
+            .into_iter()
+            .map(claim_from_model)
+            .collect())
+    }
+
+    async fn add_domain(&self, claim: &OrganizationDomain) -> Result<(), DomainError> {
+        organization_domain::ActiveModel {
+            id: Set(claim.id),
+            organization_id: Set(claim.organization_id.0),
+            domain: Set(claim.domain.clone()),
+            token: Set(claim.token.clone()),
+            claimed: Set(None),
+            verified_at: Set(None),
+            verified_by: Set(None),
+            created_at: Set(claim.created_at),
+        }
+        .insert(self.database.connection())
+        .await
+        .map_err(map_db_error("domain"))?;
+        Ok(())
+    }
+
+    async fn verify_domain(
+        &self,
+        claim: uuid::Uuid,
+        domain: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        method: &str,
+    ) -> Result<(), DomainError> {
+        // `claimed` is unique: a domain another organization verified first fails here.
+        organization_domain::Entity::update_many()
+            .col_expr(organization_domain::Column::Claimed, Expr::value(domain))
+            .col_expr(organization_domain::Column::VerifiedAt, Expr::value(at))
+            .col_expr(organization_domain::Column::VerifiedBy, Expr::value(method))
+            .filter(organization_domain::Column::Id.eq(claim))
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("verified domain"))?;
+        Ok(())
+    }
+
+    async fn delete_domain(&self, claim: uuid::Uuid) -> Result<bool, DomainError> {
+        let deleted = organization_domain::Entity::delete_by_id(claim)
+            .exec(self.database.connection())
+            .await
+            .map_err(map_db_error("domain"))?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn verified_domain_owner(
+        &self,
+        domain: &str,
+    ) -> Result<Option<Organization>, DomainError> {
+        let map = map_db_error("domain");
+        let Some(claim) = organization_domain::Entity::find()
+            .filter(organization_domain::Column::Claimed.eq(domain.to_ascii_lowercase()))
+            .one(self.database.connection())
+            .await
+            .map_err(&map)?
+        else {
+            return Ok(None);
+        };
+        self.get(OrganizationId(claim.organization_id)).await
+    }
+}
+
+fn claim_from_model(model: organization_domain::Model) -> OrganizationDomain {
+    OrganizationDomain {
+        id: model.id,
+        organization_id: OrganizationId(model.organization_id),
+        domain: model.domain,
+        token: model.token,
+        verified_at: model.verified_at,
+        verified_by: model.verified_by,
+        created_at: model.created_at,
     }
 }

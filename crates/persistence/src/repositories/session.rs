@@ -304,6 +304,7 @@ fn refresh_to_domain(model: refresh_token::Model) -> RefreshRecord {
         grant_id: model.grant_id.unwrap_or(model.id),
         client_id: model.client_id,
         scope: model.scope,
+        organization_id: model.organization_id.map(castellan_domain::OrganizationId),
     }
 }
 
@@ -318,5 +319,6 @@ fn to_active_refresh(record: &RefreshRecord) -> refresh_token::ActiveModel {
         client_id: Set(record.client_id.clone()),
         scope: Set(record.scope.clone()),
         grant_id: Set(Some(record.grant_id)),
+        organization_id: Set(record.organization_id.map(|id| id.0)),
     }
 }
