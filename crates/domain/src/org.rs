@@ -595,6 +595,18 @@ impl OrganizationService {
     }
 
     /// A custom role the caller may change (`roles:write` in its organization).
+    /// The organization a custom role belongs to.
+    pub async fn role_organization(
+        &self,
+        role: Uuid,
+    ) -> Result<Option<OrganizationId>, DomainError> {
+        Ok(self
+            .organizations
+            .role(role)
+            .await?
+            .map(|found| found.organization_id))
+    }
+
     async fn writable_role(
         &self,
         caller: &Principal,

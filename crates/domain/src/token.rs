@@ -106,6 +106,8 @@ pub struct VerifiedToken {
     pub expires_at: DateTime<Utc>,
     /// `amr`: how the user authenticated.
     pub amr: Vec<String>,
+    /// `org_id`: the organization the token is scoped to.
+    pub organization: Option<crate::OrganizationId>,
 }
 
 /// Signs and verifies access tokens.

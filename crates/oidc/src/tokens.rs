@@ -224,6 +224,12 @@ impl TokenIssuer for JwtTokenIssuer {
             issued_at: DateTime::from_timestamp(claims.iat, 0).ok_or(DomainError::InvalidToken)?,
             expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(DomainError::InvalidToken)?,
             amr: claims.amr,
+            organization: claims
+                .org_id
+                .as_deref()
+                .map(parse_uuid)
+                .transpose()?
+                .map(castellan_domain::OrganizationId),
         })
     }
 

@@ -1,16 +1,19 @@
-//! Permission checks for organization-scoped routes, in one typed place: a handler names the
-//! permission it needs in its signature (`OrgAccess<MembersWrite>`), and the extractor resolves
-//! the caller, the organization from the path, and the caller's effective permissions. No
-//! handler checks roles by hand.
+//! Permission checks in one typed place: a handler names the permission it needs in its
+//! signature (`OrgAccess<MembersWrite>`, `OrgAccess<RolesWrite, OfRole>`,
+//! `OrgRequest<RolesWrite, Body>`, `PlatformAdmin`), and the extractor resolves the caller, the
+//! organization (from the path, the query, the body or the token's organization scope) and the
+//! caller's effective permissions. No handler checks roles by hand.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use castellan_domain::{OrganizationId, Principal};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::extract::JsonOrForm;
 use crate::http::auth::Authenticated;
 use crate::state::AppState;
 
@@ -43,21 +46,101 @@ permissions! {
     MembersRead = "members:read";
     /// `members:write`.
     MembersWrite = "members:write";
+    /// `roles:read`.
+    RolesRead = "roles:read";
+    /// `roles:write`.
+    RolesWrite = "roles:write";
 }
 
-/// A caller allowed `P` in the organization named by the path (`{id}` or `{org_id}`). Outside
-/// the caller's organizations the answer is 404, so other tenants stay invisible; a member
-/// without the permission gets 403.
+/// Where a route finds the organization it acts on.
+pub trait OrgSource: Send + Sync {
+    /// The organization of the request; `None` when it names none.
+    fn organization(
+        parts: &mut Parts,
+        state: &AppState,
+        caller: &Principal,
+    ) -> impl Future<Output = Result<Option<OrganizationId>, ApiError>> + Send;
+}
+
+/// The path's `{org_id}` (or `{id}` on `/organizations/{id}`).
 #[derive(Debug)]
-pub struct OrgAccess<P> {
+pub struct InPath;
+
+impl OrgSource for InPath {
+    async fn organization(
+        parts: &mut Parts,
+        state: &AppState,
+        _caller: &Principal,
+    ) -> Result<Option<OrganizationId>, ApiError> {
+        let Ok(Path(params)) =
+            Path::<HashMap<String, String>>::from_request_parts(parts, state).await
+        else {
+            return Ok(None);
+        };
+        Ok(params
+            .get("org_id")
+            .or_else(|| params.get("id"))
+            .and_then(|id| parse_organization(id)))
+    }
+}
+
+/// The `organization_id` query parameter, else the organization the caller's token is scoped
+/// to.
+#[derive(Debug)]
+pub struct InQueryOrToken;
+
+impl OrgSource for InQueryOrToken {
+    async fn organization(
+        parts: &mut Parts,
+        _state: &AppState,
+        caller: &Principal,
+    ) -> Result<Option<OrganizationId>, ApiError> {
+        let query: HashMap<String, String> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+        Ok(match query.get("organization_id") {
+            Some(id) => parse_organization(id),
+            None => caller.token.organization,
+        })
+    }
+}
+
+/// The organization owning the custom role `{id}` of the path.
+#[derive(Debug)]
+pub struct OfRole;
+
+impl OrgSource for OfRole {
+    async fn organization(
+        parts: &mut Parts,
+        state: &AppState,
+        _caller: &Principal,
+    ) -> Result<Option<OrganizationId>, ApiError> {
+        let Ok(Path(id)) = Path::<String>::from_request_parts(parts, state).await else {
+            return Ok(None);
+        };
+        let Ok(role) = uuid::Uuid::parse_str(&id) else {
+            return Ok(None);
+        };
+        Ok(state.organizations.role_organization(role).await?)
+    }
+}
+
+fn parse_organization(id: &str) -> Option<OrganizationId> {
+    uuid::Uuid::parse_str(id).ok().map(OrganizationId)
+}
+
+/// A caller allowed `P` in the organization the request names, found through `S` (the path
+/// by default). Outside the caller's organizations the answer is 404, so other tenants stay
+/// invisible; a member without the permission gets 403.
+#[derive(Debug)]
+pub struct OrgAccess<P, S = InPath> {
     /// Who is calling.
     pub principal: Principal,
     /// The organization.
     pub organization: OrganizationId,
-    needs: PhantomData<P>,
+    needs: PhantomData<(P, S)>,
 }
 
-impl<P: Needs> FromRequestParts<AppState> for OrgAccess<P> {
+impl<P: Needs, S: OrgSource> FromRequestParts<AppState> for OrgAccess<P, S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -65,24 +148,66 @@ impl<P: Needs> FromRequestParts<AppState> for OrgAccess<P> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = Authenticated::from_request_parts(parts, state).await?;
-        let not_found = || ApiError::not_found("No such organization");
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| not_found())?;
-        let id = params
-            .get("org_id")
-            .or_else(|| params.get("id"))
-            .and_then(|id| uuid::Uuid::parse_str(id).ok())
-            .map(OrganizationId)
-            .ok_or_else(not_found)?;
-        state
-            .organizations
-            .require(&caller.principal, id, P::PERMISSION)
-            .await?;
+        let id = S::organization(parts, state, &caller.principal)
+            .await?
+            .ok_or_else(|| ApiError::not_found("No such organization"))?;
+        checked(caller.principal, id, P::PERMISSION, state).await
+    }
+}
+
+async fn checked<P, S>(
+    principal: Principal,
+    id: OrganizationId,
+    permission: &'static str,
+    state: &AppState,
+) -> Result<OrgAccess<P, S>, ApiError> {
+    state
+        .organizations
+        .require(&principal, id, permission)
+        .await?;
+    Ok(OrgAccess {
+        principal,
+        organization: id,
+        needs: PhantomData,
+    })
+}
+
+/// A request body that names the organization it acts on.
+pub trait NamesOrganization {
+    /// The organization id as sent.
+    fn organization_id(&self) -> Option<&str>;
+}
+
+/// A body naming its organization, with the caller allowed `P` there (the body's
+/// `organization_id`, else the organization of the caller's token).
+#[derive(Debug)]
+pub struct OrgRequest<P, T> {
+    /// The caller and organization.
+    pub access: OrgAccess<P>,
+    /// The body.
+    pub body: T,
+}
+
+impl<P, T> FromRequest<AppState> for OrgRequest<P, T>
+where
+    P: Needs,
+    T: DeserializeOwned + NamesOrganization + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let caller = Authenticated::from_request_parts(&mut parts, state).await?;
+        let JsonOrForm(body) =
+            JsonOrForm::<T>::from_request(Request::from_parts(parts, body), state).await?;
+        let id = match body.organization_id() {
+            Some(id) => parse_organization(id),
+            None => caller.principal.token.organization,
+        }
+        .ok_or_else(|| ApiError::not_found("No such organization"))?;
         Ok(Self {
-            principal: caller.principal,
-            organization: id,
-            needs: PhantomData,
+            access: checked(caller.principal, id, P::PERMISSION, state).await?,
+            body,
         })
     }
 }

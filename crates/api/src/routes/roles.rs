@@ -1,12 +1,13 @@
 //! Organization roles (`/api/v1/roles`): the built-in ones and the custom roles an
-//! organization defines. The permission each call needs (`roles:read`, `roles:write` in the
-//! role's organization) is checked by the organization service.
+//! organization defines. Each handler names the permission it needs (`roles:read`,
+//! `roles:write`) and where the organization comes from: the query or body, the token's
+//! organization scope, or the role itself.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use castellan_domain::CustomRole;
 use castellan_domain::org::{BUILT_IN_ROLES, built_in_permissions};
-use castellan_domain::{CustomRole, OrganizationId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +16,9 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonOrForm;
-use crate::http::auth::Authenticated;
+use crate::http::access::{
+    InQueryOrToken, NamesOrganization, OfRole, OrgAccess, OrgRequest, RolesRead, RolesWrite,
+};
 use crate::state::AppState;
 
 /// The role routes.
@@ -49,21 +52,16 @@ impl From<&CustomRole> for RoleBody {
     }
 }
 
-fn organization(text: &str) -> Result<OrganizationId, ApiError> {
-    Uuid::parse_str(text)
-        .map(OrganizationId)
-        .map_err(|_| ApiError::not_found("No such organization"))
-}
-
 fn role_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found("No such role"))
 }
 
-/// Whose roles.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Whose roles (documents the query; [`InQueryOrToken`] reads it).
+#[derive(Debug, IntoParams)]
 pub struct ListQuery {
-    /// The organization id.
-    organization_id: String,
+    /// The organization id (default: the organization the caller's token is scoped to).
+    #[allow(dead_code)]
+    organization_id: Option<String>,
 }
 
 /// The organization's roles: the built-in ones, then its custom roles (`roles:read`).
@@ -75,12 +73,11 @@ pub struct ListQuery {
     ))]
 async fn list(
     State(state): State<AppState>,
-    caller: Authenticated,
-    Query(query): Query<ListQuery>,
+    access: OrgAccess<RolesRead, InQueryOrToken>,
 ) -> Result<Json<Vec<RoleBody>>, ApiError> {
     let custom = state
         .organizations
-        .roles(&caller.principal, organization(&query.organization_id)?)
+        .roles(&access.principal, access.organization)
         .await?;
     let built_in = BUILT_IN_ROLES.iter().map(|name| RoleBody {
         id: None,
@@ -100,8 +97,8 @@ async fn list(
 /// A new custom role.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateRoleRequest {
-    /// The organization id.
-    organization_id: String,
+    /// The organization id (default: the organization the caller's token is scoped to).
+    organization_id: Option<String>,
     /// Unique within the organization.
     #[schema(example = "auditor")]
     name: String,
@@ -121,16 +118,15 @@ pub struct CreateRoleRequest {
     ))]
 async fn create(
     State(state): State<AppState>,
-    caller: Authenticated,
-    JsonOrForm(request): JsonOrForm<CreateRoleRequest>,
+    OrgRequest { access, body }: OrgRequest<RolesWrite, CreateRoleRequest>,
 ) -> Result<(StatusCode, Json<RoleBody>), ApiError> {
     let role = state
         .organizations
         .create_role(
-            &caller.principal,
-            organization(&request.organization_id)?,
-            &request.name,
-            &request.permissions,
+            &access.principal,
+            access.organization,
+            &body.name,
+            &body.permissions,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(RoleBody::from(&role))))
@@ -156,14 +152,14 @@ pub struct UpdateRoleRequest {
     ))]
 async fn update(
     State(state): State<AppState>,
-    caller: Authenticated,
+    access: OrgAccess<RolesWrite, OfRole>,
     Path(id): Path<String>,
     JsonOrForm(request): JsonOrForm<UpdateRoleRequest>,
 ) -> Result<Json<RoleBody>, ApiError> {
     let role = state
         .organizations
         .update_role(
-            &caller.principal,
+            &access.principal,
             role_id(&id)?,
             request.name.as_deref(),
             request.permissions.as_deref(),
@@ -182,12 +178,18 @@ async fn update(
     ))]
 async fn delete(
     State(state): State<AppState>,
-    caller: Authenticated,
+    access: OrgAccess<RolesWrite, OfRole>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .delete_role(&caller.principal, role_id(&id)?)
+        .delete_role(&access.principal, role_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl NamesOrganization for CreateRoleRequest {
+    fn organization_id(&self) -> Option<&str> {
+        self.organization_id.as_deref()
+    }
 }

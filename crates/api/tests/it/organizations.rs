@@ -710,6 +710,36 @@ async fn custom_roles_carry_their_permissions() {
     )
     .await;
     assert_eq!(status, 204);
+
+    // A token scoped to the organization names it for /roles without a parameter; an
+    // unscoped token names none.
+    let (status, scoped) = call(
+        &server,
+        Method::POST,
+        "/api/v1/auth/switch-organization",
+        Some(json!({"organization": id})),
+        &owner,
+    )
+    .await;
+    assert_eq!(status, 200, "{scoped}");
+    let scoped = Account {
+        bearer: access(&scoped),
+        id: owner.id.clone(),
+    };
+    let (status, created) = call(
+        &server,
+        Method::POST,
+        "/api/v1/roles",
+        Some(json!({"name": "scoped", "permissions": ["org:read"]})),
+        &scoped,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, listed) = call(&server, Method::GET, "/api/v1/roles", None, &scoped).await;
+    assert_eq!(status, 200);
+    assert!(listed.to_string().contains("scoped"));
+    let (status, _) = call(&server, Method::GET, "/api/v1/roles", None, &stranger).await;
+    assert_eq!(status, 404);
     server.stop().await;
 }
 
