@@ -217,6 +217,106 @@ async fn a_browser_signs_up_consents_and_signs_out() {
     server.stop().await;
 }
 
+/// A user of two organizations signs in for an application that asks for the `organization`
+/// scope, picks one on the hosted picker, consents, and the application's tokens are scoped to
+/// the one picked.
+#[tokio::test]
+async fn a_browser_picks_the_organization() {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let app = axum::Router::new().fallback(|| async { "application" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let callback = format!("{app_base}/callback");
+
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let owner = access(&server.account("owner@picker.example").await);
+    let user = server.account("grace@picker.example").await;
+    let mut organizations = Vec::new();
+    for name in ["Initech", "Hooli"] {
+        let (status, org) = server
+            .post("/api/v1/organizations", json!({"name": name}), Some(&owner))
+            .await;
+        assert_eq!(status, 201, "{org}");
+        let id = org["id"].as_str().unwrap().to_owned();
+        let (status, _) = server
+            .post(
+                &format!("/api/v1/organizations/{id}/members"),
+                json!({"user_id": user["user"]["id"], "role": "member"}),
+                Some(&owner),
+            )
+            .await;
+        assert_eq!(status, 201);
+        organizations.push(id);
+    }
+    let client = register(
+        &server,
+        json!({
+            "client_name": "Tenant App",
+            "redirect_uris": [callback],
+            "scope": "openid email organization",
+        }),
+    )
+    .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let (verifier, challenge) = pkce();
+    let authorize = crate::oidc_support::authorize_url(
+        &server,
+        &[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", &callback),
+            ("scope", "openid organization"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+
+    let browser = browser(&driver).await;
+    browser.goto(&authorize).await.unwrap();
+    arrive(&browser, &format!("{}/login", server.base)).await;
+    fill(&browser, "#email", "grace@picker.example").await;
+    fill(&browser, "#password", PASSWORD).await;
+    click(&browser, "form[action='/login'] button[type=submit]").await;
+    arrive(&browser, &format!("{}/select-organization", server.base)).await;
+    let picker = browser.source().await.unwrap();
+    assert!(
+        picker.contains("Initech") && picker.contains("Hooli"),
+        "{picker}"
+    );
+    let hooli = &organizations[1];
+    click(&browser, &format!("button[value='{hooli}']")).await;
+    arrive(&browser, &format!("{}/consent", server.base)).await;
+    click(&browser, "button[value=allow]").await;
+    let landed = arrive(&browser, &callback).await;
+    let response = server
+        .client
+        .post(server.url("/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", query(&landed)["code"].as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let claims =
+        crate::tokens::verify_with_jwks_for(&server, access(&tokens).as_str(), client_id).await;
+    assert_eq!(claims["org_id"], json!(hooli));
+    assert_eq!(claims["org_slug"], json!("hooli"));
+    assert_eq!(claims["roles"], json!(["member"]));
+
+    browser.close().await.unwrap();
+    server.stop().await;
+}
+
 /// A command of WebDriver's virtual-authenticator extension (which ChromeDriver implements):
 /// `suffix` goes after `session/{id}/webauthn/`.
 #[derive(Debug)]
