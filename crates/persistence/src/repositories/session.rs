@@ -8,14 +8,14 @@ use castellan_domain::{
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::map_db_error;
-use crate::Database;
 use crate::entities::{refresh_token, session, user};
+use crate::{Backend, Database};
 
 /// [`SessionRepository`] on the database.
 #[derive(Debug, Clone)]
@@ -232,6 +232,33 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
         next: &RefreshRecord,
     ) -> Result<bool, DomainError> {
         let map = map_db_error("refresh token");
+        if self.database.backend() == Backend::Postgres {
+            // Every refresh runs this: one statement instead of five round trips.
+            let statement = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                ROTATE_ON_POSTGRES,
+                [
+                    at.into(),
+                    used.into(),
+                    next.id.into(),
+                    next.session_id.0.into(),
+                    next.token_hash.clone().into(),
+                    next.created_at.into(),
+                    next.expires_at.into(),
+                    next.client_id.clone().into(),
+                    next.scope.clone().into(),
+                    next.grant_id.into(),
+                    next.organization_id.map(|id| id.0).into(),
+                ],
+            );
+            let inserted = self
+                .database
+                .connection()
+                .execute_raw(statement)
+                .await
+                .map_err(&map)?;
+            return Ok(inserted.rows_affected() == 1);
+        }
         let transaction = self.database.connection().begin().await.map_err(&map)?;
         // `used_at IS NULL` makes this a compare-and-set: of two concurrent exchanges exactly
         // one updates the row.
@@ -292,6 +319,21 @@ impl RefreshTokenRepository for SqlRefreshTokenRepository {
         Ok(deleted.rows_affected)
     }
 }
+
+/// [`RefreshTokenRepository::rotate`] as one PostgreSQL statement, atomic as any statement is:
+/// the old token is marked used only if it was unused (a concurrent exchange re-checks
+/// `used_at` after the row lock and finds it set), and the session is touched and the next
+/// token inserted only when it was.
+const ROTATE_ON_POSTGRES: &str = "\
+WITH used AS (
+    UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL
+    RETURNING session_id
+), seen AS (
+    UPDATE sessions SET last_seen_at = $1 WHERE id IN (SELECT session_id FROM used)
+)
+INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at, used_at,
+    client_id, scope, grant_id, organization_id)
+SELECT $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11 FROM used";
 
 fn refresh_to_domain(model: refresh_token::Model) -> RefreshRecord {
     RefreshRecord {
