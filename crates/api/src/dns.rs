@@ -1,6 +1,7 @@
 //! DNS TXT lookups for organization domain verification, through hickory-resolver. Answers are
 //! not cached, so a record published a moment ago (or found missing a moment ago) is asked
-//! for again on the next verification.
+//! for again on the next verification. The resolver is built on the first verification, so a
+//! server that never verifies a domain does not carry it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,9 +13,9 @@ use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{ResolveError, Resolver, TokioResolver};
 
 /// [`TxtLookup`] over the system's resolvers or the configured servers.
-#[derive(Clone)]
 pub struct DnsTxtLookup {
-    resolver: TokioResolver,
+    servers: Vec<SocketAddr>,
+    resolver: tokio::sync::OnceCell<TokioResolver>,
 }
 
 impl std::fmt::Debug for DnsTxtLookup {
@@ -26,7 +27,14 @@ impl std::fmt::Debug for DnsTxtLookup {
 impl DnsTxtLookup {
     /// Asks `servers` (UDP, then TCP for truncated answers), or the system's resolvers when
     /// there are none.
-    pub fn new(servers: &[SocketAddr]) -> Result<Self, ResolveError> {
+    pub fn new(servers: Vec<SocketAddr>) -> Self {
+        Self {
+            servers,
+            resolver: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn build(servers: &[SocketAddr]) -> Result<TokioResolver, ResolveError> {
         let mut builder = if servers.is_empty() {
             Resolver::builder_tokio()?
         } else {
@@ -44,9 +52,7 @@ impl DnsTxtLookup {
         options.cache_size = 0;
         options.timeout = Duration::from_secs(3);
         options.attempts = 2;
-        Ok(Self {
-            resolver: builder.build(),
-        })
+        Ok(builder.build())
     }
 }
 
@@ -55,7 +61,16 @@ impl TxtLookup for DnsTxtLookup {
     async fn txt(&self, name: &str) -> Result<Vec<String>, DomainError> {
         // A fully qualified name, so no search domain is appended.
         let name = format!("{}.", name.trim_end_matches('.'));
-        match self.resolver.txt_lookup(name).await {
+        let resolver = self
+            .resolver
+            .get_or_try_init(|| async { Self::build(&self.servers) })
+            .await
+            .map_err(|error| {
+                DomainError::NotConfigured(format!(
+                    "no DNS resolver ({error}); set organizations.dns_servers"
+                ))
+            })?;
+        match resolver.txt_lookup(name).await {
             Ok(records) => Ok(records
                 .iter()
                 .map(|record| {

@@ -704,8 +704,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Lets organizations verify their domains through DNS when the configuration allows it; a
-/// resolver that cannot be set up leaves verification to operators, with a warning.
+/// Lets organizations verify their domains through DNS when the configuration allows it.
 fn with_domain_verification(
     organizations: OrganizationService,
     config: &crate::config::OrganizationsConfig,
@@ -714,16 +713,10 @@ fn with_domain_verification(
         return organizations;
     }
     // Validated when the configuration was loaded.
-    let servers: Vec<std::net::SocketAddr> = config
+    let servers = config
         .dns_servers
         .iter()
         .filter_map(|server| server.parse().ok())
         .collect();
-    match crate::dns::DnsTxtLookup::new(&servers) {
-        Ok(lookup) => organizations.with_dns(Arc::new(lookup)),
-        Err(error) => {
-            tracing::warn!(%error, "no DNS resolver: only operators can verify organization domains");
-            organizations
-        }
-    }
+    organizations.with_dns(Arc::new(crate::dns::DnsTxtLookup::new(servers)))
 }
