@@ -1117,6 +1117,25 @@ fn describe_scope(scope: &str) -> String {
     }
 }
 
+/// The signed-in user and the interaction of a page that needs both (consent, organization
+/// picker), or the response that replaces the page: signed out, back through the flow.
+async fn signed_in_interaction(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+) -> Result<(User, castellan_oidc::provider::Interaction), Response> {
+    let Some((_, user)) = browser_user(state, jar).await else {
+        return Err(see_other(&interaction_link(
+            "/oauth2/authorize/continue",
+            id,
+        )));
+    };
+    match page_interaction(state, Some(id)).await? {
+        Some(interaction) => Ok((user, interaction)),
+        None => Err(see_other("/login")),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage {
@@ -1132,15 +1151,8 @@ async fn consent_page(
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
 ) -> Response {
-    let Some((_, user)) = browser_user(&state, &jar).await else {
-        return see_other(&interaction_link(
-            "/oauth2/authorize/continue",
-            &query.interaction,
-        ));
-    };
-    let interaction = match page_interaction(&state, Some(&query.interaction)).await {
-        Ok(Some(interaction)) => interaction,
-        Ok(None) => return see_other("/login"),
+    let (user, interaction) = match signed_in_interaction(&state, &jar, &query.interaction).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     form_page(&state, jar, StatusCode::OK, |csrf| ConsentPage {
@@ -1171,15 +1183,8 @@ async fn organization_page(
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
 ) -> Response {
-    let Some((_, user)) = browser_user(&state, &jar).await else {
-        return see_other(&interaction_link(
-            "/oauth2/authorize/continue",
-            &query.interaction,
-        ));
-    };
-    let interaction = match page_interaction(&state, Some(&query.interaction)).await {
-        Ok(Some(interaction)) => interaction,
-        Ok(None) => return see_other("/login"),
+    let (user, interaction) = match signed_in_interaction(&state, &jar, &query.interaction).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let choices = match state.accounts.organization_choices(user.id).await {

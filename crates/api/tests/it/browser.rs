@@ -118,17 +118,23 @@ async fn arrive(browser: &Client, prefix: &str) -> String {
     );
 }
 
-#[tokio::test]
-async fn a_browser_signs_up_consents_and_signs_out() {
-    let Some(driver) = driver().await else {
-        return;
-    };
-    // The application: a page at the callback that shows what it received.
+/// The application: a page on 127.0.0.1 the browser lands on; returns its base URL and its
+/// callback.
+async fn application() -> (String, String) {
     let app = axum::Router::new().fallback(|| async { "application" });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let callback = format!("{app_base}/callback");
+    (app_base, callback)
+}
+
+#[tokio::test]
+async fn a_browser_signs_up_consents_and_signs_out() {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let (app_base, callback) = application().await;
 
     let server = TestServer::start(Stores::Embedded).await.unwrap();
     let client = register(
@@ -225,11 +231,7 @@ async fn a_browser_picks_the_organization() {
     let Some(driver) = driver().await else {
         return;
     };
-    let app = axum::Router::new().fallback(|| async { "application" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let callback = format!("{app_base}/callback");
+    let (_, callback) = application().await;
 
     let server = TestServer::start(Stores::Embedded).await.unwrap();
     let owner = access(&server.account("owner@picker.example").await);
