@@ -43,6 +43,24 @@ pub fn require_admin(actor: &Principal) -> Result<(), DomainError> {
     }
 }
 
+/// `Forbidden` when `leaving` is the last super admin.
+pub(crate) async fn keep_a_super_admin(
+    accounts: &AccountService,
+    leaving: &User,
+) -> Result<(), DomainError> {
+    if leaving.role == PlatformRole::SuperAdmin
+        && accounts
+            .ports()
+            .users
+            .count_with_role(PlatformRole::SuperAdmin)
+            .await?
+            <= 1
+    {
+        return Err(DomainError::Forbidden("the last super admin must stay"));
+    }
+    Ok(())
+}
+
 /// Pages start at 1 and hold 1 to 100 items.
 fn check_page(page: u64, per_page: u64) -> Result<(), DomainError> {
     if page == 0 || !(1..=100).contains(&per_page) {
@@ -54,7 +72,8 @@ fn check_page(page: u64, per_page: u64) -> Result<(), DomainError> {
     Ok(())
 }
 
-fn require_super_admin(actor: &Principal) -> Result<(), DomainError> {
+/// `Forbidden` unless the actor is a super admin.
+pub(crate) fn require_super_admin(actor: &Principal) -> Result<(), DomainError> {
     if actor.user.role == PlatformRole::SuperAdmin {
         Ok(())
     } else {
@@ -146,18 +165,7 @@ impl AdminService {
     }
 
     async fn keep_a_super_admin(&self, leaving: &User) -> Result<(), DomainError> {
-        if leaving.role == PlatformRole::SuperAdmin
-            && self
-                .accounts
-                .ports()
-                .users
-                .count_with_role(PlatformRole::SuperAdmin)
-                .await?
-                <= 1
-        {
-            return Err(DomainError::Forbidden("the last super admin must stay"));
-        }
-        Ok(())
+        keep_a_super_admin(&self.accounts, leaving).await
     }
 
     /// Sets a user's platform role. Admins move users between `user` and `guest`; granting or

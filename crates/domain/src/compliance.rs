@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::DomainError;
-use crate::accounts::{AccountService, Principal, hash_token};
+use crate::accounts::{AccountService, Principal};
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
 use crate::client::ConsentRepository;
 use crate::mfa::{MfaRepository, PasskeyRepository};
@@ -68,17 +68,6 @@ pub struct CompliancePorts {
 pub struct ComplianceService {
     accounts: AccountService,
     ports: CompliancePorts,
-}
-
-fn check_label(field: &'static str, value: &str) -> Result<String, DomainError> {
-    let value = value.trim();
-    if value.is_empty() || value.len() > 100 || value.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            field,
-            "must be 1 to 100 printable characters",
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 fn event_json(event: &AuditEvent) -> Value {
@@ -277,7 +266,8 @@ impl ComplianceService {
     /// Erases the caller (or, for an admin, `user`): every session and token ends, the account,
     /// the personal data hanging off it and the mail to its address are deleted, and audit
     /// entries keep only an alias.
-    /// The sole owner of an organization must hand it over first.
+    /// The sole owner of an organization must hand it over first; erasing another admin needs a
+    /// super admin, and the last super admin stays, as with `DELETE /users/{id}`.
     pub async fn erase(
         &self,
         actor: &Principal,
@@ -285,6 +275,10 @@ impl ComplianceService {
         context: &RequestContext,
     ) -> Result<String, DomainError> {
         let user = self.subject(actor, user).await?;
+        if user.id != actor.user.id && user.role.is_admin() {
+            crate::admin::require_super_admin(actor)?;
+        }
+        crate::admin::keep_a_super_admin(&self.accounts, &user).await?;
         for (organization, membership) in self.ports.organizations.memberships_of(user.id).await? {
             if membership.role != "owner" {
                 continue;
@@ -307,7 +301,15 @@ impl ComplianceService {
                 ));
             }
         }
-        let alias = format!("erased:{}", &hash_token(&user.id.to_string())[..16]);
+        // Random, not derived from the id: relying parties hold the id as `sub`.
+        let alias_bytes: [u8; 8] = rand::random();
+        let alias = format!(
+            "erased:{}",
+            alias_bytes
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        );
         self.accounts
             .delete_user(&user, Some(actor.user.id), context)
             .await?;
@@ -333,6 +335,26 @@ impl ComplianceService {
         Ok(alias)
     }
 
+    /// Signs up through `email` and records the acceptance of the terms of service version
+    /// `terms_version` when one is given; a bad version is refused before the account exists.
+    pub async fn sign_up(
+        &self,
+        email: &crate::email::EmailService,
+        new: crate::NewAccount,
+        terms_version: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let terms_version = terms_version
+            .map(|version| crate::org::check_label("terms_version", version))
+            .transpose()?;
+        let user = email.sign_up(new, context).await?;
+        if let Some(version) = terms_version {
+            self.record_consent(&user, "terms_of_service", &version, true, "signup")
+                .await?;
+        }
+        Ok(user)
+    }
+
     /// Records a consent decision of the caller.
     pub async fn record_consent(
         &self,
@@ -345,10 +367,10 @@ impl ComplianceService {
         let record = ConsentRecord {
             id: Uuid::now_v7(),
             user_id: user.id,
-            purpose: check_label("purpose", purpose)?,
-            policy_version: check_label("policy_version", policy_version)?,
+            purpose: crate::org::check_label("purpose", purpose)?,
+            policy_version: crate::org::check_label("policy_version", policy_version)?,
             granted,
-            source: check_label("source", source)?,
+            source: crate::org::check_label("source", source)?,
             at: self.accounts.ports().clock.now(),
         };
         self.ports.ledger.record(&record).await?;

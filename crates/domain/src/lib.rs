@@ -54,7 +54,7 @@ pub use mfa::{
 pub use org::{
     Added, CustomRole, Decision, Group, Invitation, Member, MemberRef, Membership, Organization,
     OrganizationDomain, OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy,
-    OrganizationRepository, OrganizationService, TxtLookup, Verification,
+    OrganizationRepository, OrganizationService, RoleView, TxtLookup, Verification,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};

@@ -165,6 +165,30 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A role as listed: built in (no id) or custom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleView {
+    /// The custom role's id; `None` for a built-in role.
+    pub id: Option<Uuid>,
+    /// Its name.
+    pub name: String,
+    /// Whether Castellan defines it.
+    pub built_in: bool,
+    /// Its permissions.
+    pub permissions: Vec<String>,
+}
+
+impl From<&CustomRole> for RoleView {
+    fn from(role: &CustomRole) -> Self {
+        Self {
+            id: Some(role.id),
+            name: role.name.clone(),
+            built_in: false,
+            permissions: role.permissions.clone(),
+        }
+    }
+}
+
 /// What adding a member did.
 #[derive(Debug, Clone)]
 pub enum Added {
@@ -364,14 +388,19 @@ fn check_slug(slug: &str) -> Result<String, DomainError> {
 }
 
 fn check_name(name: &str) -> Result<String, DomainError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    check_label("name", name)
+}
+
+/// A short label (a name, a policy version): trimmed, 1 to 100 printable characters.
+pub(crate) fn check_label(field: &'static str, value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 100 || value.chars().any(char::is_control) {
         return Err(DomainError::invalid(
-            "name",
+            field,
             "must be 1 to 100 printable characters",
         ));
     }
-    Ok(name.to_owned())
+    Ok(value.to_owned())
 }
 
 fn check_permissions(permissions: &[String]) -> Result<Vec<String>, DomainError> {
@@ -557,26 +586,31 @@ impl OrganizationService {
         ))
     }
 
-    /// The organization's roles: built-in names with their permissions, then custom roles
-    /// (`roles:read`).
-    pub async fn roles(
-        &self,
-        caller: &Principal,
-        id: OrganizationId,
-    ) -> Result<Vec<CustomRole>, DomainError> {
-        self.require(caller, id, "roles:read").await?;
-        self.organizations.roles(id).await
+    /// The organization's roles: the built-in ones, then its custom roles. Like every method
+    /// taking an organization id, it trusts that the caller's permission (`roles:read`) was
+    /// checked where the request came in (the api's `OrgAccess`).
+    pub async fn roles(&self, id: OrganizationId) -> Result<Vec<RoleView>, DomainError> {
+        let built_in = BUILT_IN_ROLES.iter().map(|name| RoleView {
+            id: None,
+            name: (*name).to_owned(),
+            built_in: true,
+            permissions: built_in_permissions(name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        });
+        let custom = self.organizations.roles(id).await?;
+        Ok(built_in.chain(custom.iter().map(RoleView::from)).collect())
     }
 
     /// Defines a custom role (`roles:write`).
     pub async fn create_role(
         &self,
-        caller: &Principal,
         id: OrganizationId,
         name: &str,
         permissions: &[String],
     ) -> Result<CustomRole, DomainError> {
-        self.require(caller, id, "roles:write").await?;
         let name = check_name(name)?;
         if BUILT_IN_ROLES.contains(&name.as_str()) {
             return Err(DomainError::invalid("name", "is a built-in role"));
@@ -594,7 +628,6 @@ impl OrganizationService {
         Ok(role)
     }
 
-    /// A custom role the caller may change (`roles:write` in its organization).
     /// The organization a custom role belongs to.
     pub async fn role_organization(
         &self,
@@ -607,36 +640,22 @@ impl OrganizationService {
             .map(|found| found.organization_id))
     }
 
-    async fn writable_role(
-        &self,
-        caller: &Principal,
-        role: Uuid,
-    ) -> Result<CustomRole, DomainError> {
-        let found = self
-            .organizations
+    async fn custom_role(&self, role: Uuid) -> Result<CustomRole, DomainError> {
+        self.organizations
             .role(role)
             .await?
-            .ok_or(DomainError::NotFound("role"))?;
-        // Outside the organization the role does not exist for the caller.
-        self.require(caller, found.organization_id, "roles:write")
-            .await
-            .map_err(|error| match error {
-                DomainError::NotFound(_) => DomainError::NotFound("role"),
-                other => other,
-            })?;
-        Ok(found)
+            .ok_or(DomainError::NotFound("role"))
     }
 
     /// Renames a custom role or replaces its permissions; members holding it are affected
     /// at once.
     pub async fn update_role(
         &self,
-        caller: &Principal,
         role: Uuid,
         name: Option<&str>,
         permissions: Option<&[String]>,
     ) -> Result<CustomRole, DomainError> {
-        let mut found = self.writable_role(caller, role).await?;
+        let mut found = self.custom_role(role).await?;
         if let Some(name) = name {
             found.name = check_name(name)?;
         }
@@ -650,8 +669,8 @@ impl OrganizationService {
     }
 
     /// Deletes a custom role no member holds.
-    pub async fn delete_role(&self, caller: &Principal, role: Uuid) -> Result<(), DomainError> {
-        let found = self.writable_role(caller, role).await?;
+    pub async fn delete_role(&self, role: Uuid) -> Result<(), DomainError> {
+        let found = self.custom_role(role).await?;
         if !self.organizations.delete_role_if_unused(role).await? {
             return Err(DomainError::Conflict("member holding this role"));
         }
@@ -1007,12 +1026,7 @@ impl OrganizationService {
     }
 
     /// The organization's groups (`members:read`).
-    pub async fn groups(
-        &self,
-        caller: &Principal,
-        id: OrganizationId,
-    ) -> Result<Vec<Group>, DomainError> {
-        self.require(caller, id, "members:read").await?;
+    pub async fn groups(&self, id: OrganizationId) -> Result<Vec<Group>, DomainError> {
         self.organizations.groups(id).await
     }
 
@@ -1025,7 +1039,6 @@ impl OrganizationService {
         name: &str,
         roles: &[String],
     ) -> Result<Group, DomainError> {
-        self.require(caller, id, "members:write").await?;
         let mut checked = Vec::new();
         for role in roles {
             let role = self.check_role(id, role).await?;
@@ -1054,13 +1067,7 @@ impl OrganizationService {
     }
 
     /// Deletes a group; its members lose what it gave them at once (`members:write`).
-    pub async fn delete_group(
-        &self,
-        caller: &Principal,
-        id: OrganizationId,
-        group: Uuid,
-    ) -> Result<(), DomainError> {
-        self.require(caller, id, "members:write").await?;
+    pub async fn delete_group(&self, id: OrganizationId, group: Uuid) -> Result<(), DomainError> {
         self.group_in(id, group).await?;
         self.organizations.delete_group(group).await?;
         self.changed(id).await
@@ -1074,7 +1081,6 @@ impl OrganizationService {
         group: Uuid,
         user: UserId,
     ) -> Result<(), DomainError> {
-        self.require(caller, id, "members:write").await?;
         let found = self.group_in(id, group).await?;
         if self.organizations.membership(id, user).await?.is_none() {
             return Err(DomainError::NotFound("member"));
@@ -1089,12 +1095,10 @@ impl OrganizationService {
     /// Takes a user out of a group (`members:write`).
     pub async fn remove_from_group(
         &self,
-        caller: &Principal,
         id: OrganizationId,
         group: Uuid,
         user: UserId,
     ) -> Result<(), DomainError> {
-        self.require(caller, id, "members:write").await?;
         self.group_in(id, group).await?;
         if !self.organizations.remove_group_member(group, user).await? {
             return Err(DomainError::NotFound("group member"));
@@ -1139,6 +1143,18 @@ impl OrganizationService {
                 reason: format!("role {role} does not grant {permission}"),
             },
         })
+    }
+
+    /// Requires membership (any role); a non-member gets `NotFound`.
+    pub async fn require_member(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+    ) -> Result<(), DomainError> {
+        if caller.user.role.is_admin() || self.permissions(id, caller.user.id).await?.is_some() {
+            return Ok(());
+        }
+        Err(DomainError::NotFound("organization"))
     }
 
     /// Requires `permission`; a non-member gets `NotFound`, so other tenants' organizations

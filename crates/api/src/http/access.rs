@@ -19,8 +19,16 @@ use crate::state::AppState;
 
 /// A permission a route needs.
 pub trait Needs: Send + Sync {
-    /// Its `resource:action` name.
-    const PERMISSION: &'static str;
+    /// Its `resource:action` name; `None`: membership in any role.
+    const PERMISSION: Option<&'static str>;
+}
+
+/// Membership in any role (leaving needs no more).
+#[derive(Debug)]
+pub struct AnyMember;
+
+impl Needs for AnyMember {
+    const PERMISSION: Option<&'static str> = None;
 }
 
 macro_rules! permissions {
@@ -31,7 +39,7 @@ macro_rules! permissions {
             pub struct $name;
 
             impl Needs for $name {
-                const PERMISSION: &'static str = $permission;
+                const PERMISSION: Option<&'static str> = Some($permission);
             }
         )*
     };
@@ -54,6 +62,9 @@ permissions! {
 
 /// Where a route finds the organization it acts on.
 pub trait OrgSource: Send + Sync {
+    /// What a 404 says when the request names no organization the caller can see.
+    const MISSING: &'static str = "No such organization";
+
     /// The organization of the request; `None` when it names none.
     fn organization(
         parts: &mut Parts,
@@ -109,6 +120,8 @@ impl OrgSource for InQueryOrToken {
 pub struct OfRole;
 
 impl OrgSource for OfRole {
+    const MISSING: &'static str = "No such role";
+
     async fn organization(
         parts: &mut Parts,
         state: &AppState,
@@ -150,21 +163,28 @@ impl<P: Needs, S: OrgSource> FromRequestParts<AppState> for OrgAccess<P, S> {
         let caller = Authenticated::from_request_parts(parts, state).await?;
         let id = S::organization(parts, state, &caller.principal)
             .await?
-            .ok_or_else(|| ApiError::not_found("No such organization"))?;
-        checked(caller.principal, id, P::PERMISSION, state).await
+            .ok_or_else(|| ApiError::not_found(S::MISSING))?;
+        checked(caller.principal, id, state).await
     }
 }
 
-async fn checked<P, S>(
+/// `principal` with `P` checked in the organization: outside it, a 404 saying `S::MISSING`.
+async fn checked<P: Needs, S: OrgSource>(
     principal: Principal,
     id: OrganizationId,
-    permission: &'static str,
     state: &AppState,
 ) -> Result<OrgAccess<P, S>, ApiError> {
-    state
-        .organizations
-        .require(&principal, id, permission)
-        .await?;
+    let organizations = &state.organizations;
+    let verdict = match P::PERMISSION {
+        Some(permission) => organizations.require(&principal, id, permission).await,
+        None => organizations.require_member(&principal, id).await,
+    };
+    match verdict {
+        Err(castellan_domain::DomainError::NotFound(_)) => {
+            return Err(ApiError::not_found(S::MISSING));
+        }
+        other => other?,
+    }
     Ok(OrgAccess {
         principal,
         organization: id,
@@ -204,9 +224,9 @@ where
             Some(id) => parse_organization(id),
             None => caller.principal.token.organization,
         }
-        .ok_or_else(|| ApiError::not_found("No such organization"))?;
+        .ok_or_else(|| ApiError::not_found(InPath::MISSING))?;
         Ok(Self {
-            access: checked(caller.principal, id, P::PERMISSION, state).await?,
+            access: checked(caller.principal, id, state).await?,
             body,
         })
     }

@@ -100,29 +100,21 @@ async fn sign_up(
         first_name = parts.next().map(ToOwned::to_owned);
         last_name = parts.next().map(ToOwned::to_owned);
     }
-    // Checked before the account exists, so a bad value changes nothing.
-    if request
-        .terms_version
-        .as_deref()
-        .is_some_and(|version| version.trim().is_empty() || version.len() > 100)
-    {
-        return Err(ApiError::validation(
-            "terms_version: must be 1 to 100 characters",
-        ));
-    }
     let new = NewAccount {
         email,
         password: request.password,
         first_name,
         last_name,
     };
-    let user = state.email.sign_up(new, &context).await?;
-    if let Some(version) = request.terms_version.as_deref() {
-        state
-            .compliance
-            .record_consent(&user, "terms_of_service", version, true, "signup")
-            .await?;
-    }
+    let user = state
+        .compliance
+        .sign_up(
+            &state.email,
+            new,
+            request.terms_version.as_deref(),
+            &context,
+        )
+        .await?;
     let pending = state.email.settings().require_verified_email;
     Ok((
         StatusCode::CREATED,

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonOrForm, OptionalBody};
-use crate::http::access::{MembersRead, MembersWrite, OrgAccess, OrgManage, OrgRead};
+use crate::http::access::{AnyMember, MembersRead, MembersWrite, OrgAccess, OrgManage, OrgRead};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::state::AppState;
@@ -523,7 +523,7 @@ async fn remove_member(
 async fn leave(
     State(state): State<AppState>,
     Client(context): Client,
-    access: OrgAccess<OrgRead>,
+    access: OrgAccess<AnyMember>,
 ) -> Result<StatusCode, ApiError> {
     let me = access.principal.user.id;
     state
@@ -651,10 +651,7 @@ async fn groups(
     State(state): State<AppState>,
     access: OrgAccess<MembersRead>,
 ) -> Result<Json<Vec<GroupBody>>, ApiError> {
-    let groups = state
-        .organizations
-        .groups(&access.principal, access.organization)
-        .await?;
+    let groups = state.organizations.groups(access.organization).await?;
     Ok(Json(groups.iter().map(GroupBody::from).collect()))
 }
 
@@ -713,7 +710,7 @@ async fn delete_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .delete_group(&access.principal, access.organization, group_id(&path.1)?)
+        .delete_group(access.organization, group_id(&path.1)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -773,12 +770,7 @@ async fn remove_from_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_from_group(
-            &access.principal,
-            access.organization,
-            group_id(&path.1)?,
-            user_id(&path.2)?,
-        )
+        .remove_from_group(access.organization, group_id(&path.1)?, user_id(&path.2)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use castellan_domain::CustomRole;
-use castellan_domain::org::{BUILT_IN_ROLES, built_in_permissions};
+use castellan_domain::{CustomRole, RoleView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -41,14 +40,20 @@ pub struct RoleBody {
     permissions: Vec<String>,
 }
 
-impl From<&CustomRole> for RoleBody {
-    fn from(role: &CustomRole) -> Self {
+impl From<&RoleView> for RoleBody {
+    fn from(role: &RoleView) -> Self {
         Self {
-            id: Some(role.id.to_string()),
+            id: role.id.map(|id| id.to_string()),
             name: role.name.clone(),
-            built_in: false,
+            built_in: role.built_in,
             permissions: role.permissions.clone(),
         }
+    }
+}
+
+impl From<&CustomRole> for RoleBody {
+    fn from(role: &CustomRole) -> Self {
+        Self::from(&RoleView::from(role))
     }
 }
 
@@ -75,23 +80,8 @@ async fn list(
     State(state): State<AppState>,
     access: OrgAccess<RolesRead, InQueryOrToken>,
 ) -> Result<Json<Vec<RoleBody>>, ApiError> {
-    let custom = state
-        .organizations
-        .roles(&access.principal, access.organization)
-        .await?;
-    let built_in = BUILT_IN_ROLES.iter().map(|name| RoleBody {
-        id: None,
-        name: (*name).to_owned(),
-        built_in: true,
-        permissions: built_in_permissions(name)
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-    });
-    Ok(Json(
-        built_in.chain(custom.iter().map(RoleBody::from)).collect(),
-    ))
+    let roles = state.organizations.roles(access.organization).await?;
+    Ok(Json(roles.iter().map(RoleBody::from).collect()))
 }
 
 /// A new custom role.
@@ -122,12 +112,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<RoleBody>), ApiError> {
     let role = state
         .organizations
-        .create_role(
-            &access.principal,
-            access.organization,
-            &body.name,
-            &body.permissions,
-        )
+        .create_role(access.organization, &body.name, &body.permissions)
         .await?;
     Ok((StatusCode::CREATED, Json(RoleBody::from(&role))))
 }
@@ -152,14 +137,13 @@ pub struct UpdateRoleRequest {
     ))]
 async fn update(
     State(state): State<AppState>,
-    access: OrgAccess<RolesWrite, OfRole>,
+    _access: OrgAccess<RolesWrite, OfRole>,
     Path(id): Path<String>,
     JsonOrForm(request): JsonOrForm<UpdateRoleRequest>,
 ) -> Result<Json<RoleBody>, ApiError> {
     let role = state
         .organizations
         .update_role(
-            &access.principal,
             role_id(&id)?,
             request.name.as_deref(),
             request.permissions.as_deref(),
@@ -178,13 +162,10 @@ async fn update(
     ))]
 async fn delete(
     State(state): State<AppState>,
-    access: OrgAccess<RolesWrite, OfRole>,
+    _access: OrgAccess<RolesWrite, OfRole>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .organizations
-        .delete_role(&access.principal, role_id(&id)?)
-        .await?;
+    state.organizations.delete_role(role_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

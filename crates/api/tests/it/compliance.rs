@@ -186,3 +186,35 @@ async fn erasure_removes_the_person_and_pseudonymises_the_log() {
     );
     server.stop().await;
 }
+
+/// Erasure keeps the rules of `DELETE /users/{id}`: an admin cannot erase a super admin, and
+/// the last super admin cannot erase themselves.
+#[tokio::test]
+async fn erasure_keeps_the_admin_ranks() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let root_tokens = server.super_admin("root@erase.example").await;
+    let root = access(&root_tokens);
+    let (status, _) = server
+        .post(
+            "/api/v1/admins",
+            json!({"email": "ops@erase.example", "password": PASSWORD, "role": "admin"}),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let ops = access(&server.sign_in("ops@erase.example", PASSWORD).await);
+    let (status, refused) = server
+        .post(
+            "/api/v1/compliance/data-deletion",
+            json!({"user_id": root_tokens["user"]["id"]}),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) = server
+        .post("/api/v1/compliance/data-deletion", json!({}), Some(&root))
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(server.get_as("/api/v1/auth/me", &root).await.0, 200);
+    server.stop().await;
+}

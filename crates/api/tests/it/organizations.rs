@@ -740,6 +740,33 @@ async fn custom_roles_carry_their_permissions() {
     assert!(listed.to_string().contains("scoped"));
     let (status, _) = call(&server, Method::GET, "/api/v1/roles", None, &stranger).await;
     assert_eq!(status, 404);
+
+    // A member whose role lacks org:read may still leave.
+    let (_, auditor) = call(
+        &server,
+        Method::POST,
+        "/api/v1/roles",
+        Some(json!({"organization_id": id, "name": "auditor", "permissions": ["audit:read"]})),
+        &owner,
+    )
+    .await;
+    call(
+        &server,
+        Method::PUT,
+        &format!("/api/v1/organizations/{id}/members/{}/role", member.id),
+        Some(json!({"role": auditor["id"]})),
+        &owner,
+    )
+    .await;
+    let (status, left) = call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/organizations/{id}/leave"),
+        None,
+        &member,
+    )
+    .await;
+    assert_eq!(status, 204, "{left}");
     server.stop().await;
 }
 
