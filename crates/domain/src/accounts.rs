@@ -176,8 +176,12 @@ pub struct AccountService {
 
 /// SHA-256 of a refresh token, hex-encoded, as stored.
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The policy names of the first factors in `amr` (RFC 8176 names).
@@ -193,12 +197,15 @@ fn sign_in_methods(amr: &[String]) -> Vec<&'static str> {
         .collect()
 }
 
-fn new_refresh_token() -> String {
+/// A random value of 32 bytes, base64url: refresh tokens, emailed tokens, challenges,
+/// invitations, client secrets.
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn chrono_duration(duration: Duration) -> chrono::Duration {
+/// `duration` as a chrono duration, saturating.
+pub fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -786,7 +793,7 @@ impl AccountService {
         organization: Option<crate::OrganizationId>,
     ) -> (String, RefreshRecord) {
         let now = self.now();
-        let refresh_token = new_refresh_token();
+        let refresh_token = random_token();
         let sliding_end = now + chrono_duration(self.settings.refresh_idle);
         let (client_id, scope) = client.unzip();
         let record = RefreshRecord {

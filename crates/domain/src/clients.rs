@@ -4,9 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::client::{ClientMetadata, ClientRepository, OAuthClient, hash_secret};
 use crate::{Clock, DomainError, RequestContext, UserId};
@@ -31,15 +28,10 @@ pub struct ClientService {
     secret_overlap: Duration,
 }
 
-/// A random value of 32 bytes, base64url: client secrets and registration tokens.
-fn new_secret() -> String {
-    let bytes: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
+/// A random client id: 16 bytes, base64url.
 fn new_client_id() -> String {
     let bytes: [u8; 16] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
 impl ClientService {
@@ -76,8 +68,8 @@ impl ClientService {
         let client_secret = metadata
             .token_endpoint_auth_method
             .uses_secret()
-            .then(new_secret);
-        let registration_access_token = dynamic.then(new_secret);
+            .then(crate::accounts::random_token);
+        let registration_access_token = dynamic.then(crate::accounts::random_token);
         let client = OAuthClient {
             client_id: new_client_id(),
             secret_hash: client_secret.as_deref().map(hash_secret),
@@ -127,7 +119,8 @@ impl ClientService {
         metadata.validate()?;
         let mut client = self.get(client_id).await?;
         let needs_secret = metadata.token_endpoint_auth_method.uses_secret();
-        let client_secret = (needs_secret && client.secret_hash.is_none()).then(new_secret);
+        let client_secret =
+            (needs_secret && client.secret_hash.is_none()).then(crate::accounts::random_token);
         if let Some(secret) = &client_secret {
             client.secret_hash = Some(hash_secret(secret));
         }
@@ -189,7 +182,7 @@ impl ClientService {
             ));
         }
         let now = self.clock.now();
-        let secret = new_secret();
+        let secret = crate::accounts::random_token();
         client.previous_secret_hash = client.secret_hash.take();
         client.previous_secret_expires_at = Some(
             now + chrono::Duration::from_std(self.secret_overlap)

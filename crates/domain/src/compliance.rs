@@ -109,6 +109,7 @@ impl ComplianceService {
     /// Every audit event by or about `user`, newest first.
     async fn audit_trail(&self, user: UserId) -> Result<Vec<AuditEvent>, DomainError> {
         let mut events: Vec<AuditEvent> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (actor, target) in [(Some(user), None), (None, Some(user.to_string()))] {
             let mut page = 1;
             loop {
@@ -122,7 +123,7 @@ impl ComplianceService {
                 let (batch, total) = self.ports.audit.query(&query).await?;
                 let done = batch.is_empty() || page * 100 >= total;
                 for event in batch {
-                    if !events.iter().any(|seen| seen.id == event.id) {
+                    if seen.insert(event.id) {
                         events.push(event);
                     }
                 }
@@ -303,13 +304,7 @@ impl ComplianceService {
         }
         // Random, not derived from the id: relying parties hold the id as `sub`.
         let alias_bytes: [u8; 8] = rand::random();
-        let alias = format!(
-            "erased:{}",
-            alias_bytes
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect::<String>()
-        );
+        let alias = format!("erased:{}", crate::accounts::hex(&alias_bytes));
         self.accounts
             .delete_user(&user, Some(actor.user.id), context)
             .await?;

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -279,15 +277,6 @@ pub struct EmailService {
     settings: EmailSettings,
 }
 
-fn new_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn chrono_duration(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
 impl EmailService {
     /// A service over `accounts`, sending through `outbox`.
     pub fn new(
@@ -326,7 +315,7 @@ impl EmailService {
         ttl: Duration,
         path: &str,
     ) -> Result<String, DomainError> {
-        let token = new_token();
+        let token = crate::accounts::random_token();
         let now = self.now();
         self.tokens
             .create(&EmailToken {
@@ -335,7 +324,7 @@ impl EmailService {
                 user_id,
                 email: email.to_owned(),
                 created_at: now,
-                expires_at: now + chrono_duration(ttl),
+                expires_at: now + crate::accounts::chrono_duration(ttl),
             })
             .await?;
         Ok(format!("{}{path}?token={token}", self.settings.issuer))
@@ -663,7 +652,7 @@ pub struct NoticeWiring {
     pub notify_new_sign_in: bool,
 }
 
-/// How long a device stays known after its last sign-in.
+/// How long a device stays known after the first sign-in from it.
 const DEVICE_MEMORY: Duration = Duration::from_secs(180 * 24 * 3600);
 
 impl NoticeSink {
@@ -682,31 +671,39 @@ impl NoticeSink {
     }
 
     fn notice_for(event: &AuditEvent) -> Option<Notice> {
-        let action = event.action.as_str();
+        let is = |action: AuditAction| event.action == action.as_str();
         let changed = |what: &str| what.to_owned();
-        Some(match action {
-            "user.password.changed" => Notice::PasswordChanged,
-            "mfa.enabled" => Notice::MfaChanged {
+        Some(if is(AuditAction::PasswordChanged) {
+            Notice::PasswordChanged
+        } else if is(AuditAction::MfaEnabled) {
+            Notice::MfaChanged {
                 what: changed("Two-step sign-in was turned on."),
-            },
-            "mfa.disabled" => Notice::MfaChanged {
+            }
+        } else if is(AuditAction::MfaDisabled) {
+            Notice::MfaChanged {
                 what: changed("Two-step sign-in was turned off."),
-            },
-            "mfa.backup_codes.regenerated" => Notice::MfaChanged {
+            }
+        } else if is(AuditAction::BackupCodesRegenerated) {
+            Notice::MfaChanged {
                 what: changed("New backup codes replaced the old ones."),
-            },
-            "passkey.registered" => Notice::PasskeyChanged {
+            }
+        } else if is(AuditAction::PasskeyRegistered) {
+            Notice::PasskeyChanged {
                 what: changed("A passkey was added to your account."),
-            },
-            "passkey.deleted" => Notice::PasskeyChanged {
+            }
+        } else if is(AuditAction::PasskeyDeleted) {
+            Notice::PasskeyChanged {
                 what: changed("A passkey was removed from your account."),
-            },
-            "auth.lockout" => Notice::AccountLocked,
-            "auth.signin.succeeded" => Notice::NewSignIn {
+            }
+        } else if is(AuditAction::Lockout) {
+            Notice::AccountLocked
+        } else if is(AuditAction::SigninSucceeded) {
+            Notice::NewSignIn {
                 ip: event.ip.clone(),
                 user_agent: event.user_agent.clone(),
-            },
-            _ => return None,
+            }
+        } else {
+            return None;
         })
     }
 
@@ -738,21 +735,17 @@ impl NoticeSink {
     /// sign-in of an account sets the baseline and tells nobody.
     async fn unseen_device(
         wiring: &NoticeWiring,
-        user: &User,
+        user: UserId,
         event: &AuditEvent,
     ) -> Result<bool, DomainError> {
         let device = hash_token(&format!(
             "{}|{}",
-            user.id,
+            user,
             event.user_agent.as_deref().unwrap_or_default()
         ));
         let first_ever = wiring
             .kv
-            .set_if_absent(
-                &format!("devices-seen:{}", user.id),
-                b"1",
-                Some(DEVICE_MEMORY),
-            )
+            .set_if_absent(&format!("devices-seen:{user}"), b"1", Some(DEVICE_MEMORY))
             .await?;
         let new_device = wiring
             .kv
@@ -761,27 +754,29 @@ impl NoticeSink {
         Ok(new_device && !first_ever)
     }
 
-    async fn notify(&self, event: &AuditEvent) -> Result<(), DomainError> {
+    async fn notify(&self, event: &AuditEvent, notice: Notice) -> Result<(), DomainError> {
         let Some(wiring) = self.notices.get() else {
             return Ok(());
         };
         if !event.success {
             return Ok(());
         }
-        let Some(notice) = Self::notice_for(event) else {
-            return Ok(());
-        };
         let new_sign_in = matches!(notice, Notice::NewSignIn { .. });
         // Every sign-in passes here: with new-device notices off it costs nothing.
         if new_sign_in && !wiring.notify_new_sign_in {
             return Ok(());
         }
+        // A known device (most sign-ins) is settled from the key-value store, before the
+        // account is read.
+        if new_sign_in
+            && let Some(actor) = event.actor
+            && !Self::unseen_device(wiring, actor, event).await?
+        {
+            return Ok(());
+        }
         let Some(user) = Self::recipient(wiring, event).await? else {
             return Ok(());
         };
-        if new_sign_in && !Self::unseen_device(wiring, &user, event).await? {
-            return Ok(());
-        }
         wiring
             .outbox
             .send(user.email.as_str(), &notice, event.at)
@@ -792,7 +787,10 @@ impl NoticeSink {
 #[async_trait::async_trait]
 impl EventSink for NoticeSink {
     async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        let Some(notice) = Self::notice_for(&event) else {
+            return self.inner.record(event).await;
+        };
         self.inner.record(event.clone()).await?;
-        self.notify(&event).await
+        self.notify(&event, notice).await
     }
 }

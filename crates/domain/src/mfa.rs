@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -228,8 +226,7 @@ impl MfaChallenges {
 
     /// Opens a challenge for `pending`.
     pub async fn open(&self, pending: PendingSignIn) -> Result<MfaChallenge, DomainError> {
-        let bytes: [u8; 32] = rand::random();
-        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let token = crate::accounts::random_token();
         let value = serde_json::to_vec(&pending)
             .map_err(|error| DomainError::Storage(format!("encoding a challenge: {error}")))?;
         self.kv

@@ -484,12 +484,9 @@ impl OrganizationService {
             .as_ref()
             .ok_or(DomainError::NotFound("user"))?;
         let organization = self.get(id).await?;
-        let bytes: [u8; 32] = rand::random();
-        let token =
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+        let token = crate::accounts::random_token();
         let now = self.clock.now();
-        let expires_at =
-            now + chrono::Duration::from_std(INVITATION_LIFETIME).unwrap_or(chrono::Duration::MAX);
+        let expires_at = now + crate::accounts::chrono_duration(INVITATION_LIFETIME);
         self.organizations
             .create_invitation(&Invitation {
                 hash: crate::accounts::hash_token(&token),

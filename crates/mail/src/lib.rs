@@ -448,10 +448,6 @@ pub struct MailWorker {
     settings: WorkerSettings,
 }
 
-fn chrono_duration(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
 impl MailWorker {
     /// A worker over `queue` sending with `mailer`.
     pub fn new(
@@ -476,7 +472,7 @@ impl MailWorker {
             .claim(
                 self.settings.batch,
                 now,
-                now + chrono_duration(self.settings.lease),
+                now + castellan_domain::accounts::chrono_duration(self.settings.lease),
             )
             .await?;
         let mut delivered = 0;
@@ -489,7 +485,10 @@ impl MailWorker {
                 Err(error) => {
                     let attempts = queued.attempts + 1;
                     let retry_at = (attempts < self.settings.max_attempts).then(|| {
-                        self.clock.now() + chrono_duration(self.settings.backoff(attempts))
+                        self.clock.now()
+                            + castellan_domain::accounts::chrono_duration(
+                                self.settings.backoff(attempts),
+                            )
                     });
                     tracing::warn!(
                         id = %queued.mail.id,

@@ -48,7 +48,7 @@ pub fn new_secret() -> Vec<u8> {
 
 /// What an authenticator app needs to enrol: the secret in base32, the `otpauth://` URI and
 /// the URI as a QR code (an SVG data URI).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Provisioning {
     /// Base32 secret, for typing in by hand.
     pub secret: String,
@@ -56,6 +56,13 @@ pub struct Provisioning {
     pub uri: String,
     /// `data:image/svg+xml;base64,...`.
     pub qr_code: String,
+}
+
+impl std::fmt::Debug for Provisioning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret is in all three fields.
+        f.debug_struct("Provisioning").finish_non_exhaustive()
+    }
 }
 
 /// The provisioning data of `secret` for `account` at `issuer`.

@@ -64,12 +64,21 @@ impl MfaStatus {
 }
 
 /// How to prove it is really the user before turning MFA off.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Reauthentication {
     /// The account password.
     Password(String),
     /// A current TOTP code or an unused backup code.
     Code(String),
+}
+
+impl std::fmt::Debug for Reauthentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Password(_) => "Reauthentication::Password(..)",
+            Self::Code(_) => "Reauthentication::Code(..)",
+        })
+    }
 }
 
 /// The MFA use cases.

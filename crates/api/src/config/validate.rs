@@ -249,11 +249,14 @@ impl Config {
         if self.mail.outbox_dir.as_os_str().is_empty() {
             self.mail.outbox_dir = self.data_dir.join("mail");
         }
-        if self.mail.poll_interval_ms == 0 || self.mail.retry_base_ms == 0 {
+        if self.mail.poll_interval_ms == 0 {
             return Err(ConfigError::new(
                 "mail.poll_interval_ms",
-                "mail.poll_interval_ms and mail.retry_base_ms must be above zero",
+                "must be above zero",
             ));
+        }
+        if self.mail.retry_base_ms == 0 {
+            return Err(ConfigError::new("mail.retry_base_ms", "must be above zero"));
         }
         if self.mail.max_attempts == 0 {
             return Err(ConfigError::new("mail.max_attempts", "must be above zero"));

@@ -15,6 +15,18 @@ use crate::error::ApiError;
 use crate::http::cookies::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER};
 use crate::state::AppState;
 
+/// API routes that sign in or finish a sign-in: they keep working in maintenance mode and
+/// share the sign-in rate-limit budget.
+pub const SIGN_IN_ROUTES: &[&str] = &[
+    "/api/v1/auth/signin",
+    "/api/v1/auth/token/refresh",
+    "/api/v1/auth/two-factor",
+    "/api/v1/mfa/verify",
+    "/api/v1/passkeys/authenticate/begin",
+    "/api/v1/passkeys/authenticate/complete",
+    "/api/v1/auth/magic-link/verify",
+];
+
 /// The bearer token of the `Authorization` header, if any.
 pub fn bearer_from_headers(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -10,20 +10,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::api_errors::is_api_path;
-use crate::http::auth::bearer_from_headers;
+use crate::http::auth::{SIGN_IN_ROUTES, bearer_from_headers};
 use crate::state::AppState;
 
-/// Writes that sign in, finish or end a sign-in: they keep working during maintenance.
-const SIGN_IN_PATHS: &[&str] = &[
-    "/api/v1/auth/signin",
-    "/api/v1/auth/token/refresh",
-    "/api/v1/auth/logout",
-    "/api/v1/auth/two-factor",
-    "/api/v1/mfa/verify",
-    "/api/v1/passkeys/authenticate/begin",
-    "/api/v1/passkeys/authenticate/complete",
-    "/api/v1/auth/magic-link/verify",
-];
+/// Sign-out keeps working during maintenance too, beside [`SIGN_IN_ROUTES`].
+const LOGOUT: &str = "/api/v1/auth/logout";
 
 /// How long clients are asked to wait.
 const RETRY_AFTER_SECS: u32 = 120;
@@ -39,7 +30,7 @@ pub async fn maintenance_guard(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !write || !is_api_path(path) || SIGN_IN_PATHS.contains(&path) {
+    if !write || !is_api_path(path) || SIGN_IN_ROUTES.contains(&path) || path == LOGOUT {
         return next.run(request).await;
     }
     let maintenance = match state.platform.maintenance().await {

@@ -13,23 +13,19 @@ use castellan_domain::Limit;
 
 use crate::error::{ApiError, set_rate_headers};
 use crate::http::api_errors::is_api_path;
+use crate::http::auth::SIGN_IN_ROUTES;
 use crate::http::client::client_ip;
 use crate::state::AppState;
 
+/// API routes that take credentials or mail links besides [`SIGN_IN_ROUTES`]: they share the
+/// sign-in budget too.
 const AUTH_ROUTES: &[&str] = &[
-    "/api/v1/auth/signin",
     "/api/v1/auth/signup",
-    "/api/v1/auth/token/refresh",
     "/api/v1/admin/bootstrap",
-    "/api/v1/mfa/verify",
-    "/api/v1/auth/two-factor",
-    "/api/v1/passkeys/authenticate/begin",
-    "/api/v1/passkeys/authenticate/complete",
     "/api/v1/auth/email/resend",
     "/api/v1/auth/password/reset",
     "/api/v1/auth/password/reset/confirm",
     "/api/v1/auth/magic-link",
-    "/api/v1/auth/magic-link/verify",
 ];
 
 /// Hosted-page forms that take credentials or codes: they share the sign-in budget.
@@ -85,6 +81,7 @@ pub async fn limit_requests(
         state.limiter.hit_all(&format!("ip:{ip}"), &general).await
     };
     if page_form
+        || SIGN_IN_ROUTES.contains(&path)
         || AUTH_ROUTES.contains(&path)
             && decision
                 .as_ref()

@@ -34,15 +34,11 @@ pub struct SubjectRequest {
 }
 
 fn subject(request: &SubjectRequest) -> Result<Option<UserId>, ApiError> {
-    request
+    Ok(request
         .user_id
         .as_deref()
-        .map(|id| {
-            uuid::Uuid::parse_str(id)
-                .map(UserId)
-                .map_err(|_| ApiError::not_found("No such user"))
-        })
-        .transpose()
+        .map(str::parse::<UserId>)
+        .transpose()?)
 }
 
 /// Everything held about the caller (or, for an admin, the named user) as one JSON document:

@@ -349,9 +349,7 @@ async fn add_member(
     JsonOrForm(request): JsonOrForm<AddMemberRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     let who = match (request.user_id, request.email) {
-        (Some(id), _) => MemberRef::Id(UserId(
-            uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("No such user"))?,
-        )),
+        (Some(id), _) => MemberRef::Id(id.parse()?),
         (None, Some(email)) => MemberRef::Email(email),
         (None, None) => return Err(ApiError::validation("user_id or email: one is required")),
     };
@@ -909,17 +907,7 @@ async fn verify_domain(
     Path(path): Path<(String, String)>,
     OptionalBody(request): OptionalBody<VerifyDomainRequest>,
 ) -> Result<Json<DomainBody>, ApiError> {
-    let how = match request.method.as_deref() {
-        None | Some("dns") => castellan_domain::Verification::Dns,
-        Some("operator") => castellan_domain::Verification::Operator,
-        Some(_) => {
-            return Err(castellan_domain::DomainError::invalid(
-                "method",
-                "method is dns or operator",
-            )
-            .into());
-        }
-    };
+    let how = castellan_domain::Verification::parse(request.method.as_deref())?;
     let claim = state
         .organizations
         .verify_domain(

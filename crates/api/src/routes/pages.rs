@@ -451,13 +451,24 @@ async fn login_submit(
         .password_factor(&form.email, &form.password, None, &context)
         .await
     {
-        Ok(FirstFactor::Done(user, amr)) => {
-            first_factor_signed_in(&state, jar, &user, amr, target, &context).await
-        }
-        Ok(FirstFactor::SecondFactor(challenge)) => {
-            second_step_page(&state, jar, challenge, target)
-        }
+        Ok(factor) => after_first_factor(&state, jar, factor, target, &context).await,
         Err(error) => login_failed(&state, jar, target, form.email, error).await,
+    }
+}
+
+/// A first factor passed: signed in, or on to the second page.
+async fn after_first_factor(
+    state: &AppState,
+    jar: CookieJar,
+    factor: FirstFactor,
+    target: FormTarget,
+    context: &castellan_domain::RequestContext,
+) -> Response {
+    match factor {
+        FirstFactor::Done(user, amr) => {
+            first_factor_signed_in(state, jar, &user, amr, target, context).await
+        }
+        FirstFactor::SecondFactor(challenge) => second_step_page(state, jar, challenge, target),
     }
 }
 
@@ -823,12 +834,7 @@ async fn magic_submit(
     }
     let target = FormTarget::default();
     match state.email.verify_magic_link(&form.token, &context).await {
-        Ok(FirstFactor::Done(user, amr)) => {
-            first_factor_signed_in(&state, jar, &user, amr, target, &context).await
-        }
-        Ok(FirstFactor::SecondFactor(challenge)) => {
-            second_step_page(&state, jar, challenge, target)
-        }
+        Ok(factor) => after_first_factor(&state, jar, factor, target, &context).await,
         Err(DomainError::InvalidToken) => link_outcome(Err(DomainError::InvalidToken), ""),
         Err(error) => login_failed(&state, jar, target, String::new(), error).await,
     }

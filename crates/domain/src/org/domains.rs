@@ -66,6 +66,25 @@ pub enum Verification {
     Operator,
 }
 
+impl Verification {
+    /// `dns` or `operator`, as stored and as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// The method an API request names; `None` names DNS.
+    pub fn parse(method: Option<&str>) -> Result<Self, DomainError> {
+        match method {
+            None | Some("dns") => Ok(Self::Dns),
+            Some("operator") => Ok(Self::Operator),
+            Some(_) => Err(DomainError::invalid("method", "method is dns or operator")),
+        }
+    }
+}
+
 /// A domain name as claimed: lower case, without a trailing dot, at least two labels of
 /// letters, digits and inner hyphens, not an IP address.
 pub fn check_domain(domain: &str) -> Result<String, DomainError> {
@@ -123,7 +142,7 @@ impl OrganizationService {
             id: Uuid::now_v7(),
             organization_id: id,
             domain,
-            token: token.iter().map(|byte| format!("{byte:02x}")).collect(),
+            token: crate::accounts::hex(&token),
             verified_at: None,
             verified_by: None,
             created_at: self.clock.now(),
@@ -192,10 +211,7 @@ impl OrganizationService {
                 }
             }
         }
-        let method = match how {
-            Verification::Dns => "dns",
-            Verification::Operator => "operator",
-        };
+        let method = how.as_str();
         let now = self.clock.now();
         self.organizations
             .verify_domain(claim.id, &claim.domain, now, method)
@@ -269,9 +285,9 @@ impl OrganizationService {
             created_at: self.clock.now(),
         };
         match self.organizations.add_member(&membership).await {
-            // Two sign-ins at once: the other one added it.
-            Ok(()) | Err(DomainError::Conflict(_)) => {}
-            Err(other) => return Err(other),
+            // Two sign-ins at once: the other one added it, and told everyone.
+            Err(DomainError::Conflict(_)) => return Ok(()),
+            other => other?,
         }
         self.changed(organization.id).await?;
         self.record(

@@ -179,17 +179,6 @@ impl SqlEmailTokenRepository {
     }
 }
 
-fn purpose_from(text: &str) -> Option<TokenPurpose> {
-    [
-        TokenPurpose::VerifyEmail,
-        TokenPurpose::PasswordReset,
-        TokenPurpose::MagicLink,
-        TokenPurpose::EmailChange,
-    ]
-    .into_iter()
-    .find(|purpose| purpose.as_str() == text)
-}
-
 #[async_trait]
 impl EmailTokenRepository for SqlEmailTokenRepository {
     async fn create(&self, token: &EmailToken) -> Result<(), DomainError> {
@@ -237,7 +226,8 @@ impl EmailTokenRepository for SqlEmailTokenRepository {
         else {
             return Ok(None);
         };
-        Ok(purpose_from(&row.purpose).map(|purpose| EmailToken {
+        // The update matched the purpose, so the row has it.
+        Ok(Some(EmailToken {
             hash: row.hash,
             purpose,
             user_id: row.user_id.map(UserId),

@@ -243,18 +243,11 @@ impl OrganizationRepository for SqlOrganizationRepository {
     }
 
     async fn delete(&self, id: OrganizationId) -> Result<bool, DomainError> {
-        let map = map_db_error("organization");
-        let transaction = self.database.connection().begin().await.map_err(&map)?;
-        membership::Entity::delete_many()
-            .filter(membership::Column::OrganizationId.eq(id.0))
-            .exec(&transaction)
-            .await
-            .map_err(&map)?;
+        // Memberships, groups, roles, invitations and domains go with it (ON DELETE CASCADE).
         let deleted = organization::Entity::delete_by_id(id.0)
-            .exec(&transaction)
+            .exec(self.database.connection())
             .await
-            .map_err(&map)?;
-        transaction.commit().await.map_err(&map)?;
+            .map_err(map_db_error("organization"))?;
         Ok(deleted.rows_affected > 0)
     }
 
@@ -288,19 +281,30 @@ impl OrganizationRepository for SqlOrganizationRepository {
     ) -> Result<Vec<(Organization, Membership)>, DomainError> {
         let map = map_db_error("membership");
         let connection = self.database.connection();
-        let mut found = Vec::new();
-        for membership in membership::Entity::find()
+        let memberships = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user.0))
             .order_by_asc(membership::Column::CreatedAt)
             .all(connection)
             .await
-            .map_err(&map)?
-        {
-            if let Some(organization) = organization::Entity::find_by_id(membership.organization_id)
-                .one(connection)
+            .map_err(&map)?;
+        let mut organizations: std::collections::HashMap<uuid::Uuid, organization::Model> =
+            organization::Entity::find()
+                .filter(
+                    organization::Column::Id.is_in(
+                        memberships
+                            .iter()
+                            .map(|membership| membership.organization_id),
+                    ),
+                )
+                .all(connection)
                 .await
                 .map_err(&map)?
-            {
+                .into_iter()
+                .map(|model| (model.id, model))
+                .collect();
+        let mut found = Vec::new();
+        for membership in memberships {
+            if let Some(organization) = organizations.remove(&membership.organization_id) {
                 found.push((to_domain(organization)?, membership_to_domain(membership)));
             }
         }
@@ -646,16 +650,18 @@ impl OrganizationRepository for SqlOrganizationRepository {
         &self,
         domain: &str,
     ) -> Result<Option<Organization>, DomainError> {
-        let map = map_db_error("domain");
-        let Some(claim) = organization_domain::Entity::find()
-            .filter(organization_domain::Column::Claimed.eq(domain.to_ascii_lowercase()))
+        let holder = sea_orm::sea_query::Query::select()
+            .column(organization_domain::Column::OrganizationId)
+            .from(organization_domain::Entity)
+            .and_where(organization_domain::Column::Claimed.eq(domain.to_ascii_lowercase()))
+            .to_owned();
+        organization::Entity::find()
+            .filter(organization::Column::Id.in_subquery(holder))
             .one(self.database.connection())
             .await
-            .map_err(&map)?
-        else {
-            return Ok(None);
-        };
-        self.get(OrganizationId(claim.organization_id)).await
+            .map_err(map_db_error("domain"))?
+            .map(to_domain)
+            .transpose()
     }
 }
 
