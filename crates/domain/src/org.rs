@@ -316,7 +316,8 @@ pub trait OrganizationRepository: Send + Sync + std::fmt::Debug {
     async fn put_role(&self, role: &CustomRole) -> Result<(), DomainError>;
     /// Deletes a custom role no member holds; false when a member holds it.
     async fn delete_role_if_unused(&self, role: Uuid) -> Result<bool, DomainError>;
-    /// Removes a member unless that leaves no owner; false when it would.
+    /// Removes a member, and from the organization's groups, unless that leaves no owner;
+    /// false when it would.
     async fn remove_member_keeping_an_owner(
         &self,
         id: OrganizationId,
@@ -930,12 +931,6 @@ impl OrganizationService {
                 "user_id",
                 "the organization must keep at least one owner",
             ));
-        }
-        // Leaving the organization is leaving its groups too.
-        for group in self.organizations.groups_of(id, user).await? {
-            self.organizations
-                .remove_group_member(group.id, user)
-                .await?;
         }
         self.changed(id).await?;
         self.record(

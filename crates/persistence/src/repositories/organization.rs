@@ -587,6 +587,18 @@ impl OrganizationRepository for SqlOrganizationRepository {
             .exec(&transaction)
             .await
             .map_err(&map)?;
+        // Leaving the organization is leaving its groups, in the same transaction.
+        let groups_here = sea_orm::sea_query::Query::select()
+            .column(org_group::Column::Id)
+            .from(org_group::Entity)
+            .and_where(org_group::Column::OrganizationId.eq(id.0))
+            .to_owned();
+        org_group_member::Entity::delete_many()
+            .filter(org_group_member::Column::UserId.eq(user.0))
+            .filter(org_group_member::Column::GroupId.in_subquery(groups_here))
+            .exec(&transaction)
+            .await
+            .map_err(&map)?;
         transaction.commit().await.map_err(&map)?;
         Ok(true)
     }
