@@ -14,7 +14,7 @@ use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
     CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, MfaChallenges,
-    NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordHasher, PasswordPolicy,
+    NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordPolicy,
     PlatformService, PolicyMode, RateLimiter, SystemClock,
 };
 use castellan_mail::{
@@ -27,6 +27,7 @@ use castellan_oidc::{
     ProviderSettings,
 };
 use castellan_passkeys::{PasskeyService, RelyingParty};
+use castellan_passwords::Argon2Hasher;
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
     RedisOptions, SqlAuditLog, SqlClientRepository, SqlConsentLedger, SqlConsentRepository,
@@ -172,7 +173,7 @@ async fn wire(config: Config) -> Result<App, StartupError> {
     };
     let accounts = AccountService::new(
         ports,
-        PasswordHasher::for_this_machine()?,
+        Arc::new(Argon2Hasher::for_this_machine()?),
         account_settings(&config),
     );
     let mail_queue = Arc::new(SqlMailQueue::new(database.clone()));

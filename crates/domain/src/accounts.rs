@@ -166,7 +166,7 @@ impl Principal {
 #[derive(Debug, Clone)]
 pub struct AccountService {
     ports: AccountPorts,
-    hasher: PasswordHasher,
+    hasher: Arc<dyn PasswordHasher>,
     settings: AccountSettings,
     /// Set once at start-up, after the protocol services that listen are built on this one.
     session_end: Arc<OnceLock<Arc<dyn SessionEndListener>>>,
@@ -227,7 +227,11 @@ fn clean_name(field: &'static str, name: Option<String>) -> Result<Option<String
 
 impl AccountService {
     /// A service over the given adapters.
-    pub fn new(ports: AccountPorts, hasher: PasswordHasher, settings: AccountSettings) -> Self {
+    pub fn new(
+        ports: AccountPorts,
+        hasher: Arc<dyn PasswordHasher>,
+        settings: AccountSettings,
+    ) -> Self {
         Self {
             ports,
             hasher,

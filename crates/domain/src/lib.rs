@@ -20,6 +20,7 @@ pub mod mfa;
 pub mod org;
 pub mod password;
 pub mod platform;
+pub mod random;
 pub mod ratelimit;
 pub mod session;
 pub mod token;
@@ -58,6 +59,7 @@ pub use org::{
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};
+pub use random::{RandomSource, SystemRandom};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,

@@ -1,8 +1,11 @@
-//! DESIGN.md's dependency arrows, checked against `cargo metadata`: which workspace crate may
-//! depend on which, and that the domain pulls in no framework, database or cache client, even
-//! transitively. Only normal (non-dev) dependencies count.
+//! The architecture of docs/architecture.md, checked: the crate dependency arrows against
+//! `cargo metadata` (which workspace crate may depend on which, and that the domain pulls in no
+//! framework, database or cache client, even transitively; only normal dependencies count), the
+//! size of every source file, and that only the adapters read the system clock or the operating
+//! system's random numbers.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -16,6 +19,7 @@ const PROTOCOL_AND_ADAPTERS: &[&str] = &[
     "castellan-webhooks",
     "castellan-mail",
     "castellan-persistence",
+    "castellan-passwords",
 ];
 const FORBIDDEN_IN_DOMAIN: &[&str] = &[
     "sea-orm",
@@ -123,7 +127,7 @@ fn workspace_crates_follow_the_design_arrows() {
             if dep_name.starts_with("castellan-") {
                 assert!(
                     allowed(name).contains(dep_name.as_str()),
-                    "{name} must not depend on {dep_name} (DESIGN.md arrows)"
+                    "{name} must not depend on {dep_name} (docs/architecture.md arrows)"
                 );
             }
         }
@@ -153,4 +157,101 @@ fn the_domain_stays_pure() {
             "castellan-domain pulls in {forbidden}"
         );
     }
+}
+
+/// The most lines a source file may have: past it, a file holds more than one purpose.
+const MOST_LINES: usize = 800;
+
+/// Calls that read the system clock or the operating system's random numbers directly.
+const SYSTEM_CALLS: &[&str] = &[
+    "Utc::now(",
+    "SystemTime::now(",
+    "rand::random",
+    "thread_rng(",
+    "rand::rng(",
+    "OsRng",
+];
+
+/// The adapters that may make those calls: the system clock, the system random source, and the
+/// password hashing adapter, which hands the operating system's randomness to argon2 for salts.
+const SYSTEM_ADAPTERS: &[&str] = &[
+    "crates/domain/src/clock.rs",
+    "crates/domain/src/random.rs",
+    "crates/passwords/src/",
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Every `.rs` file under `crates/*/src` and `migration/src`, relative to the workspace root.
+fn source_files() -> Vec<(String, String)> {
+    let root = workspace_root();
+    let mut roots: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("src"))
+        .collect();
+    roots.push(root.join("migration/src"));
+    let mut files = Vec::new();
+    while let Some(dir) = roots.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                roots.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let relative = path.strip_prefix(&root).unwrap();
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((relative.to_string_lossy().replace('\\', "/"), text));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn no_source_file_is_over_the_line_limit() {
+    let files = source_files();
+    assert!(files.len() > 50, "found only {} source files", files.len());
+    let over: Vec<String> = files
+        .iter()
+        .filter(|(_, text)| text.lines().count() > MOST_LINES)
+        .map(|(path, text)| format!("{path}: {} lines", text.lines().count()))
+        .collect();
+    assert!(
+        over.is_empty(),
+        "split these files (at most {MOST_LINES} lines each): {over:#?}"
+    );
+}
+
+#[test]
+fn only_adapters_read_the_system_clock_or_random_numbers() {
+    let mut found = Vec::new();
+    for (path, text) in source_files() {
+        if SYSTEM_ADAPTERS.iter().any(|allowed| path.starts_with(allowed)) {
+            continue;
+        }
+        // A file's own unit tests come after `#[cfg(test)]`; they may use the real clock.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (index, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            if let Some(call) = SYSTEM_CALLS.iter().find(|call| line.contains(*call)) {
+                found.push(format!("{path}:{}: {call}", index + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "take the time from a Clock and random bytes from a RandomSource: {found:#?}"
+    );
 }

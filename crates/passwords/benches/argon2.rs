@@ -1,13 +1,14 @@
 //! argon2id at OWASP parameters (19 MiB, 2 passes, 1 lane): the cost of every password sign-in.
-//! Run: `cargo bench -p castellan-domain --bench password`.
+//! Run: `cargo bench -p castellan-passwords --bench argon2`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use castellan_domain::PasswordHasher;
+use castellan_domain::PasswordHasher as _;
+use castellan_passwords::Argon2Hasher;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn password(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let hasher = PasswordHasher::new(1).unwrap();
+    let hasher = Argon2Hasher::new(1).unwrap();
     let hash = runtime
         .block_on(hasher.hash("Correct-Horse-9-Battery"))
         .unwrap();
