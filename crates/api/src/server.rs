@@ -14,8 +14,8 @@ use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
     CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, MfaChallenges,
-    NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordPolicy,
-    PlatformService, PolicyMode, RateLimiter, SystemClock,
+    NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordPolicy, PlatformService,
+    PolicyMode, RandomSource, RateLimiter, SystemClock, SystemRandom,
 };
 use castellan_mail::{
     Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,
@@ -103,23 +103,47 @@ pub struct App {
     pub database: Database,
 }
 
-/// Connects the database (migrating it when configured) and the key-value store, loads the
-/// signing keys, and wires the services.
-pub async fn build(config: Config) -> Result<App, StartupError> {
-    // Wiring holds many adapters at once; boxing keeps callers' futures small.
-    Box::pin(wire(config)).await
+/// What the server reads from the machine rather than from its stores: the time and random
+/// numbers. Production takes the system's; tests pass a clock they move.
+#[derive(Debug, Clone)]
+pub struct SystemPorts {
+    /// The source of "now" for every rule, store and token.
+    pub clock: Arc<dyn Clock>,
+    /// The source of every secret, token, code and salt.
+    pub random: Arc<dyn RandomSource>,
 }
 
-async fn wire(config: Config) -> Result<App, StartupError> {
+impl Default for SystemPorts {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            random: Arc::new(SystemRandom),
+        }
+    }
+}
+
+/// Connects the database (migrating it when configured) and the key-value store, loads the
+/// signing keys, and wires the services, on the system's clock and random numbers.
+pub async fn build(config: Config) -> Result<App, StartupError> {
+    build_with(config, SystemPorts::default()).await
+}
+
+/// [`build`] on the given clock and random source.
+pub async fn build_with(config: Config, system: SystemPorts) -> Result<App, StartupError> {
+    // Wiring holds many adapters at once; boxing keeps callers' futures small.
+    Box::pin(wire(config, system)).await
+}
+
+async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> {
     let database = connect_database(&config).await?;
     if config.database.run_migrations {
         database.migrate_up::<Migrator>(None).await?;
         tracing::info!("database schema is up to date");
     }
-    let (cache, cache_backend) = connect_cache(&config).await?;
+    let clock = system.clock.clone();
+    let (cache, cache_backend) = connect_cache(&config, clock.clone()).await?;
     let metrics = Metrics::install().map_err(StartupError::Metrics)?;
     let health = HealthChecker::new(database.clone(), cache.clone(), cache_backend);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let master = load_master_key(&config, database.backend())?;
     let sso = SsoCookies::new(
         &master.derive("castellan/sso-cookie/v1"),
@@ -530,12 +554,10 @@ pub async fn connect_database(config: &Config) -> Result<Database, DatabaseError
 
 async fn connect_cache(
     config: &Config,
+    clock: Arc<dyn Clock>,
 ) -> Result<(Arc<dyn KeyValueStore>, &'static str), StartupError> {
     if config.cache.url.is_empty() {
-        return Ok((
-            Arc::new(MemoryKeyValueStore::new(Arc::new(SystemClock))),
-            "memory",
-        ));
+        return Ok((Arc::new(MemoryKeyValueStore::new(clock)), "memory"));
     }
     let timeout = Duration::from_millis(config.cache.timeout_ms);
     let options = RedisOptions {

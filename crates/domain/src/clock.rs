@@ -22,6 +22,42 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock moved forward by an offset that only grows: time passes as usual, and a test
+/// of an expiry moves it ahead instead of sleeping.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset: Mutex<chrono::Duration>,
+}
+
+impl ShiftedClock {
+    /// The wall clock, not shifted yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        let mut offset = self
+            .offset
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *offset = offset.checked_add(&by).unwrap_or(chrono::Duration::MAX);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = *self
+            .offset
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Utc::now()
+            .checked_add_signed(offset)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
 /// A clock that stands still until it is moved; for tests of time-dependent rules.
 #[derive(Debug)]
 pub struct ManualClock {
@@ -70,5 +106,12 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(Duration::from_millis(1500));
         assert_eq!(clock.now(), start + chrono::Duration::milliseconds(1500));
+    }
+
+    #[test]
+    fn shifted_clock_runs_ahead_of_the_wall_clock() {
+        let clock = ShiftedClock::new();
+        clock.advance(Duration::from_secs(3600));
+        assert!(clock.now() > Utc::now() + chrono::Duration::minutes(59));
     }
 }

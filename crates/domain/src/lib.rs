@@ -37,7 +37,7 @@ pub use client::{
     SessionParticipants,
 };
 pub use clients::{ClientService, IssuedClient};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use compliance::{CompliancePorts, ComplianceService, ConsentLedger, ConsentRecord};
 pub use email::{
     EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks, MailComposer,

@@ -193,7 +193,6 @@ impl PasswordHasher for Argon2Hasher {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,7 +235,10 @@ fn no_source_file_is_over_the_line_limit() {
 fn only_adapters_read_the_system_clock_or_random_numbers() {
     let mut found = Vec::new();
     for (path, text) in source_files() {
-        if SYSTEM_ADAPTERS.iter().any(|allowed| path.starts_with(allowed)) {
+        if SYSTEM_ADAPTERS
+            .iter()
+            .any(|allowed| path.starts_with(allowed))
+        {
             continue;
         }
         // A file's own unit tests come after `#[cfg(test)]`; they may use the real clock.

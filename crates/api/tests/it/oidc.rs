@@ -513,7 +513,7 @@ async fn codes_expire() {
     signed_up(&server, "late@example.com").await;
     let (client_id, secret) = web_client(&server).await;
     let (code, verifier) = code_for(&server, &client_id, "openid", "late@example.com").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.clock.advance(std::time::Duration::from_millis(1500));
     let (status, body) = oauth_post(
         &server,
         "/oauth2/token",
@@ -889,7 +889,7 @@ async fn device_codes_expire() {
         .json()
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.clock.advance(std::time::Duration::from_millis(1500));
     let body: Value = server
         .client
         .post(server.url("/oauth2/token"))

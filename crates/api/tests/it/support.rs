@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_api::config::{Config, ConnectionUrl};
 use castellan_api::server;
+use castellan_domain::ShiftedClock;
 use castellan_persistence::testing::{TestPostgres, redis_with_fresh_prefix};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -86,6 +88,8 @@ pub struct TestServer {
     pub base: String,
     pub state: castellan_api::state::AppState,
     pub client: reqwest::Client,
+    /// The server's clock: a test of an expiry moves it ahead instead of sleeping.
+    pub clock: Arc<ShiftedClock>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     mail: JoinHandle<()>,
@@ -119,7 +123,14 @@ impl TestServer {
             config.issuer = format!("http://{address}");
         }
         config.resolve().expect("valid test configuration");
-        let app = server::build(config).await.expect("server starts");
+        let clock = Arc::new(ShiftedClock::new());
+        let system = server::SystemPorts {
+            clock: clock.clone(),
+            ..server::SystemPorts::default()
+        };
+        let app = server::build_with(config, system)
+            .await
+            .expect("server starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let state = app.state.clone();
         let mail = server::spawn_mail_worker(&state);
@@ -139,6 +150,7 @@ impl TestServer {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            clock,
             stop: Some(stop),
             task: Some(task),
             mail,
