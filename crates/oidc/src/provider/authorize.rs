@@ -6,20 +6,16 @@
 //! code can be issued. A later step (a second factor) is a new [`Step`] variant and one rule
 //! here, not a change to the pages around it.
 
-use std::time::Duration;
-
 use castellan_domain::client::{ORGANIZATION_SCOPE, ORGANIZATION_SCOPE_PREFIX};
 use castellan_domain::{
     Consent, DomainError, OAuthClient, OrganizationId, Session, SessionId, User, UserId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::error::{OAuthError, OAuthErrorCode};
 use super::{OidcProvider, kv_key, normalise_scope, random_token, scopes_within};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use super::pkce::valid_pkce_value;
 
 /// The parameters of an authorization request, as sent (query or form).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,9 +227,9 @@ enum Settled {
     Refused(OAuthError),
 }
 
-/// A code's grant, kept until the code is exchanged.
+/// What a code stands for, kept until the code is exchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct CodeGrant {
+pub(super) struct CodeRecord {
     pub client_id: String,
     pub redirect_uri: String,
     pub redirect_uri_given: bool,
@@ -313,26 +309,6 @@ pub(super) fn with_query(redirect_uri: &str, params: &[(&str, &str)]) -> String 
         }
         Err(_) => redirect_uri.to_owned(),
     }
-}
-
-/// True for a PKCE code challenge or verifier alphabet and length (RFC 7636 section 4.1).
-fn valid_pkce_value(value: &str) -> bool {
-    (43..=128).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
-}
-
-/// True when `verifier` hashes (S256) to `challenge`.
-pub(super) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    if !valid_pkce_value(verifier) {
-        return false;
-    }
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    bool::from(subtle::ConstantTimeEq::ct_eq(
-        computed.as_bytes(),
-        challenge.as_bytes(),
-    ))
 }
 
 /// Why a request failed validation, and where to tell: the client's redirect URI and state
@@ -969,7 +945,7 @@ impl OidcProvider {
         session: &Session,
     ) -> Result<String, AuthorizeError> {
         let code = random_token();
-        let grant = CodeGrant {
+        let grant = CodeRecord {
             client_id: interaction.client_id.clone(),
             redirect_uri: interaction.redirect_uri.clone(),
             redirect_uri_given: interaction.redirect_uri_given,
@@ -1005,9 +981,6 @@ impl OidcProvider {
         ))
     }
 }
-
-/// How long a used code is remembered, to catch its replay.
-pub(super) const USED_CODE_MEMORY: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -1201,18 +1174,5 @@ mod tests {
             id: OrganizationId(uuid::Uuid::now_v7()),
         });
         assert_eq!(next_step(&request, browser, None, now), Ok(Step::Consent));
-    }
-
-    #[test]
-    fn pkce_s256_matches_the_rfc_example() {
-        // RFC 7636 appendix B.
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
-            challenge
-        ));
-        assert!(!pkce_matches("short", challenge));
     }
 }
