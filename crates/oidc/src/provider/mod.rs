@@ -40,9 +40,9 @@ pub use consents::GrantedAccess;
 pub use device::{DeviceAuthorization, DevicePrompt, DeviceRequest};
 pub use discovery::discovery_document;
 pub use error::{OAuthError, OAuthErrorCode};
+pub use grants::{GrantType, TokenRequest, TokenResponse};
 pub use logout::{LogoutParams, LogoutPlan};
 pub use resources::{Introspection, UserInfo};
-pub use grants::{GrantType, TokenRequest, TokenResponse};
 
 use crate::JwtTokenIssuer;
 

@@ -1,18 +1,54 @@
 //! Proof Key for Code Exchange (RFC 7636, S256 only): the authorization request's challenge
-//! and the code exchange's verifier.
+//! and the code exchange's verifier, shared by the authorization endpoint and the
+//! `authorization_code` grant.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use super::error::OAuthError;
+use super::authorize::Refusal;
+use super::error::{OAuthError, OAuthErrorCode};
 
 /// True for a PKCE code challenge or verifier alphabet and length (RFC 7636 section 4.1).
-pub(super) fn valid_pkce_value(value: &str) -> bool {
+fn valid_pkce_value(value: &str) -> bool {
     (43..=128).contains(&value.len())
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+}
+
+/// The authorization request's S256 challenge, when it sent one; `required` refuses a
+/// request without one.
+pub(super) fn code_challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    required: bool,
+) -> Result<Option<String>, Refusal> {
+    let challenge = match (challenge, method) {
+        (Some(challenge), Some("S256") | None) if valid_pkce_value(challenge) => {
+            Some(challenge.to_owned())
+        }
+        (Some(_), Some("S256") | None) => {
+            return Err(Refusal::new(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Refusal::new(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ));
+        }
+        (None, _) => None,
+    };
+    if challenge.is_none() && required {
+        return Err(Refusal::new(
+            OAuthErrorCode::InvalidRequest,
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        ));
+    }
+    Ok(challenge)
 }
 
 /// True when `verifier` hashes (S256) to `challenge`.

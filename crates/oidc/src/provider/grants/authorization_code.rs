@@ -73,26 +73,16 @@ impl Grant for AuthorizationCodeGrant {
             record.code_challenge.as_deref(),
             self.code_verifier.as_deref(),
         )?;
-        let Some((session, user)) = provider
-            .ports
-            .accounts
-            .active_session(record.session_id)
-            .await?
-        else {
-            return Err(OAuthError::invalid_grant("the sign-in session has ended"));
-        };
         let issued = provider
-            .user_tokens(
+            .session_tokens(
                 UserGrant {
                     client,
-                    session: &session,
-                    user: &user,
                     scope: &record.scope,
                     nonce: record.nonce.as_deref(),
                     claims: record.claims.as_ref(),
                     organization: record.organization,
                 },
-                None,
+                record.session_id,
             )
             .await?;
         let used = serde_json::to_vec(&UsedCode {

@@ -59,23 +59,16 @@ impl Grant for DeviceCodeGrant {
                         "the device code was already used",
                     ));
                 }
-                let Some((session, user)) =
-                    provider.ports.accounts.active_session(session_id).await?
-                else {
-                    return Err(OAuthError::invalid_grant("the sign-in session has ended"));
-                };
                 let issued = provider
-                    .user_tokens(
+                    .session_tokens(
                         UserGrant {
                             client,
-                            session: &session,
-                            user: &user,
                             scope: &record.scope,
                             nonce: None,
                             claims: None,
                             organization: None,
                         },
-                        None,
+                        session_id,
                     )
                     .await?;
                 Ok(issued.response)

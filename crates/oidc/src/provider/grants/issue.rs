@@ -2,7 +2,9 @@
 //! token beside them, in the RFC 6749 section 5.1 answer.
 
 use castellan_domain::client::GRANT_REFRESH_TOKEN;
-use castellan_domain::{DomainError, OAuthClient, OrgClaims, OrganizationId, Session, User};
+use castellan_domain::{
+    DomainError, OAuthClient, OrgClaims, OrganizationId, Session, SessionId, User,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -51,11 +53,9 @@ pub(in crate::provider) struct MintedAccess {
     pub expires_in: u64,
 }
 
-/// The user-facing part of a token response: who, in which session, with which scopes.
+/// The user-facing part of a token response: for which client, with which scopes.
 pub(in crate::provider) struct UserGrant<'a> {
     pub client: &'a OAuthClient,
-    pub session: &'a Session,
-    pub user: &'a User,
     pub scope: &'a str,
     pub nonce: Option<&'a str>,
     pub claims: Option<&'a Value>,
@@ -156,17 +156,31 @@ impl OidcProvider {
         }
     }
 
+    /// [`Self::user_tokens`] for the user of the sign-in session `session_id`, in which they
+    /// approved the grant (a code's, a device's); refused once that session has ended.
+    pub(in crate::provider) async fn session_tokens(
+        &self,
+        grant: UserGrant<'_>,
+        session_id: SessionId,
+    ) -> Result<UserTokens, OAuthError> {
+        let Some((session, user)) = self.ports.accounts.active_session(session_id).await? else {
+            return Err(OAuthError::invalid_grant("the sign-in session has ended"));
+        };
+        self.user_tokens(grant, &session, &user, None).await
+    }
+
     /// Access token, ID token (with `openid`) and refresh token (with `offline_access` and the
-    /// refresh grant) for a user. `rotated` is the refresh token a refresh grant just issued.
+    /// refresh grant) for `user` in `session`. `rotated` is the refresh token a refresh grant
+    /// just issued.
     pub(in crate::provider) async fn user_tokens(
         &self,
         grant: UserGrant<'_>,
+        session: &Session,
+        user: &User,
         rotated: Option<String>,
     ) -> Result<UserTokens, OAuthError> {
         let UserGrant {
             client,
-            session,
-            user,
             scope,
             claims,
             organization: grant_organization,
@@ -188,7 +202,7 @@ impl OidcProvider {
             )
             .await?;
         let id_token = if has("openid") {
-            let body = self.id_token_claims(&grant, &access, organization.as_ref());
+            let body = self.id_token_claims(&grant, session, user, &access, organization.as_ref());
             let algorithm = client.metadata.id_token_signed_response_alg.as_str();
             Some(
                 self.ports
@@ -227,17 +241,17 @@ impl OidcProvider {
         })
     }
 
-    /// The ID token's claims (OIDC Core 2) for the user of `grant`, beside `access`.
+    /// The ID token's claims (OIDC Core 2) for `user` in `session`, beside `access`.
     fn id_token_claims(
         &self,
         grant: &UserGrant<'_>,
+        session: &Session,
+        user: &User,
         access: &MintedAccess,
         organization: Option<&OrgClaims>,
     ) -> Map<String, Value> {
         let UserGrant {
             client,
-            session,
-            user,
             scope,
             nonce,
             claims,

@@ -151,20 +151,6 @@ impl TokenGrant {
             GrantType::DeviceCode => Self::DeviceCode(DeviceCodeGrant::parse(request)?),
         })
     }
-
-    async fn issue(
-        self,
-        provider: &OidcProvider,
-        client: &OAuthClient,
-        context: &RequestContext,
-    ) -> Result<TokenResponse, OAuthError> {
-        match self {
-            Self::AuthorizationCode(grant) => grant.issue(provider, client, context).await,
-            Self::RefreshToken(grant) => grant.issue(provider, client, context).await,
-            Self::ClientCredentials(grant) => grant.issue(provider, client, context).await,
-            Self::DeviceCode(grant) => grant.issue(provider, client, context).await,
-        }
-    }
 }
 
 /// A parameter the grant cannot do without.
@@ -188,8 +174,11 @@ impl OidcProvider {
                 format!("this client may not use the {grant_type} grant"),
             ));
         }
-        TokenGrant::parse(grant_type, request)?
-            .issue(self, client, context)
-            .await
+        match TokenGrant::parse(grant_type, request)? {
+            TokenGrant::AuthorizationCode(grant) => grant.issue(self, client, context).await,
+            TokenGrant::RefreshToken(grant) => grant.issue(self, client, context).await,
+            TokenGrant::ClientCredentials(grant) => grant.issue(self, client, context).await,
+            TokenGrant::DeviceCode(grant) => grant.issue(self, client, context).await,
+        }
     }
 }

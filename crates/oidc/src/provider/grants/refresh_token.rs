@@ -63,13 +63,13 @@ impl Grant for RefreshTokenGrant {
             .user_tokens(
                 UserGrant {
                     client,
-                    session: &exchange.session,
-                    user: &exchange.user,
                     scope: &scope,
                     nonce: None,
                     claims: None,
                     organization: exchange.record.organization_id,
                 },
+                &exchange.session,
+                &exchange.user,
                 Some(exchange.token),
             )
             .await?
