@@ -297,4 +297,44 @@ mod tests {
         let (status, _) = call(None, "{}").await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
+
+    fn form_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers
+    }
+
+    #[derive(Deserialize)]
+    struct Probe {
+        present: Option<String>,
+        absent: Option<String>,
+    }
+
+    #[test]
+    fn an_oauth_form_is_decoded_once_into_named_and_typed_fields() {
+        let form = OAuthForm::parse(&form_headers(), b"present=a%20b&other=x").unwrap();
+        assert_eq!(form.get("other"), Some("x"));
+        assert_eq!(form.get("absent"), None);
+        let probe: Probe = form.parse_into().unwrap();
+        assert_eq!(probe.present.as_deref(), Some("a b"));
+        assert!(probe.absent.is_none());
+    }
+
+    #[test]
+    fn an_oauth_form_refuses_a_repeated_parameter_and_other_content_types() {
+        let Err(repeated) = OAuthForm::parse(&form_headers(), b"a=1&b=2&a=3") else {
+            panic!("a repeated parameter was accepted");
+        };
+        assert_eq!(repeated.0.description, "the parameter a is repeated");
+        let Err(json) = OAuthForm::parse(&HeaderMap::new(), b"a=1") else {
+            panic!("a body without the form content type was accepted");
+        };
+        assert_eq!(
+            json.0.description,
+            "the body must be application/x-www-form-urlencoded"
+        );
+    }
 }
