@@ -267,6 +267,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The headers that keep a token endpoint's answer, or its error, out of every cache
+/// (RFC 6749 sections 5.1 and 5.2).
+pub(crate) fn no_store() -> [(HeaderName, &'static str); 2] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ]
+}
+
 /// An OAuth endpoint's error (RFC 6749 section 5.2): `{"error","error_description"}`, never
 /// cached; `invalid_client` carries a Basic challenge, bearer-token errors a Bearer one.
 #[derive(Debug, Clone)]
@@ -292,10 +301,8 @@ impl IntoResponse for OAuthFailure {
             "error": error.code.as_str(),
             "error_description": error.description,
         });
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, no_store(), Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         let challenge = match error.code {
             OAuthErrorCode::InvalidClient => Some("Basic realm=\"castellan\"".to_owned()),
             OAuthErrorCode::InvalidToken | OAuthErrorCode::InsufficientScope => Some(format!(

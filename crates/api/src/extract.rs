@@ -1,12 +1,16 @@
 //! Extractors whose rejections are the API's own errors, so a malformed body answers in the
-//! `/api/v1` format and names the field at fault.
+//! `/api/v1` format and names the field at fault, and the OAuth endpoints' form body, whose
+//! errors are RFC 6749's.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
-use serde::de::DeserializeOwned;
+use castellan_oidc::provider::OAuthError;
+use serde::Deserializer;
+use serde::de::value::{Error as DeError, MapDeserializer};
+use serde::de::{DeserializeOwned, IntoDeserializer, Visitor};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, OAuthFailure};
 
 /// `axum::Json` with `/api/v1` errors: 400 for broken JSON, 415 without a JSON content type,
 /// 422 naming the field when the JSON does not fit the expected shape.
@@ -86,6 +90,83 @@ where
             return Ok(Self(T::default()));
         }
         parse_json_or_form(&headers, &body).map(Self)
+    }
+}
+
+/// An OAuth request body (RFC 6749 section 3.2): `application/x-www-form-urlencoded`,
+/// decoded once, every parameter at most once.
+pub(crate) struct OAuthForm(Vec<(String, String)>);
+
+impl OAuthForm {
+    /// Decodes `body`, refusing another content type, a malformed body and a repeated
+    /// parameter.
+    pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthFailure> {
+        if !is_form(headers) {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            )
+            .into());
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
+        let mut seen = std::collections::HashSet::new();
+        for (name, _) in &pairs {
+            if !seen.insert(name.as_str()) {
+                return Err(OAuthError::invalid_request(format!(
+                    "the parameter {name} is repeated"
+                ))
+                .into());
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    /// The value of the parameter `name`, when it was sent.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The parameters as `T`, whose fields are (optional) strings like every OAuth parameter.
+    pub(crate) fn parse_into<T: DeserializeOwned>(&self) -> Result<T, OAuthFailure> {
+        let pairs = self
+            .0
+            .iter()
+            .map(|(name, value)| (name.as_str(), FormValue(value)));
+        T::deserialize(MapDeserializer::<_, DeError>::new(pairs)).map_err(|error| {
+            OAuthError::invalid_request(format!("the form is invalid: {error}")).into()
+        })
+    }
+}
+
+/// One decoded form value: a string, present (so `Some` for an `Option` field).
+struct FormValue<'a>(&'a str);
+
+impl<'de> IntoDeserializer<'de, DeError> for FormValue<'de> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for FormValue<'de> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
     }
 }
 
@@ -215,5 +296,45 @@ mod tests {
         assert_eq!(body["error_code"], "UNSUPPORTED_MEDIA_TYPE");
         let (status, _) = call(None, "{}").await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    fn form_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers
+    }
+
+    #[derive(Deserialize)]
+    struct Probe {
+        present: Option<String>,
+        absent: Option<String>,
+    }
+
+    #[test]
+    fn an_oauth_form_is_decoded_once_into_named_and_typed_fields() {
+        let form = OAuthForm::parse(&form_headers(), b"present=a%20b&other=x").unwrap();
+        assert_eq!(form.get("other"), Some("x"));
+        assert_eq!(form.get("absent"), None);
+        let probe: Probe = form.parse_into().unwrap();
+        assert_eq!(probe.present.as_deref(), Some("a b"));
+        assert!(probe.absent.is_none());
+    }
+
+    #[test]
+    fn an_oauth_form_refuses_a_repeated_parameter_and_other_content_types() {
+        let Err(repeated) = OAuthForm::parse(&form_headers(), b"a=1&b=2&a=3") else {
+            panic!("a repeated parameter was accepted");
+        };
+        assert_eq!(repeated.0.description, "the parameter a is repeated");
+        let Err(json) = OAuthForm::parse(&HeaderMap::new(), b"a=1") else {
+            panic!("a body without the form content type was accepted");
+        };
+        assert_eq!(
+            json.0.description,
+            "the body must be application/x-www-form-urlencoded"
+        );
     }
 }

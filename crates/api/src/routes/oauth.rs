@@ -3,24 +3,26 @@
 //! `application/x-www-form-urlencoded` with no repeated parameter (RFC 6749 section 3);
 //! errors are RFC 6749 JSON; every answer is `Cache-Control: no-store`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use castellan_domain::{ClientMetadata, DomainError, IssuedClient, OAuthClient};
 use castellan_oidc::provider::{
     AuthorizationParams, ClientCredentials, DeviceRequest, OAuthError, OAuthErrorCode, TokenRequest,
 };
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::error::OAuthFailure;
-use crate::extract::is_form;
+use crate::error::{OAuthFailure, no_store};
+use crate::extract::OAuthForm;
 use crate::http::auth::bearer_from_headers;
 use crate::http::client::Client;
 use crate::state::AppState;
@@ -44,51 +46,46 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A JSON answer that no cache may keep.
-fn no_store(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
+fn no_store_answer(status: StatusCode, body: Value) -> Response {
+    (status, no_store(), Json(body)).into_response()
 }
 
-/// Parses a form body: the right content type, every parameter at most once.
-pub(crate) fn oauth_form<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<T, OAuthFailure> {
-    if !is_form(headers) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into());
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
-    let mut seen = std::collections::HashSet::new();
-    for (name, _) in &pairs {
-        if !seen.insert(name.as_str()) {
-            return Err(
-                OAuthError::invalid_request(format!("the parameter {name} is repeated")).into(),
-            );
-        }
-    }
-    serde_urlencoded::from_bytes(body).map_err(|error| {
-        OAuthError::invalid_request(format!("the form is invalid: {error}")).into()
-    })
+/// [`no_store_answer`] for a typed answer.
+fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> Result<Response, OAuthFailure> {
+    let body =
+        serde_json::to_value(body).map_err(|error| DomainError::Storage(error.to_string()))?;
+    Ok(no_store_answer(status, body))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ClientAuthFields {
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    client_assertion_type: Option<String>,
-    client_assertion: Option<String>,
+/// A client's request to a token, device authorization, PAR, introspection or revocation
+/// endpoint: the form decoded once, the client authenticated once (HTTP Basic or the body's
+/// fields), and the rest of the form as `T`.
+struct ClientRequest<T> {
+    client: Arc<OAuthClient>,
+    params: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ClientRequest<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let prologue = async {
+            let form = OAuthForm::parse(&headers, &body)?;
+            let params = form.parse_into()?;
+            let credentials = credentials(&headers, &form)?;
+            let client = state.oidc.authenticate_client(&credentials).await?;
+            Ok::<_, OAuthFailure>(Self { client, params })
+        };
+        prologue.await.map_err(IntoResponse::into_response)
+    }
 }
 
 /// The client credentials of a request: HTTP Basic and the body's fields.
-fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<ClientCredentials, OAuthFailure> {
-    let fields: ClientAuthFields = oauth_form(headers, body)?;
+fn credentials(headers: &HeaderMap, form: &OAuthForm) -> Result<ClientCredentials, OAuthFailure> {
     let basic = match headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -97,41 +94,23 @@ fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<ClientCredentials, OA
         Some(parsed) => Some(parsed?),
         None => None,
     };
+    let field = |name: &str| form.get(name).map(str::to_owned);
     Ok(ClientCredentials {
         basic,
-        client_id: fields.client_id,
-        client_secret: fields.client_secret,
-        client_assertion_type: fields.client_assertion_type,
-        client_assertion: fields.client_assertion,
+        client_id: field("client_id"),
+        client_secret: field("client_secret"),
+        client_assertion_type: field("client_assertion_type"),
+        client_assertion: field("client_assertion"),
     })
-}
-
-async fn authenticated_client(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<std::sync::Arc<OAuthClient>, OAuthFailure> {
-    let credentials = credentials(headers, body)?;
-    Ok(state.oidc.authenticate_client(&credentials).await?)
 }
 
 async fn token(
     State(state): State<AppState>,
     Client(context): Client,
-    headers: HeaderMap,
-    body: Bytes,
+    ClientRequest { client, params }: ClientRequest<TokenRequest>,
 ) -> Result<Response, OAuthFailure> {
-    let request: TokenRequest = oauth_form(&headers, &body)?;
-    let client = authenticated_client(&state, &headers, &body).await?;
-    let response = state.oidc.token(&client, request, &context).await?;
-    let body =
-        serde_json::to_value(response).map_err(|error| DomainError::Storage(error.to_string()))?;
-    Ok(no_store(StatusCode::OK, body))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct BearerForm {
-    access_token: Option<String>,
+    let answer = state.oidc.token(&client, params, &context).await?;
+    no_store_json(StatusCode::OK, &answer)
 }
 
 async fn userinfo(
@@ -143,7 +122,9 @@ async fn userinfo(
     let from_body = if body.is_empty() {
         None
     } else {
-        oauth_form::<BearerForm>(&headers, &body)?.access_token
+        OAuthForm::parse(&headers, &body)?
+            .get("access_token")
+            .map(str::to_owned)
     };
     let token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
@@ -155,81 +136,70 @@ async fn userinfo(
         }
     };
     let claims = state.oidc.userinfo(&token).await?;
-    Ok(no_store(StatusCode::OK, Value::Object(claims)))
+    Ok(no_store_answer(StatusCode::OK, Value::Object(claims)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The `token` and `token_type_hint` of an introspection or revocation request.
+#[derive(Default, Deserialize)]
 struct TokenForm {
     token: Option<String>,
     token_type_hint: Option<String>,
 }
 
-/// The client and the `token`/`token_type_hint` of an introspection or revocation request.
-async fn token_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(std::sync::Arc<OAuthClient>, String, Option<String>), OAuthFailure> {
-    let form: TokenForm = oauth_form(headers, body)?;
-    let client = authenticated_client(state, headers, body).await?;
-    let token = form
-        .token
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    Ok((client, token, form.token_type_hint))
+impl TokenForm {
+    /// The token, which both endpoints need.
+    fn token(&self) -> Result<&str, OAuthFailure> {
+        self.token
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_request("token is missing").into())
+    }
 }
 
 async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    ClientRequest { client, params }: ClientRequest<TokenForm>,
 ) -> Result<Response, OAuthFailure> {
-    let (client, token, hint) = token_form(&state, &headers, &body).await?;
     let answer = state
         .oidc
-        .introspect(&client, &token, hint.as_deref())
+        .introspect(&client, params.token()?, params.token_type_hint.as_deref())
         .await?;
-    Ok(no_store(StatusCode::OK, Value::Object(answer)))
+    Ok(no_store_answer(StatusCode::OK, Value::Object(answer)))
 }
 
 async fn revoke(
     State(state): State<AppState>,
     Client(context): Client,
-    headers: HeaderMap,
-    body: Bytes,
+    ClientRequest { client, params }: ClientRequest<TokenForm>,
 ) -> Result<Response, OAuthFailure> {
-    let (client, token, hint) = token_form(&state, &headers, &body).await?;
     state
         .oidc
-        .revoke(&client, &token, hint.as_deref(), &context)
+        .revoke(
+            &client,
+            params.token()?,
+            params.token_type_hint.as_deref(),
+            &context,
+        )
         .await?;
-    Ok(no_store(StatusCode::OK, json!({})))
+    Ok(no_store_answer(StatusCode::OK, json!({})))
 }
 
 async fn device_authorization(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    ClientRequest { client, params }: ClientRequest<DeviceRequest>,
 ) -> Result<Response, OAuthFailure> {
-    let request: DeviceRequest = oauth_form(&headers, &body)?;
-    let client = authenticated_client(&state, &headers, &body).await?;
-    let answer = state.oidc.device_authorization(&client, request).await?;
-    let body =
-        serde_json::to_value(answer).map_err(|error| DomainError::Storage(error.to_string()))?;
-    Ok(no_store(StatusCode::OK, body))
+    let answer = state.oidc.device_authorization(&client, params).await?;
+    no_store_json(StatusCode::OK, &answer)
 }
 
 async fn par(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    ClientRequest { client, params }: ClientRequest<AuthorizationParams>,
 ) -> Result<Response, OAuthFailure> {
-    let params: AuthorizationParams = oauth_form(&headers, &body)?;
-    let client = authenticated_client(&state, &headers, &body).await?;
     let (request_uri, expires_in) = state
         .oidc
         .push_authorization_request(&client, params)
         .await?;
-    Ok(no_store(
+    Ok(no_store_answer(
         StatusCode::CREATED,
         json!({ "request_uri": request_uri, "expires_in": expires_in }),
     ))
@@ -352,7 +322,7 @@ async fn register(
         .register(metadata, true, None, &context)
         .await
         .map_err(registration_error)?;
-    Ok(no_store(
+    Ok(no_store_answer(
         StatusCode::CREATED,
         client_document(&state, &issued),
     ))
@@ -390,7 +360,7 @@ async fn read_registration(
     headers: HeaderMap,
 ) -> Result<Response, OAuthFailure> {
     let client = registered_client(&state, &headers, &client_id).await?;
-    Ok(no_store(
+    Ok(no_store_answer(
         StatusCode::OK,
         stored_client_document(&state, client),
     ))
@@ -413,7 +383,10 @@ async fn update_registration(
         .await
         .map_err(registration_error)?;
     state.oidc.forget_client(&client_id);
-    Ok(no_store(StatusCode::OK, client_document(&state, &issued)))
+    Ok(no_store_answer(
+        StatusCode::OK,
+        client_document(&state, &issued),
+    ))
 }
 
 async fn delete_registration(

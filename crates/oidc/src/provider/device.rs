@@ -1,5 +1,6 @@
-//! The device authorization grant (RFC 8628): a device asks for a code pair, the user enters
-//! the short code on the device page and approves, and the device polls the token endpoint.
+//! The device authorization grant (RFC 8628): a device asks for a code pair and the user
+//! enters the short code on the device page and decides; the device's polls of the token
+//! endpoint are in `grants/device_code.rs`.
 
 use castellan_domain::client::GRANT_DEVICE_CODE;
 use castellan_domain::{DomainError, OAuthClient, RequestContext, SessionId};
@@ -7,7 +8,6 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, OAuthErrorCode};
-use super::token::{TokenRequest, TokenResponse, UserGrant};
 use super::{OidcProvider, kv_key, normalise_scope, random_token, scopes_within};
 
 /// A device authorization request's body (without client authentication).
@@ -42,20 +42,25 @@ impl std::fmt::Debug for DeviceAuthorization {
     }
 }
 
+/// Where a device authorization stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-enum DeviceStatus {
+pub(super) enum DeviceStatus {
+    /// The user has not decided yet.
     Pending,
+    /// Approved in this session.
     Approved(SessionId),
+    /// Refused.
     Denied,
 }
 
+/// A device authorization, kept under its device code while the user decides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct DeviceGrant {
-    client_id: String,
-    client_name: String,
-    scope: String,
-    expires_at: i64,
-    status: DeviceStatus,
+pub(super) struct DeviceRecord {
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub expires_at: i64,
+    pub status: DeviceStatus,
 }
 
 /// What the device page shows about a pending request.
@@ -68,7 +73,7 @@ pub struct DevicePrompt {
 }
 
 /// How long a device must wait between polls after `slow_down`, added to the interval.
-const SLOW_DOWN_STEP: std::time::Duration = std::time::Duration::from_secs(5);
+pub(super) const SLOW_DOWN_STEP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Consonants only: no vowels (no words), nothing easily confused (RFC 8628 section 6.1).
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -124,7 +129,7 @@ impl OidcProvider {
         let lifetime = self.settings.device_code_lifetime;
         let device_code = random_token();
         let user_code = new_user_code();
-        let grant = DeviceGrant {
+        let grant = DeviceRecord {
             client_id: client.client_id.clone(),
             client_name: client.metadata.client_name.clone(),
             scope,
@@ -157,7 +162,7 @@ impl OidcProvider {
     async fn store_device(
         &self,
         key: &str,
-        grant: &DeviceGrant,
+        grant: &DeviceRecord,
         ttl: std::time::Duration,
     ) -> Result<(), DomainError> {
         let bytes =
@@ -169,7 +174,7 @@ impl OidcProvider {
     async fn device_by_user_code(
         &self,
         user_code: &str,
-    ) -> Result<Option<(String, DeviceGrant)>, DomainError> {
+    ) -> Result<Option<(String, DeviceRecord)>, DomainError> {
         let key = format!("device-user:{}", normalise_user_code(user_code));
         let Some(device_key) = self.ports.kv.get(&key).await? else {
             return Ok(None);
@@ -180,7 +185,7 @@ impl OidcProvider {
             .kv
             .get(&device_key)
             .await?
-            .and_then(|bytes| serde_json::from_slice::<DeviceGrant>(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<DeviceRecord>(&bytes).ok())
             .filter(|grant| matches!(grant.status, DeviceStatus::Pending));
         Ok(grant.map(|grant| (device_key, grant)))
     }
@@ -241,96 +246,6 @@ impl OidcProvider {
         }
         self.ports.events.record(event).await?;
         Ok(true)
-    }
-
-    /// The device polling the token endpoint.
-    pub(super) async fn device_grant(
-        &self,
-        client: &OAuthClient,
-        request: &TokenRequest,
-    ) -> Result<TokenResponse, OAuthError> {
-        let device_code = request
-            .device_code
-            .as_deref()
-            .ok_or_else(|| OAuthError::invalid_request("device_code is missing"))?;
-        let device_key = kv_key("device", device_code);
-        let Some(bytes) = self.ports.kv.get(&device_key).await? else {
-            return Err(OAuthError::invalid_grant("the device code is unknown"));
-        };
-        let grant: DeviceGrant = serde_json::from_slice(&bytes)
-            .map_err(|error| DomainError::Storage(format!("stored device grant: {error}")))?;
-        if grant.client_id != client.client_id {
-            return Err(OAuthError::invalid_grant(
-                "the device code belongs to another client",
-            ));
-        }
-        if grant.expires_at <= self.now().timestamp() {
-            return Err(OAuthError::new(
-                OAuthErrorCode::ExpiredToken,
-                "the device code has expired",
-            ));
-        }
-        match grant.status {
-            DeviceStatus::Pending => {
-                let interval = self.settings.device_poll_interval;
-                let first_in_interval = self
-                    .ports
-                    .kv
-                    .set_if_absent(&format!("device-poll:{device_key}"), b"1", Some(interval))
-                    .await?;
-                if first_in_interval {
-                    Err(OAuthError::new(
-                        OAuthErrorCode::AuthorizationPending,
-                        "the user has not decided yet",
-                    ))
-                } else {
-                    // Polling too fast: the device must add this much to its interval.
-                    self.ports
-                        .kv
-                        .set(
-                            &format!("device-poll:{device_key}"),
-                            b"1",
-                            Some(interval + SLOW_DOWN_STEP),
-                        )
-                        .await?;
-                    Err(OAuthError::new(OAuthErrorCode::SlowDown, "poll less often"))
-                }
-            }
-            DeviceStatus::Denied => {
-                self.ports.kv.delete(&device_key).await?;
-                Err(OAuthError::new(
-                    OAuthErrorCode::AccessDenied,
-                    "the user refused",
-                ))
-            }
-            DeviceStatus::Approved(session_id) => {
-                // Exactly one poll gets the tokens.
-                if self.ports.kv.take(&device_key).await?.is_none() {
-                    return Err(OAuthError::invalid_grant(
-                        "the device code was already used",
-                    ));
-                }
-                let Some((session, user)) = self.ports.accounts.active_session(session_id).await?
-                else {
-                    return Err(OAuthError::invalid_grant("the sign-in session has ended"));
-                };
-                let (response, ..) = self
-                    .user_tokens(
-                        UserGrant {
-                            client,
-                            session: &session,
-                            user: &user,
-                            scope: &grant.scope,
-                            nonce: None,
-                            claims: None,
-                            organization: None,
-                        },
-                        None,
-                    )
-                    .await?;
-                Ok(response)
-            }
-        }
     }
 }
 

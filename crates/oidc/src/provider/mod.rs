@@ -12,10 +12,11 @@ mod consents;
 mod device;
 mod discovery;
 mod error;
+mod grants;
 mod logout;
 mod outbound;
+mod pkce;
 mod resources;
-mod token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -39,9 +40,9 @@ pub use consents::GrantedAccess;
 pub use device::{DeviceAuthorization, DevicePrompt, DeviceRequest};
 pub use discovery::discovery_document;
 pub use error::{OAuthError, OAuthErrorCode};
+pub use grants::{GrantType, TokenRequest, TokenResponse};
 pub use logout::{LogoutParams, LogoutPlan};
 pub use resources::{Introspection, UserInfo};
-pub use token::{TokenRequest, TokenResponse};
 
 use crate::JwtTokenIssuer;
 
