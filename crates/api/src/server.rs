@@ -309,6 +309,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
             kv: cache.clone(),
             events: audit.clone(),
             clock,
+            random: system.random.clone(),
             outbound: Arc::new(outbound),
         },
         provider_settings(&config),

@@ -13,7 +13,7 @@ pub trait RandomSource: Send + Sync + Debug {
     fn fill(&self, buffer: &mut [u8]);
 }
 
-impl dyn RandomSource {
+impl dyn RandomSource + '_ {
     /// `N` unpredictable bytes.
     pub fn bytes<const N: usize>(&self) -> [u8; N] {
         let mut bytes = [0u8; N];

@@ -3,12 +3,11 @@
 //! endpoint are in `grants/device_code.rs`.
 
 use castellan_domain::client::GRANT_DEVICE_CODE;
-use castellan_domain::{DomainError, OAuthClient, RequestContext, SessionId};
-use rand::Rng as _;
+use castellan_domain::{DomainError, OAuthClient, RandomSource, RequestContext, SessionId};
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, OAuthErrorCode};
-use super::{OidcProvider, kv_key, normalise_scope, random_token, scopes_within};
+use super::{OidcProvider, kv_key, normalise_scope, scopes_within};
 
 /// A device authorization request's body (without client authentication).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,14 +77,13 @@ pub(super) const SLOW_DOWN_STEP: std::time::Duration = std::time::Duration::from
 /// Consonants only: no vowels (no words), nothing easily confused (RFC 8628 section 6.1).
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 
-fn new_user_code() -> String {
-    let mut rng = rand::thread_rng();
+fn new_user_code(random: &dyn RandomSource) -> String {
     let mut code = String::with_capacity(9);
     for index in 0..8 {
         if index == 4 {
             code.push('-');
         }
-        let pick = rng.gen_range(0..USER_CODE_ALPHABET.len());
+        let pick = random.below(USER_CODE_ALPHABET.len() as u32) as usize;
         code.push(char::from(USER_CODE_ALPHABET[pick]));
     }
     code
@@ -127,8 +125,8 @@ impl OidcProvider {
             ));
         }
         let lifetime = self.settings.device_code_lifetime;
-        let device_code = random_token();
-        let user_code = new_user_code();
+        let device_code = self.random_token();
+        let user_code = new_user_code(self.ports.random.as_ref());
         let grant = DeviceRecord {
             client_id: client.client_id.clone(),
             client_name: client.metadata.client_name.clone(),
@@ -255,7 +253,7 @@ mod tests {
 
     #[test]
     fn user_codes_are_eight_consonants_and_forgive_typing() {
-        let code = new_user_code();
+        let code = new_user_code(&castellan_domain::SystemRandom);
         assert_eq!(code.len(), 9);
         assert_eq!(&code[4..5], "-");
         let letters = normalise_user_code(&code);

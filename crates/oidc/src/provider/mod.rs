@@ -22,12 +22,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan_domain::accounts::hash_token;
 use castellan_domain::{
     AccountService, ClientRepository, Clock, ConsentRepository, DomainError, EventSink,
-    KeyValueStore, OAuthClient, SessionParticipants,
+    KeyValueStore, OAuthClient, RandomSource, SessionParticipants,
 };
 
 pub use authorize::{
@@ -113,6 +111,8 @@ pub struct ProviderPorts {
     pub events: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Codes, device codes, request URIs and interaction ids.
+    pub random: Arc<dyn RandomSource>,
     /// Outbound HTTP: back-channel logout tokens, clients' `jwks_uri`.
     pub outbound: Arc<dyn OutboundHttp>,
 }
@@ -127,12 +127,6 @@ pub struct OidcProvider {
     ports: ProviderPorts,
     settings: Arc<ProviderSettings>,
     client_cache: Arc<RwLock<HashMap<String, CachedClient>>>,
-}
-
-/// A random value of 32 bytes, base64url: codes, device codes, request URIs, interaction ids.
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// KV key of a secret value: only its hash is a key, so a leaked key list reveals nothing.
@@ -180,6 +174,11 @@ impl OidcProvider {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.ports.clock.now()
+    }
+
+    /// A random value of 32 bytes, base64url: codes, device codes, request URIs, interaction ids.
+    fn random_token(&self) -> String {
+        self.ports.random.token()
     }
 
     /// A client by id, from a short-lived cache: clients are read on every token request, and

@@ -23,7 +23,7 @@ pub use request::AuthorizationParams;
 pub(super) use request::Refusal;
 
 use super::error::{OAuthError, OAuthErrorCode};
-use super::{OidcProvider, kv_key, random_token};
+use super::{OidcProvider, kv_key};
 
 /// Why an authorization request failed, and how to tell.
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ impl OidcProvider {
         self.validate_request(params.clone(), true)
             .await
             .map_err(|failure| failure.error)?;
-        let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token());
+        let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", self.random_token());
         let bytes = serde_json::to_vec(&params)
             .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))?;
         self.ports

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{AuthorizeError, Interaction};
 use crate::provider::error::OAuthError;
-use crate::provider::{OidcProvider, kv_key, random_token};
+use crate::provider::{OidcProvider, kv_key};
 
 /// What a code stands for, kept until the code is exchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ impl OidcProvider {
         interaction: &Interaction,
         session: &Session,
     ) -> Result<String, AuthorizeError> {
-        let code = random_token();
+        let code = self.random_token();
         let grant = CodeRecord {
             client_id: interaction.client_id.clone(),
             redirect_uri: interaction.redirect_uri.clone(),

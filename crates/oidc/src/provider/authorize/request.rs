@@ -15,7 +15,7 @@ use super::Interaction;
 use super::organization::{OrganizationRequest, organization_request};
 use crate::provider::error::{OAuthError, OAuthErrorCode};
 use crate::provider::pkce::code_challenge;
-use crate::provider::{OidcProvider, normalise_scope, random_token, scopes_within};
+use crate::provider::{OidcProvider, normalise_scope, scopes_within};
 
 /// The parameters of an authorization request, as sent (query or form).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ impl OidcProvider {
                 return_to: Some((redirect.uri.clone(), params.state.clone())),
             })?;
         Ok(Interaction {
-            id: random_token(),
+            id: self.random_token(),
             client_id: client.client_id.clone(),
             client_name: metadata.client_name.clone(),
             first_party: metadata.first_party,
