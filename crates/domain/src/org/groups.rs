@@ -1,0 +1,92 @@
+//! Groups inside an organization: their members inherit the group's roles.
+
+use uuid::Uuid;
+
+use super::service::check_name;
+use super::{Group, OrganizationId, OrganizationService};
+use crate::DomainError;
+use crate::accounts::Principal;
+use crate::user::UserId;
+
+impl OrganizationService {
+    /// The organization's groups (`members:read`).
+    pub async fn groups(&self, id: OrganizationId) -> Result<Vec<Group>, DomainError> {
+        self.organizations.groups(id).await
+    }
+
+    /// Creates a group whose members inherit `roles` (`members:write`; only owners hand out
+    /// the owner role).
+    pub async fn create_group(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        name: &str,
+        roles: &[String],
+    ) -> Result<Group, DomainError> {
+        let mut checked = Vec::new();
+        for role in roles {
+            let role = self.check_role(id, role).await?;
+            self.grantable(caller, id, &role).await?;
+            checked.push(role);
+        }
+        let group = Group {
+            id: Uuid::now_v7(),
+            organization_id: id,
+            name: check_name(name)?,
+            roles: checked,
+            members: Vec::new(),
+            created_at: self.clock.now(),
+        };
+        self.organizations.put_group(&group).await?;
+        Ok(group)
+    }
+
+    /// A group of the organization, or `NotFound`.
+    async fn group_in(&self, id: OrganizationId, group: Uuid) -> Result<Group, DomainError> {
+        self.organizations
+            .group(group)
+            .await?
+            .filter(|found| found.organization_id == id)
+            .ok_or(DomainError::NotFound("group"))
+    }
+
+    /// Deletes a group; its members lose what it gave them at once (`members:write`).
+    pub async fn delete_group(&self, id: OrganizationId, group: Uuid) -> Result<(), DomainError> {
+        self.group_in(id, group).await?;
+        self.organizations.delete_group(group).await?;
+        self.changed(id).await
+    }
+
+    /// Puts a member of the organization into a group (`members:write`).
+    pub async fn add_to_group(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        group: Uuid,
+        user: UserId,
+    ) -> Result<(), DomainError> {
+        let found = self.group_in(id, group).await?;
+        if self.organizations.membership(id, user).await?.is_none() {
+            return Err(DomainError::NotFound("member"));
+        }
+        for role in &found.roles {
+            self.grantable(caller, id, role).await?;
+        }
+        self.organizations.add_group_member(group, user).await?;
+        self.changed(id).await
+    }
+
+    /// Takes a user out of a group (`members:write`).
+    pub async fn remove_from_group(
+        &self,
+        id: OrganizationId,
+        group: Uuid,
+        user: UserId,
+    ) -> Result<(), DomainError> {
+        self.group_in(id, group).await?;
+        if !self.organizations.remove_group_member(group, user).await? {
+            return Err(DomainError::NotFound("group member"));
+        }
+        self.changed(id).await
+    }
+}

@@ -1,0 +1,75 @@
+//! Organizations: tenants sharing one user pool. Each has members with roles; a role is a set
+//! of `resource:action` permissions; what a member may do is the union of their role's
+//! permissions, cached in the key-value store and invalidated on every change. Platform
+//! administrators stand above every organization.
+
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, EventSink};
+use crate::user::UserRepository;
+use crate::{Clock, DomainError, KeyValueStore};
+
+mod access;
+mod domains;
+mod groups;
+mod invitations;
+mod members;
+mod model;
+mod permissions;
+mod ports;
+mod roles;
+mod service;
+
+pub use domains::{OrganizationDomain, TxtLookup, VERIFICATION_LABEL, Verification, check_domain};
+pub use model::{
+    Added, CustomRole, Decision, Group, Invitation, Member, MemberRef, Membership, Organization,
+    OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy, RoleView,
+};
+pub use permissions::{BUILT_IN_ROLES, PERMISSIONS, built_in_permissions};
+pub use ports::OrganizationRepository;
+pub(crate) use service::check_label;
+pub use service::slug_from;
+
+/// The organization use cases.
+#[derive(Debug, Clone)]
+pub struct OrganizationService {
+    organizations: Arc<dyn OrganizationRepository>,
+    users: Arc<dyn UserRepository>,
+    kv: Arc<dyn KeyValueStore>,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    invitations: Option<(crate::email::Outbox, String)>,
+    dns: Option<Arc<dyn TxtLookup>>,
+}
+
+impl OrganizationService {
+    /// A service over these adapters.
+    pub fn new(
+        organizations: Arc<dyn OrganizationRepository>,
+        users: Arc<dyn UserRepository>,
+        kv: Arc<dyn KeyValueStore>,
+        events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            organizations,
+            users,
+            kv,
+            events,
+            clock,
+            invitations: None,
+            dns: None,
+        }
+    }
+
+    /// Mails invitations through `outbox`, with links on `issuer`, to addresses that have no
+    /// account yet.
+    pub fn with_invitations(mut self, outbox: crate::email::Outbox, issuer: &str) -> Self {
+        self.invitations = Some((outbox, issuer.trim_end_matches('/').to_owned()));
+        self
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.events.record(event).await
+    }
+}
