@@ -50,12 +50,12 @@ impl OrganizationService {
         {
             return Ok(resolved);
         }
-        let resolved = match self.organizations.membership(id, user).await? {
+        let resolved = match self.memberships.membership(id, user).await? {
             None => None,
             Some(membership) => {
                 let (role, mut permissions) = self.role_permissions(&membership.role).await?;
                 // Members inherit the roles of their groups.
-                for group in self.organizations.groups_of(id, user).await? {
+                for group in self.groups.groups_of(id, user).await? {
                     for inherited in &group.roles {
                         let (_, more) = self.role_permissions(inherited).await?;
                         for permission in more {
@@ -84,7 +84,7 @@ impl OrganizationService {
             ));
         }
         if let Ok(custom) = Uuid::parse_str(role)
-            && let Some(found) = self.organizations.role(custom).await?
+            && let Some(found) = self.roles.role(custom).await?
         {
             return Ok((found.name, found.permissions));
         }
@@ -207,7 +207,7 @@ impl crate::OrganizationDirectory for OrganizationService {
 
     async fn of_user(&self, user: UserId) -> Result<Vec<crate::OrgChoice>, DomainError> {
         let mut choices: Vec<crate::OrgChoice> = self
-            .organizations
+            .memberships
             .memberships_of(user)
             .await?
             .into_iter()

@@ -125,7 +125,7 @@ impl OrganizationService {
         &self,
         id: OrganizationId,
     ) -> Result<Vec<OrganizationDomain>, DomainError> {
-        self.organizations.domains(id).await
+        self.domains.domains(id).await
     }
 
     /// Claims a domain; it counts once verified.
@@ -147,7 +147,7 @@ impl OrganizationService {
             verified_by: None,
             created_at: self.clock.now(),
         };
-        self.organizations.add_domain(&claim).await?;
+        self.domains.add_domain(&claim).await?;
         self.record(
             AuditEvent::new(AuditAction::DomainAdded, claim.created_at, context)
                 .by(caller.user.id)
@@ -164,7 +164,7 @@ impl OrganizationService {
         domain: &str,
     ) -> Result<OrganizationDomain, DomainError> {
         let domain = check_domain(domain).map_err(|_| DomainError::NotFound("domain"))?;
-        self.organizations
+        self.domains
             .domains(id)
             .await?
             .into_iter()
@@ -213,7 +213,7 @@ impl OrganizationService {
         }
         let method = how.as_str();
         let now = self.clock.now();
-        self.organizations
+        self.domains
             .verify_domain(claim.id, &claim.domain, now, method)
             .await
             .map_err(|error| match error {
@@ -243,7 +243,7 @@ impl OrganizationService {
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         let claim = self.claim(id, domain).await?;
-        self.organizations.delete_domain(claim.id).await?;
+        self.domains.delete_domain(claim.id).await?;
         self.record(
             AuditEvent::new(AuditAction::DomainRemoved, self.clock.now(), context)
                 .by(caller.user.id)
@@ -266,12 +266,12 @@ impl OrganizationService {
         let Some((_, domain)) = user.email.as_str().rsplit_once('@') else {
             return Ok(());
         };
-        let Some(organization) = self.organizations.verified_domain_owner(domain).await? else {
+        let Some(organization) = self.domains.verified_domain_owner(domain).await? else {
             return Ok(());
         };
         if !organization.policy.auto_join_verified_domains
             || self
-                .organizations
+                .memberships
                 .membership(organization.id, user.id)
                 .await?
                 .is_some()
@@ -284,7 +284,7 @@ impl OrganizationService {
             role: "member".to_owned(),
             created_at: self.clock.now(),
         };
-        match self.organizations.add_member(&membership).await {
+        match self.memberships.add_member(&membership).await {
             // Two sign-ins at once: the other one added it, and told everyone.
             Err(DomainError::Conflict(_)) => return Ok(()),
             other => other?,

@@ -11,7 +11,7 @@ use crate::user::UserId;
 impl OrganizationService {
     /// The organization's groups (`members:read`).
     pub async fn groups(&self, id: OrganizationId) -> Result<Vec<Group>, DomainError> {
-        self.organizations.groups(id).await
+        self.groups.groups(id).await
     }
 
     /// Creates a group whose members inherit `roles` (`members:write`; only owners hand out
@@ -37,13 +37,13 @@ impl OrganizationService {
             members: Vec::new(),
             created_at: self.clock.now(),
         };
-        self.organizations.put_group(&group).await?;
+        self.groups.put_group(&group).await?;
         Ok(group)
     }
 
     /// A group of the organization, or `NotFound`.
     async fn group_in(&self, id: OrganizationId, group: Uuid) -> Result<Group, DomainError> {
-        self.organizations
+        self.groups
             .group(group)
             .await?
             .filter(|found| found.organization_id == id)
@@ -53,7 +53,7 @@ impl OrganizationService {
     /// Deletes a group; its members lose what it gave them at once (`members:write`).
     pub async fn delete_group(&self, id: OrganizationId, group: Uuid) -> Result<(), DomainError> {
         self.group_in(id, group).await?;
-        self.organizations.delete_group(group).await?;
+        self.groups.delete_group(group).await?;
         self.changed(id).await
     }
 
@@ -66,13 +66,13 @@ impl OrganizationService {
         user: UserId,
     ) -> Result<(), DomainError> {
         let found = self.group_in(id, group).await?;
-        if self.organizations.membership(id, user).await?.is_none() {
+        if self.memberships.membership(id, user).await?.is_none() {
             return Err(DomainError::NotFound("member"));
         }
         for role in &found.roles {
             self.grantable(caller, id, role).await?;
         }
-        self.organizations.add_group_member(group, user).await?;
+        self.groups.add_group_member(group, user).await?;
         self.changed(id).await
     }
 
@@ -84,7 +84,7 @@ impl OrganizationService {
         user: UserId,
     ) -> Result<(), DomainError> {
         self.group_in(id, group).await?;
-        if !self.organizations.remove_group_member(group, user).await? {
+        if !self.groups.remove_group_member(group, user).await? {
             return Err(DomainError::NotFound("group member"));
         }
         self.changed(id).await

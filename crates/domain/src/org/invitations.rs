@@ -23,14 +23,14 @@ impl OrganizationService {
         context: &RequestContext,
     ) -> Result<Added, DomainError> {
         let (outbox, issuer) = self
-            .invitations
+            .invitation_mail
             .as_ref()
             .ok_or(DomainError::NotFound("user"))?;
         let organization = self.get(id).await?;
         let token = crate::accounts::random_token();
         let now = self.clock.now();
         let expires_at = now + crate::accounts::chrono_duration(INVITATION_LIFETIME);
-        self.organizations
+        self.invitations
             .create_invitation(&Invitation {
                 hash: crate::accounts::hash_token(&token),
                 organization_id: id,
@@ -73,7 +73,7 @@ impl OrganizationService {
     ) -> Result<Organization, DomainError> {
         // Sent to another address, the invitation stays usable by its addressee.
         let invitation = self
-            .organizations
+            .invitations
             .accept_invitation(
                 &crate::accounts::hash_token(token.trim()),
                 user.email.as_str(),
@@ -87,7 +87,7 @@ impl OrganizationService {
             role: invitation.role,
             created_at: self.clock.now(),
         };
-        self.organizations.add_member(&membership).await?;
+        self.memberships.add_member(&membership).await?;
         self.changed(invitation.organization_id).await?;
         self.record(
             AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)

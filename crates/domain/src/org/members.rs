@@ -12,7 +12,7 @@ impl OrganizationService {
     /// The members with their accounts.
     pub async fn members(&self, id: OrganizationId) -> Result<Vec<Member>, DomainError> {
         let mut members = Vec::new();
-        for membership in self.organizations.memberships(id).await? {
+        for membership in self.memberships.memberships(id).await? {
             if let Some(user) = self.users.by_id(membership.user_id).await? {
                 members.push(Member { membership, user });
             }
@@ -52,7 +52,7 @@ impl OrganizationService {
             role,
             created_at: self.clock.now(),
         };
-        self.organizations.add_member(&membership).await?;
+        self.memberships.add_member(&membership).await?;
         self.changed(id).await?;
         self.record(
             AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
@@ -74,7 +74,7 @@ impl OrganizationService {
         if role != "owner" || caller.user.role.is_admin() {
             return Ok(());
         }
-        let own = self.organizations.membership(id, caller.user.id).await?;
+        let own = self.memberships.membership(id, caller.user.id).await?;
         if own.is_some_and(|membership| membership.role == "owner") {
             Ok(())
         } else {
@@ -95,14 +95,14 @@ impl OrganizationService {
     ) -> Result<(), DomainError> {
         let role = self.check_role(id, role).await?;
         let current = self
-            .organizations
+            .memberships
             .membership(id, user)
             .await?
             .ok_or(DomainError::NotFound("member"))?;
         self.grantable(caller, id, &role).await?;
         self.grantable(caller, id, &current.role).await?;
         if !self
-            .organizations
+            .memberships
             .set_role_keeping_an_owner(id, user, &role)
             .await?
         {
@@ -131,7 +131,7 @@ impl OrganizationService {
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         let current = self
-            .organizations
+            .memberships
             .membership(id, user)
             .await?
             .ok_or(DomainError::NotFound("member"))?;
@@ -139,7 +139,7 @@ impl OrganizationService {
             self.grantable(caller, id, &current.role).await?;
         }
         if !self
-            .organizations
+            .memberships
             .remove_member_keeping_an_owner(id, user)
             .await?
         {

@@ -26,38 +26,60 @@ pub use model::{
     OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy, RoleView,
 };
 pub use permissions::{BUILT_IN_ROLES, PERMISSIONS, built_in_permissions};
-pub use ports::OrganizationRepository;
+pub use ports::{
+    DomainStore, GroupStore, InvitationStore, MembershipStore, OrganizationPorts,
+    OrganizationStore, RoleStore,
+};
 pub(crate) use service::check_label;
 pub use service::slug_from;
 
-/// The organization use cases.
+/// The organization use cases. Each file of this module holds the methods of one purpose and
+/// uses only the ports that purpose needs.
 #[derive(Debug, Clone)]
 pub struct OrganizationService {
-    organizations: Arc<dyn OrganizationRepository>,
+    organizations: Arc<dyn OrganizationStore>,
+    memberships: Arc<dyn MembershipStore>,
+    roles: Arc<dyn RoleStore>,
+    groups: Arc<dyn GroupStore>,
+    invitations: Arc<dyn InvitationStore>,
+    domains: Arc<dyn DomainStore>,
     users: Arc<dyn UserRepository>,
     kv: Arc<dyn KeyValueStore>,
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
-    invitations: Option<(crate::email::Outbox, String)>,
+    invitation_mail: Option<(crate::email::Outbox, String)>,
     dns: Option<Arc<dyn TxtLookup>>,
 }
 
 impl OrganizationService {
     /// A service over these adapters.
     pub fn new(
-        organizations: Arc<dyn OrganizationRepository>,
+        ports: OrganizationPorts,
         users: Arc<dyn UserRepository>,
         kv: Arc<dyn KeyValueStore>,
         events: Arc<dyn EventSink>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let OrganizationPorts {
+            organizations,
+            memberships,
+            roles,
+            groups,
+            invitations,
+            domains,
+        } = ports;
         Self {
             organizations,
+            memberships,
+            roles,
+            groups,
+            invitations,
+            domains,
             users,
             kv,
             events,
             clock,
-            invitations: None,
+            invitation_mail: None,
             dns: None,
         }
     }
@@ -65,7 +87,7 @@ impl OrganizationService {
     /// Mails invitations through `outbox`, with links on `issuer`, to addresses that have no
     /// account yet.
     pub fn with_invitations(mut self, outbox: crate::email::Outbox, issuer: &str) -> Self {
-        self.invitations = Some((outbox, issuer.trim_end_matches('/').to_owned()));
+        self.invitation_mail = Some((outbox, issuer.trim_end_matches('/').to_owned()));
         self
     }
 

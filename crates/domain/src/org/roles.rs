@@ -21,7 +21,7 @@ impl OrganizationService {
         }
         if let Ok(custom) = Uuid::parse_str(role)
             && self
-                .organizations
+                .roles
                 .role(custom)
                 .await?
                 .is_some_and(|found| found.organization_id == id)
@@ -51,7 +51,7 @@ impl OrganizationService {
                 .map(str::to_owned)
                 .collect(),
         });
-        let custom = self.organizations.roles(id).await?;
+        let custom = self.roles.roles(id).await?;
         Ok(built_in.chain(custom.iter().map(RoleView::from)).collect())
     }
 
@@ -75,7 +75,7 @@ impl OrganizationService {
             created_at: now,
             updated_at: now,
         };
-        self.organizations.put_role(&role).await?;
+        self.roles.put_role(&role).await?;
         Ok(role)
     }
 
@@ -85,14 +85,14 @@ impl OrganizationService {
         role: Uuid,
     ) -> Result<Option<OrganizationId>, DomainError> {
         Ok(self
-            .organizations
+            .roles
             .role(role)
             .await?
             .map(|found| found.organization_id))
     }
 
     async fn custom_role(&self, role: Uuid) -> Result<CustomRole, DomainError> {
-        self.organizations
+        self.roles
             .role(role)
             .await?
             .ok_or(DomainError::NotFound("role"))
@@ -114,7 +114,7 @@ impl OrganizationService {
             found.permissions = check_permissions(permissions)?;
         }
         found.updated_at = self.clock.now();
-        self.organizations.put_role(&found).await?;
+        self.roles.put_role(&found).await?;
         self.changed(found.organization_id).await?;
         Ok(found)
     }
@@ -122,7 +122,7 @@ impl OrganizationService {
     /// Deletes a custom role no member holds.
     pub async fn delete_role(&self, role: Uuid) -> Result<(), DomainError> {
         let found = self.custom_role(role).await?;
-        if !self.organizations.delete_role_if_unused(role).await? {
+        if !self.roles.delete_role_if_unused(role).await? {
             return Err(DomainError::Conflict("member holding this role"));
         }
         self.changed(found.organization_id).await
