@@ -223,7 +223,7 @@ async fn get(
     State(state): State<AppState>,
     access: OrgAccess<OrgRead>,
 ) -> Result<Json<OrganizationBody>, ApiError> {
-    let organization = state.organizations.get(access.organization).await?;
+    let organization = state.organizations.get(&access.scope).await?;
     Ok(Json(OrganizationBody::from(&organization)))
 }
 
@@ -257,8 +257,7 @@ async fn update(
     let organization = state
         .organizations
         .update(
-            &access.principal,
-            access.organization,
+            &access.scope,
             OrganizationPatch {
                 name: request.name,
                 slug: request.slug,
@@ -283,10 +282,7 @@ async fn delete(
     Client(context): Client,
     access: OrgAccess<OrgManage>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .organizations
-        .delete(&access.principal, access.organization, &context)
-        .await?;
+    state.organizations.delete(&access.scope, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -356,8 +352,7 @@ async fn add_member(
     let added = state
         .organizations
         .add_member(
-            &access.principal,
-            access.organization,
+            &access.scope,
             who,
             request.role.as_deref().unwrap_or("member"),
             &context,
@@ -429,7 +424,7 @@ async fn members(
     State(state): State<AppState>,
     access: OrgAccess<MembersRead>,
 ) -> Result<Json<Vec<MemberBody>>, ApiError> {
-    let members = state.organizations.members(access.organization).await?;
+    let members = state.organizations.members(&access.scope).await?;
     Ok(Json(members.iter().map(MemberBody::from).collect()))
 }
 
@@ -469,13 +464,7 @@ async fn set_role(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .set_role(
-            &access.principal,
-            access.organization,
-            user_id(&path.1)?,
-            &request.role,
-            &context,
-        )
+        .set_role(&access.scope, user_id(&path.1)?, &request.role, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -500,12 +489,7 @@ async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_member(
-            &access.principal,
-            access.organization,
-            user_id(&path.1)?,
-            &context,
-        )
+        .remove_member(&access.scope, user_id(&path.1)?, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -523,11 +507,7 @@ async fn leave(
     Client(context): Client,
     access: OrgAccess<AnyMember>,
 ) -> Result<StatusCode, ApiError> {
-    let me = access.principal.user.id;
-    state
-        .organizations
-        .remove_member(&access.principal, access.organization, me, &context)
-        .await?;
+    state.organizations.leave(&access.scope, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -649,7 +629,7 @@ async fn groups(
     State(state): State<AppState>,
     access: OrgAccess<MembersRead>,
 ) -> Result<Json<Vec<GroupBody>>, ApiError> {
-    let groups = state.organizations.groups(access.organization).await?;
+    let groups = state.organizations.groups(&access.scope).await?;
     Ok(Json(groups.iter().map(GroupBody::from).collect()))
 }
 
@@ -681,12 +661,7 @@ async fn create_group(
 ) -> Result<(StatusCode, Json<GroupBody>), ApiError> {
     let group = state
         .organizations
-        .create_group(
-            &access.principal,
-            access.organization,
-            &request.name,
-            &request.roles,
-        )
+        .create_group(&access.scope, &request.name, &request.roles)
         .await?;
     Ok((StatusCode::CREATED, Json(GroupBody::from(&group))))
 }
@@ -708,7 +683,7 @@ async fn delete_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .delete_group(access.organization, group_id(&path.1)?)
+        .delete_group(&access.scope, group_id(&path.1)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -741,8 +716,7 @@ async fn add_to_group(
     state
         .organizations
         .add_to_group(
-            &access.principal,
-            access.organization,
+            &access.scope,
             group_id(&path.1)?,
             user_id(&request.user_id)?,
         )
@@ -768,7 +742,7 @@ async fn remove_from_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_from_group(access.organization, group_id(&path.1)?, user_id(&path.2)?)
+        .remove_from_group(&access.scope, group_id(&path.1)?, user_id(&path.2)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -836,7 +810,7 @@ async fn domains(
     State(state): State<AppState>,
     access: OrgAccess<OrgRead>,
 ) -> Result<Json<Vec<DomainBody>>, ApiError> {
-    let claims = state.organizations.domains(access.organization).await?;
+    let claims = state.organizations.domains(&access.scope).await?;
     Ok(Json(claims.iter().map(DomainBody::from).collect()))
 }
 
@@ -867,12 +841,7 @@ async fn add_domain(
 ) -> Result<(StatusCode, Json<DomainBody>), ApiError> {
     let claim = state
         .organizations
-        .add_domain(
-            &access.principal,
-            access.organization,
-            &request.domain,
-            &context,
-        )
+        .add_domain(&access.scope, &request.domain, &context)
         .await?;
     Ok((StatusCode::CREATED, Json(DomainBody::from(&claim))))
 }
@@ -910,13 +879,7 @@ async fn verify_domain(
     let how = castellan_domain::Verification::parse(request.method.as_deref())?;
     let claim = state
         .organizations
-        .verify_domain(
-            &access.principal,
-            access.organization,
-            &path.1,
-            how,
-            &context,
-        )
+        .verify_domain(&access.scope, &path.1, how, &context)
         .await?;
     Ok(Json(DomainBody::from(&claim)))
 }
@@ -939,7 +902,7 @@ async fn remove_domain(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_domain(&access.principal, access.organization, &path.1, &context)
+        .remove_domain(&access.scope, &path.1, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

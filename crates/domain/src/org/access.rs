@@ -1,12 +1,17 @@
 //! The permission check: what a member may do in an organization (their role's permissions
-//! and their groups' roles', cached in the key-value store and invalidated on every change),
-//! and the organization directory the account service signs members in through.
+//! and their groups' roles', cached in the key-value store and invalidated on every change);
+//! the [`Authorized`] proof that only the check makes and every organization-scoped use case
+//! takes; and the organization directory the account service signs members in through.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{Decision, OrganizationId, OrganizationService, PERMISSIONS, built_in_permissions};
+use super::{
+    Decision, OrganizationId, OrganizationService, PERMISSIONS, Permission, Requirement,
+    built_in_permissions,
+};
 use crate::accounts::Principal;
 use crate::session::RequestContext;
 use crate::user::UserId;
@@ -14,6 +19,28 @@ use crate::{DomainError, User};
 
 /// How long a member's resolved permissions are reused.
 const PERMISSION_CACHE: Duration = Duration::from_secs(300);
+
+/// Proof that the caller was allowed `P` in an organization. Its fields are private and only
+/// [`OrganizationService::authorize`] builds one, so the API, the pages and the CLI cannot
+/// reach an organization-scoped use case without the check.
+#[derive(Debug)]
+pub struct Authorized<P> {
+    principal: Principal,
+    organization: OrganizationId,
+    requirement: PhantomData<fn() -> P>,
+}
+
+impl<P> Authorized<P> {
+    /// Who was allowed.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Where.
+    pub fn organization(&self) -> OrganizationId {
+        self.organization
+    }
+}
 
 impl OrganizationService {
     fn version_key(id: OrganizationId) -> String {
@@ -32,8 +59,8 @@ impl OrganizationService {
         Ok(())
     }
 
-    /// The permissions `user` holds in the organization (empty when not a member), cached.
-    pub async fn permissions(
+    /// The permissions `user` holds in the organization (`None` when not a member), cached.
+    async fn permissions(
         &self,
         id: OrganizationId,
         user: UserId,
@@ -99,12 +126,12 @@ impl OrganizationService {
         id: OrganizationId,
         permission: &str,
     ) -> Result<Decision, DomainError> {
-        if !PERMISSIONS.contains(&permission) {
+        let Ok(permission) = permission.parse::<Permission>() else {
             return Err(DomainError::invalid(
                 "permission",
                 format!("unknown; one of {}", PERMISSIONS.join(", ")),
             ));
-        }
+        };
         if caller.user.role.is_admin() {
             return Ok(Decision {
                 allowed: true,
@@ -119,10 +146,12 @@ impl OrganizationService {
                 allowed: false,
                 reason: "not a member of this organization".to_owned(),
             },
-            Some((role, permissions)) if permissions.iter().any(|p| p == permission) => Decision {
-                allowed: true,
-                reason: format!("role {role} grants {permission}"),
-            },
+            Some((role, permissions)) if permissions.iter().any(|p| p == permission.as_str()) => {
+                Decision {
+                    allowed: true,
+                    reason: format!("role {role} grants {permission}"),
+                }
+            }
             Some((role, _)) => Decision {
                 allowed: false,
                 reason: format!("role {role} does not grant {permission}"),
@@ -130,34 +159,31 @@ impl OrganizationService {
         })
     }
 
-    /// Requires membership (any role); a non-member gets `NotFound`.
-    pub async fn require_member(
+    /// Checks that `caller` meets `P` in the organization and returns the proof of it. A
+    /// non-member gets `NotFound`, so other tenants' organizations stay invisible; a member
+    /// without the permission `Forbidden`. Platform administrators stand above every
+    /// organization.
+    pub async fn authorize<P: Requirement>(
         &self,
-        caller: &Principal,
+        caller: Principal,
         id: OrganizationId,
-    ) -> Result<(), DomainError> {
-        if caller.user.role.is_admin() || self.permissions(id, caller.user.id).await?.is_some() {
-            return Ok(());
+    ) -> Result<Authorized<P>, DomainError> {
+        if !caller.user.role.is_admin() {
+            let held = self
+                .permissions(id, caller.user.id)
+                .await?
+                .ok_or(DomainError::NotFound("organization"))?;
+            if let Some(permission) = P::PERMISSION
+                && !held.1.iter().any(|p| p == permission.as_str())
+            {
+                return Err(DomainError::Forbidden(permission.as_str()));
+            }
         }
-        Err(DomainError::NotFound("organization"))
-    }
-
-    /// Requires `permission`; a non-member gets `NotFound`, so other tenants' organizations
-    /// stay invisible, a member without it `Forbidden`.
-    pub async fn require(
-        &self,
-        caller: &Principal,
-        id: OrganizationId,
-        permission: &'static str,
-    ) -> Result<(), DomainError> {
-        if caller.user.role.is_admin() {
-            return Ok(());
-        }
-        match self.permissions(id, caller.user.id).await? {
-            None => Err(DomainError::NotFound("organization")),
-            Some((_, held)) if held.iter().any(|p| p == permission) => Ok(()),
-            Some(_) => Err(DomainError::Forbidden(permission)),
-        }
+        Ok(Authorized {
+            principal: caller,
+            organization: id,
+            requirement: PhantomData,
+        })
     }
 }
 

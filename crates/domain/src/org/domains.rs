@@ -9,8 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Membership, OrganizationId, OrganizationService};
-use crate::accounts::Principal;
+use super::{
+    Authorized, BuiltInRole, Membership, OrgManage, OrgRead, OrganizationId, OrganizationService,
+};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::session::RequestContext;
 use crate::{DomainError, User};
@@ -123,19 +124,20 @@ impl OrganizationService {
     /// The organization's claimed domains, verified or not.
     pub async fn domains(
         &self,
-        id: OrganizationId,
+        scope: &Authorized<OrgRead>,
     ) -> Result<Vec<OrganizationDomain>, DomainError> {
+        let id = scope.organization();
         self.domains.domains(id).await
     }
 
     /// Claims a domain; it counts once verified.
     pub async fn add_domain(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         domain: &str,
         context: &RequestContext,
     ) -> Result<OrganizationDomain, DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let domain = check_domain(domain)?;
         let token: [u8; 20] = rand::random();
         let claim = OrganizationDomain {
@@ -177,12 +179,12 @@ impl OrganizationService {
     /// first is a conflict.
     pub async fn verify_domain(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         domain: &str,
         how: Verification,
         context: &RequestContext,
     ) -> Result<OrganizationDomain, DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let mut claim = self.claim(id, domain).await?;
         if claim.verified_at.is_some() {
             return Ok(claim);
@@ -237,11 +239,11 @@ impl OrganizationService {
     /// Drops a claim.
     pub async fn remove_domain(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         domain: &str,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let claim = self.claim(id, domain).await?;
         self.domains.delete_domain(claim.id).await?;
         self.record(
@@ -281,7 +283,7 @@ impl OrganizationService {
         let membership = Membership {
             organization_id: organization.id,
             user_id: user.id,
-            role: "member".to_owned(),
+            role: BuiltInRole::Member.as_str().to_owned(),
             created_at: self.clock.now(),
         };
         match self.memberships.add_member(&membership).await {

@@ -3,14 +3,14 @@
 use uuid::Uuid;
 
 use super::service::check_name;
-use super::{Group, OrganizationId, OrganizationService};
+use super::{Authorized, Group, MembersRead, MembersWrite, OrganizationId, OrganizationService};
 use crate::DomainError;
-use crate::accounts::Principal;
 use crate::user::UserId;
 
 impl OrganizationService {
     /// The organization's groups (`members:read`).
-    pub async fn groups(&self, id: OrganizationId) -> Result<Vec<Group>, DomainError> {
+    pub async fn groups(&self, scope: &Authorized<MembersRead>) -> Result<Vec<Group>, DomainError> {
+        let id = scope.organization();
         self.groups.groups(id).await
     }
 
@@ -18,11 +18,11 @@ impl OrganizationService {
     /// the owner role).
     pub async fn create_group(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<MembersWrite>,
         name: &str,
         roles: &[String],
     ) -> Result<Group, DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let mut checked = Vec::new();
         for role in roles {
             let role = self.check_role(id, role).await?;
@@ -51,7 +51,12 @@ impl OrganizationService {
     }
 
     /// Deletes a group; its members lose what it gave them at once (`members:write`).
-    pub async fn delete_group(&self, id: OrganizationId, group: Uuid) -> Result<(), DomainError> {
+    pub async fn delete_group(
+        &self,
+        scope: &Authorized<MembersWrite>,
+        group: Uuid,
+    ) -> Result<(), DomainError> {
+        let id = scope.organization();
         self.group_in(id, group).await?;
         self.groups.delete_group(group).await?;
         self.changed(id).await
@@ -60,11 +65,11 @@ impl OrganizationService {
     /// Puts a member of the organization into a group (`members:write`).
     pub async fn add_to_group(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<MembersWrite>,
         group: Uuid,
         user: UserId,
     ) -> Result<(), DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let found = self.group_in(id, group).await?;
         if self.memberships.membership(id, user).await?.is_none() {
             return Err(DomainError::NotFound("member"));
@@ -79,10 +84,11 @@ impl OrganizationService {
     /// Takes a user out of a group (`members:write`).
     pub async fn remove_from_group(
         &self,
-        id: OrganizationId,
+        scope: &Authorized<MembersWrite>,
         group: Uuid,
         user: UserId,
     ) -> Result<(), DomainError> {
+        let id = scope.organization();
         self.group_in(id, group).await?;
         if !self.groups.remove_group_member(group, user).await? {
             return Err(DomainError::NotFound("group member"));

@@ -26,7 +26,7 @@ impl OrganizationService {
             .invitation_mail
             .as_ref()
             .ok_or(DomainError::NotFound("user"))?;
-        let organization = self.get(id).await?;
+        let organization = self.organization(id).await?;
         let token = crate::accounts::random_token();
         let now = self.clock.now();
         let expires_at = now + crate::accounts::chrono_duration(INVITATION_LIFETIME);
@@ -96,6 +96,6 @@ impl OrganizationService {
                 .note(format!("invitation accepted; role={}", membership.role)),
         )
         .await?;
-        self.get(invitation.organization_id).await
+        self.organization(invitation.organization_id).await
     }
 }

@@ -1,7 +1,10 @@
 //! Memberships: who belongs to an organization and in which role, with the rule that only
 //! owners hand out or take away the owner role and that an organization keeps an owner.
 
-use super::{Added, Member, MemberRef, Membership, OrganizationId, OrganizationService};
+use super::{
+    Added, AnyMember, Authorized, BuiltInRole, Member, MemberRef, MembersRead, MembersWrite,
+    Membership, OrganizationId, OrganizationService,
+};
 use crate::DomainError;
 use crate::accounts::Principal;
 use crate::audit::{AuditAction, AuditEvent};
@@ -10,7 +13,11 @@ use crate::user::{Email, UserId};
 
 impl OrganizationService {
     /// The members with their accounts.
-    pub async fn members(&self, id: OrganizationId) -> Result<Vec<Member>, DomainError> {
+    pub async fn members(
+        &self,
+        scope: &Authorized<MembersRead>,
+    ) -> Result<Vec<Member>, DomainError> {
+        let id = scope.organization();
         let mut members = Vec::new();
         for membership in self.memberships.memberships(id).await? {
             if let Some(user) = self.users.by_id(membership.user_id).await? {
@@ -24,12 +31,12 @@ impl OrganizationService {
     /// invitation by mail instead.
     pub async fn add_member(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<MembersWrite>,
         user: MemberRef,
         role: &str,
         context: &RequestContext,
     ) -> Result<Added, DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let role = self.check_role(id, role).await?;
         self.grantable(caller, id, &role).await?;
         let user = match user {
@@ -71,11 +78,11 @@ impl OrganizationService {
         id: OrganizationId,
         role: &str,
     ) -> Result<(), DomainError> {
-        if role != "owner" || caller.user.role.is_admin() {
+        if role != BuiltInRole::Owner.as_str() || caller.user.role.is_admin() {
             return Ok(());
         }
         let own = self.memberships.membership(id, caller.user.id).await?;
-        if own.is_some_and(|membership| membership.role == "owner") {
+        if own.is_some_and(|membership| membership.role == BuiltInRole::Owner.as_str()) {
             Ok(())
         } else {
             Err(DomainError::Forbidden(
@@ -87,12 +94,12 @@ impl OrganizationService {
     /// Changes a member's role; the organization always keeps an owner.
     pub async fn set_role(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<MembersWrite>,
         user: UserId,
         role: &str,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let role = self.check_role(id, role).await?;
         let current = self
             .memberships
@@ -121,9 +128,31 @@ impl OrganizationService {
         .await
     }
 
-    /// Removes a member (a member leaving is removing themselves); the organization always
-    /// keeps an owner.
+    /// Removes a member; the organization always keeps an owner.
     pub async fn remove_member(
+        &self,
+        scope: &Authorized<MembersWrite>,
+        user: UserId,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        self.remove(scope.principal(), scope.organization(), user, context)
+            .await
+    }
+
+    /// The caller leaves the organization; the last owner cannot.
+    pub async fn leave(
+        &self,
+        scope: &Authorized<AnyMember>,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let caller = scope.principal();
+        self.remove(caller, scope.organization(), caller.user.id, context)
+            .await
+    }
+
+    /// Removes a membership (a member leaving is removing themselves, which needs no right to
+    /// their role); the organization always keeps an owner.
+    async fn remove(
         &self,
         caller: &Principal,
         id: OrganizationId,

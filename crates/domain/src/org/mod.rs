@@ -20,12 +20,16 @@ mod ports;
 mod roles;
 mod service;
 
+pub use access::Authorized;
 pub use domains::{OrganizationDomain, TxtLookup, VERIFICATION_LABEL, Verification, check_domain};
 pub use model::{
     Added, CustomRole, Decision, Group, Invitation, Member, MemberRef, Membership, Organization,
     OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy, RoleView,
 };
-pub use permissions::{BUILT_IN_ROLES, PERMISSIONS, built_in_permissions};
+pub use permissions::{
+    AnyMember, BUILT_IN_ROLES, BuiltInRole, MembersRead, MembersWrite, OrgManage, OrgRead,
+    PERMISSIONS, Permission, Requirement, RolesRead, RolesWrite, UnknownName, built_in_permissions,
+};
 pub use ports::{
     DomainStore, GroupStore, InvitationStore, MembershipStore, OrganizationPorts,
     OrganizationStore, RoleStore,

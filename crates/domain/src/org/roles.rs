@@ -5,7 +5,8 @@ use uuid::Uuid;
 use super::permissions::check_permissions;
 use super::service::check_name;
 use super::{
-    BUILT_IN_ROLES, CustomRole, OrganizationId, OrganizationService, RoleView, built_in_permissions,
+    Authorized, BUILT_IN_ROLES, BuiltInRole, CustomRole, OrganizationId, OrganizationService,
+    Permission, RoleView, RolesRead, RolesWrite,
 };
 use crate::DomainError;
 
@@ -16,7 +17,7 @@ impl OrganizationService {
         id: OrganizationId,
         role: &str,
     ) -> Result<String, DomainError> {
-        if built_in_permissions(role).is_some() {
+        if role.parse::<BuiltInRole>().is_ok() {
             return Ok(role.to_owned());
         }
         if let Ok(custom) = Uuid::parse_str(role)
@@ -37,18 +38,17 @@ impl OrganizationService {
         ))
     }
 
-    /// The organization's roles: the built-in ones, then its custom roles. Like every method
-    /// taking an organization id, it trusts that the caller's permission (`roles:read`) was
-    /// checked where the request came in (the api's `OrgAccess`).
-    pub async fn roles(&self, id: OrganizationId) -> Result<Vec<RoleView>, DomainError> {
-        let built_in = BUILT_IN_ROLES.iter().map(|name| RoleView {
+    /// The organization's roles: the built-in ones, then its custom roles.
+    pub async fn roles(&self, scope: &Authorized<RolesRead>) -> Result<Vec<RoleView>, DomainError> {
+        let id = scope.organization();
+        let built_in = BuiltInRole::ALL.into_iter().map(|role| RoleView {
             id: None,
-            name: (*name).to_owned(),
+            name: role.as_str().to_owned(),
             built_in: true,
-            permissions: built_in_permissions(name)
-                .unwrap_or_default()
+            permissions: role
+                .permissions()
                 .into_iter()
-                .map(str::to_owned)
+                .map(|permission| Permission::as_str(permission).to_owned())
                 .collect(),
         });
         let custom = self.roles.roles(id).await?;
@@ -58,10 +58,11 @@ impl OrganizationService {
     /// Defines a custom role (`roles:write`).
     pub async fn create_role(
         &self,
-        id: OrganizationId,
+        scope: &Authorized<RolesWrite>,
         name: &str,
         permissions: &[String],
     ) -> Result<CustomRole, DomainError> {
+        let id = scope.organization();
         let name = check_name(name)?;
         if BUILT_IN_ROLES.contains(&name.as_str()) {
             return Err(DomainError::invalid("name", "is a built-in role"));
@@ -79,7 +80,8 @@ impl OrganizationService {
         Ok(role)
     }
 
-    /// The organization a custom role belongs to.
+    /// The organization a custom role belongs to (where the permission check for the role's
+    /// routes happens).
     pub async fn role_organization(
         &self,
         role: Uuid,
@@ -91,10 +93,12 @@ impl OrganizationService {
             .map(|found| found.organization_id))
     }
 
-    async fn custom_role(&self, role: Uuid) -> Result<CustomRole, DomainError> {
+    /// A custom role of the organization, or `NotFound`.
+    async fn custom_role(&self, id: OrganizationId, role: Uuid) -> Result<CustomRole, DomainError> {
         self.roles
             .role(role)
             .await?
+            .filter(|found| found.organization_id == id)
             .ok_or(DomainError::NotFound("role"))
     }
 
@@ -102,11 +106,12 @@ impl OrganizationService {
     /// at once.
     pub async fn update_role(
         &self,
+        scope: &Authorized<RolesWrite>,
         role: Uuid,
         name: Option<&str>,
         permissions: Option<&[String]>,
     ) -> Result<CustomRole, DomainError> {
-        let mut found = self.custom_role(role).await?;
+        let mut found = self.custom_role(scope.organization(), role).await?;
         if let Some(name) = name {
             found.name = check_name(name)?;
         }
@@ -120,8 +125,12 @@ impl OrganizationService {
     }
 
     /// Deletes a custom role no member holds.
-    pub async fn delete_role(&self, role: Uuid) -> Result<(), DomainError> {
-        let found = self.custom_role(role).await?;
+    pub async fn delete_role(
+        &self,
+        scope: &Authorized<RolesWrite>,
+        role: Uuid,
+    ) -> Result<(), DomainError> {
+        let found = self.custom_role(scope.organization(), role).await?;
         if !self.roles.delete_role_if_unused(role).await? {
             return Err(DomainError::Conflict("member holding this role"));
         }

@@ -2,8 +2,8 @@
 //! and slugs.
 
 use super::{
-    Membership, Organization, OrganizationId, OrganizationPage, OrganizationPatch,
-    OrganizationPolicy, OrganizationService,
+    Authorized, BuiltInRole, Membership, OrgManage, OrgRead, Organization, OrganizationId,
+    OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationService,
 };
 use crate::DomainError;
 use crate::accounts::Principal;
@@ -79,7 +79,7 @@ impl OrganizationService {
         let owner = Membership {
             organization_id: organization.id,
             user_id: creator.user.id,
-            role: "owner".to_owned(),
+            role: BuiltInRole::Owner.as_str().to_owned(),
             created_at: now,
         };
         self.organizations.create(&organization, &owner).await?;
@@ -120,7 +120,15 @@ impl OrganizationService {
     }
 
     /// The organization, for someone allowed `org:read` in it.
-    pub async fn get(&self, id: OrganizationId) -> Result<Organization, DomainError> {
+    pub async fn get(&self, scope: &Authorized<OrgRead>) -> Result<Organization, DomainError> {
+        self.organization(scope.organization()).await
+    }
+
+    /// The organization by id, or `NotFound`.
+    pub(super) async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Organization, DomainError> {
         self.organizations
             .get(id)
             .await?
@@ -130,12 +138,12 @@ impl OrganizationService {
     /// Renames it, changes its slug or policy.
     pub async fn update(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         patch: OrganizationPatch,
         context: &RequestContext,
     ) -> Result<Organization, DomainError> {
-        let mut organization = self.get(id).await?;
+        let (caller, id) = (scope.principal(), scope.organization());
+        let mut organization = self.organization(id).await?;
         if let Some(name) = patch.name {
             organization.name = check_name(&name)?;
         }
@@ -159,10 +167,10 @@ impl OrganizationService {
     /// Deletes it with every membership.
     pub async fn delete(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         if !self.organizations.delete(id).await? {
             return Err(DomainError::NotFound("organization"));
         }
