@@ -24,6 +24,7 @@ use crate::extract::JsonOrForm;
 use crate::http::access::{OrgAccess, OrgManage, OrgRead};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
+use crate::routes::dto::{PageInfo, PageQuery};
 use crate::state::AppState;
 
 /// The organization routes.
@@ -165,10 +166,6 @@ pub struct ListQuery {
     all: bool,
     /// Part of the name or slug.
     search: Option<String>,
-    /// 1-based page.
-    page: Option<u64>,
-    /// 1 to 100.
-    per_page: Option<u64>,
 }
 
 /// A page of organizations.
@@ -176,17 +173,14 @@ pub struct ListQuery {
 pub struct OrganizationList {
     /// This page.
     organizations: Vec<OrganizationBody>,
-    /// How many matched.
-    total: u64,
-    /// This page's number.
-    page: u64,
-    /// Its size.
-    per_page: u64,
+    /// Its place in the list.
+    #[serde(flatten)]
+    paging: PageInfo,
 }
 
 /// The caller's organizations, or every organization for a platform admin asking `all=true`.
 #[utoipa::path(get, path = "/organizations", tag = "organizations", security(("bearer" = [])),
-    params(ListQuery),
+    params(ListQuery, PageQuery),
     responses(
         (status = 200, description = "A page", body = OrganizationList),
         (status = 403, description = "`all` without a platform admin role (AUTHORIZATION_ERROR)", body = ErrorBody),
@@ -195,8 +189,9 @@ async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(query): Query<ListQuery>,
+    Query(paging): Query<PageQuery>,
 ) -> Result<Json<OrganizationList>, ApiError> {
-    let (page, per_page) = (query.page.unwrap_or(1), query.per_page.unwrap_or(20));
+    let (page, per_page) = paging.resolve(20);
     let found = state
         .organizations
         .list(
@@ -209,9 +204,11 @@ async fn list(
         .await?;
     Ok(Json(OrganizationList {
         organizations: found.items.iter().map(OrganizationBody::from).collect(),
-        total: found.total,
-        page,
-        per_page,
+        paging: PageInfo {
+            total: found.total,
+            page,
+            per_page,
+        },
     }))
 }
 
