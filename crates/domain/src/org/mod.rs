@@ -1,7 +1,9 @@
 //! Organizations: tenants sharing one user pool. Each has members with roles; a role is a set
 //! of `resource:action` permissions; what a member may do is the union of their role's
 //! permissions, cached in the key-value store and invalidated on every change. Platform
-//! administrators stand above every organization.
+//! administrators stand above every organization. A use case inside one organization takes an
+//! [`Authorized`] proof that only the permission check ([`OrganizationService::authorize`])
+//! builds.
 
 use std::sync::Arc;
 
@@ -64,21 +66,13 @@ impl OrganizationService {
         events: Arc<dyn EventSink>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let OrganizationPorts {
-            organizations,
-            memberships,
-            roles,
-            groups,
-            invitations,
-            domains,
-        } = ports;
         Self {
-            organizations,
-            memberships,
-            roles,
-            groups,
-            invitations,
-            domains,
+            organizations: ports.organizations,
+            memberships: ports.memberships,
+            roles: ports.roles,
+            groups: ports.groups,
+            invitations: ports.invitations,
+            domains: ports.domains,
             users,
             kv,
             events,

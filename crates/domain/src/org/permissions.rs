@@ -12,137 +12,117 @@ use crate::DomainError;
 #[error("{0:?} is not a known name")]
 pub struct UnknownName(pub String);
 
-/// A `resource:action` permission an organization role can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    /// `org:read`.
-    OrgRead,
-    /// `org:manage`: delete or re-police the organization itself.
-    OrgManage,
-    /// `members:read`.
-    MembersRead,
-    /// `members:write`.
-    MembersWrite,
-    /// `roles:read`.
-    RolesRead,
-    /// `roles:write`.
-    RolesWrite,
-    /// `users:read`.
-    UsersRead,
-    /// `users:write`.
-    UsersWrite,
-    /// `clients:write`.
-    ClientsWrite,
-    /// `sso:write`.
-    SsoWrite,
-    /// `scim:write`.
-    ScimWrite,
-    /// `webhooks:write`.
-    WebhooksWrite,
-    /// `audit:read`.
-    AuditRead,
-}
-
-impl Permission {
-    /// Every permission, in catalog order.
-    pub const ALL: [Self; 13] = [
-        Self::OrgRead,
-        Self::OrgManage,
-        Self::MembersRead,
-        Self::MembersWrite,
-        Self::RolesRead,
-        Self::RolesWrite,
-        Self::UsersRead,
-        Self::UsersWrite,
-        Self::ClientsWrite,
-        Self::SsoWrite,
-        Self::ScimWrite,
-        Self::WebhooksWrite,
-        Self::AuditRead,
-    ];
-
-    /// Its `resource:action` name, as tokens and the API carry it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::OrgRead => "org:read",
-            Self::OrgManage => "org:manage",
-            Self::MembersRead => "members:read",
-            Self::MembersWrite => "members:write",
-            Self::RolesRead => "roles:read",
-            Self::RolesWrite => "roles:write",
-            Self::UsersRead => "users:read",
-            Self::UsersWrite => "users:write",
-            Self::ClientsWrite => "clients:write",
-            Self::SsoWrite => "sso:write",
-            Self::ScimWrite => "scim:write",
-            Self::WebhooksWrite => "webhooks:write",
-            Self::AuditRead => "audit:read",
+/// A closed list of names as an enum: its variants, `ALL`, `as_str`, `Display`, `FromStr`
+/// (failing with [`UnknownName`]) and a constant slice of the names, from one table.
+macro_rules! closed_names {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_doc:meta])* $variant:ident = $text:literal,)*
         }
-    }
+        $(#[$names_doc:meta])*
+        names $names:ident;
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$variant_doc])* $variant,)*
+        }
+
+        impl $name {
+            /// Every one, in order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// Its name, as stored and as the API and tokens carry it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)*
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|known| known.as_str() == name)
+                    .ok_or_else(|| UnknownName(name.to_owned()))
+            }
+        }
+
+        $(#[$names_doc])*
+        pub const $names: &[&str] = &[$($text),*];
+    };
 }
 
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+closed_names! {
+    /// A `resource:action` permission an organization role can hold.
+    pub enum Permission {
+        /// Read the organization.
+        OrgRead = "org:read",
+        /// Delete or re-police the organization itself.
+        OrgManage = "org:manage",
+        /// Read its members and groups.
+        MembersRead = "members:read",
+        /// Add, change and remove members and groups.
+        MembersWrite = "members:write",
+        /// Read its roles.
+        RolesRead = "roles:read",
+        /// Define, change and delete custom roles.
+        RolesWrite = "roles:write",
+        /// Read its users.
+        UsersRead = "users:read",
+        /// Change its users.
+        UsersWrite = "users:write",
+        /// Manage its OAuth clients.
+        ClientsWrite = "clients:write",
+        /// Manage its single sign-on.
+        SsoWrite = "sso:write",
+        /// Manage its SCIM provisioning.
+        ScimWrite = "scim:write",
+        /// Manage its webhooks.
+        WebhooksWrite = "webhooks:write",
+        /// Read its audit log.
+        AuditRead = "audit:read",
     }
+    /// Every permission's name, in catalog order.
+    names PERMISSIONS;
 }
 
-impl FromStr for Permission {
-    type Err = UnknownName;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|permission| permission.as_str() == name)
-            .ok_or_else(|| UnknownName(name.to_owned()))
+closed_names! {
+    /// A role Castellan defines.
+    pub enum BuiltInRole {
+        /// Everything, including handing out the owner role.
+        Owner = "owner",
+        /// Everything but deleting or re-policing the organization itself.
+        Admin = "admin",
+        /// Reads the organization, its members, roles and users.
+        Member = "member",
+        /// Reads the organization and its members.
+        Viewer = "viewer",
     }
-}
-
-/// Every permission's name, in catalog order.
-pub const PERMISSIONS: &[&str] = &{
-    let mut names = [""; Permission::ALL.len()];
-    let mut index = 0;
-    while index < names.len() {
-        names[index] = Permission::ALL[index].as_str();
-        index += 1;
-    }
-    names
-};
-
-/// A role Castellan defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BuiltInRole {
-    /// Everything, including handing out the owner role.
-    Owner,
-    /// Everything but deleting or re-policing the organization itself.
-    Admin,
-    /// Reads the organization, its members, roles and users.
-    Member,
-    /// Reads the organization and its members.
-    Viewer,
+    /// The built-in roles' names, from most to least powerful.
+    names BUILT_IN_ROLES;
 }
 
 impl BuiltInRole {
-    /// Every built-in role, from most to least powerful.
-    pub const ALL: [Self; 4] = [Self::Owner, Self::Admin, Self::Member, Self::Viewer];
-
-    /// Its name, as memberships store it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Member => "member",
-            Self::Viewer => "viewer",
-        }
-    }
-
     /// The permissions it grants, in catalog order.
     pub fn permissions(self) -> Vec<Permission> {
         use Permission::{MembersRead, OrgManage, OrgRead, RolesRead, UsersRead};
         match self {
             Self::Owner => Permission::ALL.to_vec(),
             Self::Admin => Permission::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|permission| *permission != OrgManage)
                 .collect(),
             Self::Member => vec![OrgRead, MembersRead, RolesRead, UsersRead],
@@ -150,34 +130,6 @@ impl BuiltInRole {
         }
     }
 }
-
-impl fmt::Display for BuiltInRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BuiltInRole {
-    type Err = UnknownName;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|role| role.as_str() == name)
-            .ok_or_else(|| UnknownName(name.to_owned()))
-    }
-}
-
-/// The built-in roles' names, from most to least powerful.
-pub const BUILT_IN_ROLES: &[&str] = &{
-    let mut names = [""; BuiltInRole::ALL.len()];
-    let mut index = 0;
-    while index < names.len() {
-        names[index] = BuiltInRole::ALL[index].as_str();
-        index += 1;
-    }
-    names
-};
 
 /// The permission names of a built-in role; `None` for a name that is not built in.
 pub fn built_in_permissions(role: &str) -> Option<Vec<&'static str>> {

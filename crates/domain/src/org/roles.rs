@@ -41,7 +41,7 @@ impl OrganizationService {
     /// The organization's roles: the built-in ones, then its custom roles.
     pub async fn roles(&self, scope: &Authorized<RolesRead>) -> Result<Vec<RoleView>, DomainError> {
         let id = scope.organization();
-        let built_in = BuiltInRole::ALL.into_iter().map(|role| RoleView {
+        let built_in = BuiltInRole::ALL.iter().map(|role| RoleView {
             id: None,
             name: role.as_str().to_owned(),
             built_in: true,
