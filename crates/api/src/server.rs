@@ -254,7 +254,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         },
     );
     let organizations = OrganizationService::new(
-        organization_repository,
+        castellan_domain::OrganizationPorts::on(organization_repository),
         accounts.ports().users.clone(),
         cache.clone(),
         events.clone(),

@@ -12,7 +12,7 @@ use crate::accounts::{AccountService, Principal};
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
 use crate::client::ConsentRepository;
 use crate::mfa::{MfaRepository, PasskeyRepository};
-use crate::org::OrganizationRepository;
+use crate::org::MembershipStore;
 use crate::session::RequestContext;
 use crate::user::{User, UserId};
 
@@ -48,7 +48,7 @@ pub trait ConsentLedger: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct CompliancePorts {
     /// Memberships.
-    pub organizations: Arc<dyn OrganizationRepository>,
+    pub organizations: Arc<dyn MembershipStore>,
     /// TOTP and backup codes.
     pub factors: Arc<dyn MfaRepository>,
     /// Passkeys.

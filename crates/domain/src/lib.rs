@@ -53,9 +53,10 @@ pub use mfa::{
     PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
 };
 pub use org::{
-    Added, CustomRole, Decision, Group, Invitation, Member, MemberRef, Membership, Organization,
-    OrganizationDomain, OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy,
-    OrganizationRepository, OrganizationService, RoleView, TxtLookup, Verification,
+    Added, CustomRole, Decision, DomainStore, Group, GroupStore, Invitation, InvitationStore,
+    Member, MemberRef, Membership, MembershipStore, Organization, OrganizationDomain,
+    OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationPorts,
+    OrganizationService, OrganizationStore, RoleStore, RoleView, TxtLookup, Verification,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};

@@ -10,7 +10,7 @@ use crate::DomainError;
 use crate::accounts::{AccountService, Principal};
 use crate::admin::require_admin;
 use crate::audit::{AuditAction, AuditEvent, AuditLog};
-use crate::org::OrganizationRepository;
+use crate::org::OrganizationStore;
 use crate::session::RequestContext;
 use crate::user::UserQuery;
 
@@ -44,7 +44,7 @@ pub struct Maintenance {
 #[derive(Debug, Clone)]
 pub struct PlatformService {
     accounts: AccountService,
-    organizations: Arc<dyn OrganizationRepository>,
+    organizations: Arc<dyn OrganizationStore>,
     audit: Arc<dyn AuditLog>,
 }
 
@@ -52,7 +52,7 @@ impl PlatformService {
     /// A service over these adapters.
     pub fn new(
         accounts: AccountService,
-        organizations: Arc<dyn OrganizationRepository>,
+        organizations: Arc<dyn OrganizationStore>,
         audit: Arc<dyn AuditLog>,
     ) -> Self {
         Self {

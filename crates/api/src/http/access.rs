@@ -1,14 +1,17 @@
 //! Permission checks in one typed place: a handler names the permission it needs in its
 //! signature (`OrgAccess<MembersWrite>`, `OrgAccess<RolesWrite, OfRole>`,
-//! `OrgRequest<RolesWrite, Body>`, `PlatformAdmin`), and the extractor resolves the caller, the
-//! organization (from the path, the query, the body or the token's organization scope) and the
-//! caller's effective permissions. No handler checks roles by hand.
+//! `OrgRequest<RolesWrite, Body>`, `PlatformAdmin`), and the extractor resolves the caller and
+//! the organization (from the path, the query, the body or the token's organization scope),
+//! has the organization service check the permission, and hands the handler the service's
+//! proof of it ([`Authorized`]), which the organization-scoped use cases require. No handler
+//! checks roles by hand.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
+use castellan_domain::org::{Authorized, Requirement};
 use castellan_domain::{OrganizationId, Principal};
 use serde::de::DeserializeOwned;
 
@@ -17,48 +20,9 @@ use crate::extract::JsonOrForm;
 use crate::http::auth::Authenticated;
 use crate::state::AppState;
 
-/// A permission a route needs.
-pub trait Needs: Send + Sync {
-    /// Its `resource:action` name; `None`: membership in any role.
-    const PERMISSION: Option<&'static str>;
-}
-
-/// Membership in any role (leaving needs no more).
-#[derive(Debug)]
-pub struct AnyMember;
-
-impl Needs for AnyMember {
-    const PERMISSION: Option<&'static str> = None;
-}
-
-macro_rules! permissions {
-    ($($(#[$doc:meta])* $name:ident = $permission:literal;)*) => {
-        $(
-            $(#[$doc])*
-            #[derive(Debug)]
-            pub struct $name;
-
-            impl Needs for $name {
-                const PERMISSION: Option<&'static str> = Some($permission);
-            }
-        )*
-    };
-}
-
-permissions! {
-    /// `org:read`.
-    OrgRead = "org:read";
-    /// `org:manage`.
-    OrgManage = "org:manage";
-    /// `members:read`.
-    MembersRead = "members:read";
-    /// `members:write`.
-    MembersWrite = "members:write";
-    /// `roles:read`.
-    RolesRead = "roles:read";
-    /// `roles:write`.
-    RolesWrite = "roles:write";
-}
+pub use castellan_domain::org::{
+    AnyMember, MembersRead, MembersWrite, OrgManage, OrgRead, RolesRead, RolesWrite,
+};
 
 /// Where a route finds the organization it acts on.
 pub trait OrgSource: Send + Sync {
@@ -146,14 +110,12 @@ fn parse_organization(id: &str) -> Option<OrganizationId> {
 /// invisible; a member without the permission gets 403.
 #[derive(Debug)]
 pub struct OrgAccess<P, S = InPath> {
-    /// Who is calling.
-    pub principal: Principal,
-    /// The organization.
-    pub organization: OrganizationId,
-    needs: PhantomData<(P, S)>,
+    /// The service's proof that the caller is allowed `P` in the organization.
+    pub scope: Authorized<P>,
+    source: PhantomData<S>,
 }
 
-impl<P: Needs, S: OrgSource> FromRequestParts<AppState> for OrgAccess<P, S> {
+impl<P: Requirement, S: OrgSource> FromRequestParts<AppState> for OrgAccess<P, S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -169,27 +131,19 @@ impl<P: Needs, S: OrgSource> FromRequestParts<AppState> for OrgAccess<P, S> {
 }
 
 /// `principal` with `P` checked in the organization: outside it, a 404 saying `S::MISSING`.
-async fn checked<P: Needs, S: OrgSource>(
+async fn checked<P: Requirement, S: OrgSource>(
     principal: Principal,
     id: OrganizationId,
     state: &AppState,
 ) -> Result<OrgAccess<P, S>, ApiError> {
-    let organizations = &state.organizations;
-    let verdict = match P::PERMISSION {
-        Some(permission) => organizations.require(&principal, id, permission).await,
-        None => organizations.require_member(&principal, id).await,
-    };
-    match verdict {
-        Err(castellan_domain::DomainError::NotFound(_)) => {
-            return Err(ApiError::not_found(S::MISSING));
-        }
-        other => other?,
+    match state.organizations.authorize::<P>(principal, id).await {
+        Ok(scope) => Ok(OrgAccess {
+            scope,
+            source: PhantomData,
+        }),
+        Err(castellan_domain::DomainError::NotFound(_)) => Err(ApiError::not_found(S::MISSING)),
+        Err(other) => Err(other.into()),
     }
-    Ok(OrgAccess {
-        principal,
-        organization: id,
-        needs: PhantomData,
-    })
 }
 
 /// A request body that names the organization it acts on.
@@ -210,7 +164,7 @@ pub struct OrgRequest<P, T> {
 
 impl<P, T> FromRequest<AppState> for OrgRequest<P, T>
 where
-    P: Needs,
+    P: Requirement,
     T: DeserializeOwned + NamesOrganization + Send,
 {
     type Rejection = ApiError;

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dto::UserBody;
+use super::dto::{PageInfo, PageQuery, UserBody};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::http::access::PlatformAdmin;
@@ -41,10 +41,6 @@ fn user_id(text: &str) -> Result<UserId, ApiError> {
 /// Paging and filters over users.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListUsersParams {
-    /// 1-based page (default 1).
-    page: Option<u64>,
-    /// Page size, 1 to 100 (default 20).
-    per_page: Option<u64>,
     /// Substring of the email or names.
     search: Option<String>,
     /// Only this role.
@@ -58,16 +54,13 @@ pub struct ListUsersParams {
 pub struct UserListBody {
     /// This page.
     users: Vec<UserBody>,
-    /// Matches in all.
-    total: u64,
-    /// This page's number.
-    page: u64,
-    /// Page size.
-    per_page: u64,
+    /// Its place in the list.
+    #[serde(flatten)]
+    paging: PageInfo,
 }
 
 /// List users (admin).
-#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])), params(ListUsersParams),
+#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])), params(PageQuery, ListUsersParams),
     responses(
         (status = 200, body = UserListBody),
         (status = 403, description = "Not an admin (AUTHORIZATION_ERROR)", body = ErrorBody),
@@ -75,11 +68,13 @@ pub struct UserListBody {
 async fn list_users(
     State(state): State<AppState>,
     caller: PlatformAdmin,
+    Query(paging): Query<PageQuery>,
     Query(params): Query<ListUsersParams>,
 ) -> Result<Json<UserListBody>, ApiError> {
+    let (page, per_page) = paging.resolve(20);
     let query = UserQuery {
-        page: params.page.unwrap_or(1),
-        per_page: params.per_page.unwrap_or(20),
+        page,
+        per_page,
         search: params.search,
         role: params
             .role
@@ -91,9 +86,11 @@ async fn list_users(
     let page = state.admin.list_users(&caller.principal, &query).await?;
     Ok(Json(UserListBody {
         users: page.users.iter().map(UserBody::from).collect(),
-        total: page.total,
-        page: query.page,
-        per_page: query.per_page,
+        paging: PageInfo {
+            total: page.total,
+            page: query.page,
+            per_page: query.per_page,
+        },
     }))
 }
 
@@ -297,10 +294,6 @@ async fn bootstrap(
 /// Filters over the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuditParams {
-    /// 1-based page (default 1).
-    page: Option<u64>,
-    /// Page size, 1 to 100 (default 50).
-    per_page: Option<u64>,
     /// Only this action, e.g. `auth.signin.failed`.
     action: Option<String>,
     /// Only events by this user id.
@@ -357,16 +350,13 @@ impl From<AuditEvent> for AuditEventBody {
 pub struct AuditListBody {
     /// Newest first.
     events: Vec<AuditEventBody>,
-    /// Matches in all.
-    total: u64,
-    /// This page's number.
-    page: u64,
-    /// Page size.
-    per_page: u64,
+    /// Its place in the list.
+    #[serde(flatten)]
+    paging: PageInfo,
 }
 
 /// The audit log of security events, newest first (admin).
-#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("bearer" = [])), params(AuditParams),
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("bearer" = [])), params(PageQuery, AuditParams),
     responses(
         (status = 200, body = AuditListBody),
         (status = 403, description = "AUTHORIZATION_ERROR", body = ErrorBody),
@@ -374,11 +364,13 @@ pub struct AuditListBody {
 async fn audit(
     State(state): State<AppState>,
     caller: PlatformAdmin,
+    Query(paging): Query<PageQuery>,
     Query(params): Query<AuditParams>,
 ) -> Result<Json<AuditListBody>, ApiError> {
+    let (page, per_page) = paging.resolve(50);
     let query = AuditQuery {
-        page: params.page.unwrap_or(1),
-        per_page: params.per_page.unwrap_or(50),
+        page,
+        per_page,
         action: params.action,
         actor: params.actor.as_deref().map(user_id).transpose()?,
         target: params.target,
@@ -388,9 +380,11 @@ async fn audit(
     let (events, total) = state.admin.audit(&caller.principal, &query).await?;
     Ok(Json(AuditListBody {
         events: events.into_iter().map(AuditEventBody::from).collect(),
-        total,
-        page: query.page,
-        per_page: query.per_page,
+        paging: PageInfo {
+            total,
+            page: query.page,
+            per_page: query.per_page,
+        },
     }))
 }
 

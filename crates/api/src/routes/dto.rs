@@ -2,8 +2,8 @@
 
 use castellan_domain::{Session, TokenPair, User};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -162,4 +162,34 @@ impl SessionBody {
             current: session.id == current,
         }
     }
+}
+
+/// Which page of a list the query asks for; a list route reads it beside its own filters.
+#[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// 1-based page (default 1).
+    page: Option<u64>,
+    /// Page size, 1 to 100 (default 20; 50 for the audit log).
+    per_page: Option<u64>,
+}
+
+impl PageQuery {
+    /// The page number and size, the size defaulting to `default_size`.
+    pub fn resolve(self, default_size: u64) -> (u64, u64) {
+        (
+            self.page.unwrap_or(1),
+            self.per_page.unwrap_or(default_size),
+        )
+    }
+}
+
+/// Where a page sits in its list, sent beside the page's items.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct PageInfo {
+    /// Matches in all.
+    pub total: u64,
+    /// This page's number.
+    pub page: u64,
+    /// Page size.
+    pub per_page: u64,
 }

@@ -80,7 +80,7 @@ async fn list(
     State(state): State<AppState>,
     access: OrgAccess<RolesRead, InQueryOrToken>,
 ) -> Result<Json<Vec<RoleBody>>, ApiError> {
-    let roles = state.organizations.roles(access.organization).await?;
+    let roles = state.organizations.roles(&access.scope).await?;
     Ok(Json(roles.iter().map(RoleBody::from).collect()))
 }
 
@@ -112,7 +112,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<RoleBody>), ApiError> {
     let role = state
         .organizations
-        .create_role(access.organization, &body.name, &body.permissions)
+        .create_role(&access.scope, &body.name, &body.permissions)
         .await?;
     Ok((StatusCode::CREATED, Json(RoleBody::from(&role))))
 }
@@ -137,13 +137,14 @@ pub struct UpdateRoleRequest {
     ))]
 async fn update(
     State(state): State<AppState>,
-    _access: OrgAccess<RolesWrite, OfRole>,
+    access: OrgAccess<RolesWrite, OfRole>,
     Path(id): Path<String>,
     JsonOrForm(request): JsonOrForm<UpdateRoleRequest>,
 ) -> Result<Json<RoleBody>, ApiError> {
     let role = state
         .organizations
         .update_role(
+            &access.scope,
             role_id(&id)?,
             request.name.as_deref(),
             request.permissions.as_deref(),
@@ -162,10 +163,13 @@ async fn update(
     ))]
 async fn delete(
     State(state): State<AppState>,
-    _access: OrgAccess<RolesWrite, OfRole>,
+    access: OrgAccess<RolesWrite, OfRole>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.organizations.delete_role(role_id(&id)?).await?;
+    state
+        .organizations
+        .delete_role(&access.scope, role_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Membership, OrganizationId, OrganizationService};
-use crate::accounts::Principal;
+use super::{
+    Authorized, BuiltInRole, Membership, OrgManage, OrgRead, OrganizationId, OrganizationService,
+};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::session::RequestContext;
 use crate::{DomainError, User};
@@ -123,19 +124,20 @@ impl OrganizationService {
     /// The organization's claimed domains, verified or not.
     pub async fn domains(
         &self,
-        id: OrganizationId,
+        scope: &Authorized<OrgRead>,
     ) -> Result<Vec<OrganizationDomain>, DomainError> {
-        self.organizations.domains(id).await
+        let id = scope.organization();
+        self.domains.domains(id).await
     }
 
     /// Claims a domain; it counts once verified.
     pub async fn add_domain(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         domain: &str,
         context: &RequestContext,
     ) -> Result<OrganizationDomain, DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let domain = check_domain(domain)?;
         let token: [u8; 20] = rand::random();
         let claim = OrganizationDomain {
@@ -147,7 +149,7 @@ impl OrganizationService {
             verified_by: None,
             created_at: self.clock.now(),
         };
-        self.organizations.add_domain(&claim).await?;
+        self.domains.add_domain(&claim).await?;
         self.record(
             AuditEvent::new(AuditAction::DomainAdded, claim.created_at, context)
                 .by(caller.user.id)
@@ -164,7 +166,7 @@ impl OrganizationService {
         domain: &str,
     ) -> Result<OrganizationDomain, DomainError> {
         let domain = check_domain(domain).map_err(|_| DomainError::NotFound("domain"))?;
-        self.organizations
+        self.domains
             .domains(id)
             .await?
             .into_iter()
@@ -177,12 +179,12 @@ impl OrganizationService {
     /// first is a conflict.
     pub async fn verify_domain(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         domain: &str,
         how: Verification,
         context: &RequestContext,
     ) -> Result<OrganizationDomain, DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let mut claim = self.claim(id, domain).await?;
         if claim.verified_at.is_some() {
             return Ok(claim);
@@ -213,7 +215,7 @@ impl OrganizationService {
         }
         let method = how.as_str();
         let now = self.clock.now();
-        self.organizations
+        self.domains
             .verify_domain(claim.id, &claim.domain, now, method)
             .await
             .map_err(|error| match error {
@@ -237,13 +239,13 @@ impl OrganizationService {
     /// Drops a claim.
     pub async fn remove_domain(
         &self,
-        caller: &Principal,
-        id: OrganizationId,
+        scope: &Authorized<OrgManage>,
         domain: &str,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
+        let (caller, id) = (scope.principal(), scope.organization());
         let claim = self.claim(id, domain).await?;
-        self.organizations.delete_domain(claim.id).await?;
+        self.domains.delete_domain(claim.id).await?;
         self.record(
             AuditEvent::new(AuditAction::DomainRemoved, self.clock.now(), context)
                 .by(caller.user.id)
@@ -266,12 +268,12 @@ impl OrganizationService {
         let Some((_, domain)) = user.email.as_str().rsplit_once('@') else {
             return Ok(());
         };
-        let Some(organization) = self.organizations.verified_domain_owner(domain).await? else {
+        let Some(organization) = self.domains.verified_domain_owner(domain).await? else {
             return Ok(());
         };
         if !organization.policy.auto_join_verified_domains
             || self
-                .organizations
+                .memberships
                 .membership(organization.id, user.id)
                 .await?
                 .is_some()
@@ -281,10 +283,10 @@ impl OrganizationService {
         let membership = Membership {
             organization_id: organization.id,
             user_id: user.id,
-            role: "member".to_owned(),
+            role: BuiltInRole::Member.as_str().to_owned(),
             created_at: self.clock.now(),
         };
-        match self.organizations.add_member(&membership).await {
+        match self.memberships.add_member(&membership).await {
             // Two sign-ins at once: the other one added it, and told everyone.
             Err(DomainError::Conflict(_)) => return Ok(()),
             other => other?,

@@ -1,0 +1,101 @@
+//! Invitations: an address without an account is invited by mail and joins on acceptance.
+
+use std::time::Duration;
+
+use super::{Added, Invitation, Membership, Organization, OrganizationId, OrganizationService};
+use crate::accounts::Principal;
+use crate::audit::{AuditAction, AuditEvent};
+use crate::session::RequestContext;
+use crate::user::Email;
+use crate::{DomainError, User};
+
+/// How long an invitation can be accepted.
+const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl OrganizationService {
+    /// Mails an invitation to an address without an account.
+    pub(super) async fn invite(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        email: Email,
+        role: String,
+        context: &RequestContext,
+    ) -> Result<Added, DomainError> {
+        let (outbox, issuer) = self
+            .invitation_mail
+            .as_ref()
+            .ok_or(DomainError::NotFound("user"))?;
+        let organization = self.organization(id).await?;
+        let token = crate::accounts::random_token();
+        let now = self.clock.now();
+        let expires_at = now + crate::accounts::chrono_duration(INVITATION_LIFETIME);
+        self.invitations
+            .create_invitation(&Invitation {
+                hash: crate::accounts::hash_token(&token),
+                organization_id: id,
+                email: email.as_str().to_owned(),
+                role,
+                invited_by: caller.user.id,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        outbox
+            .send(
+                email.as_str(),
+                &crate::email::Notice::Invitation {
+                    organization: organization.name,
+                    link: format!("{issuer}/invitations/accept?token={token}"),
+                },
+                now,
+            )
+            .await?;
+        self.record(
+            AuditEvent::new(AuditAction::MemberInvited, now, context)
+                .by(caller.user.id)
+                .on(id),
+        )
+        .await?;
+        Ok(Added::Invited {
+            email: email.as_str().to_owned(),
+            expires_at,
+        })
+    }
+
+    /// Accepts an invitation for the signed-in account it was sent to; for anyone else it is
+    /// unknown.
+    pub async fn accept_invitation(
+        &self,
+        user: &User,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<Organization, DomainError> {
+        // Sent to another address, the invitation stays usable by its addressee.
+        let invitation = self
+            .invitations
+            .accept_invitation(
+                &crate::accounts::hash_token(token.trim()),
+                user.email.as_str(),
+                self.clock.now(),
+            )
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        let membership = Membership {
+            organization_id: invitation.organization_id,
+            user_id: user.id,
+            role: invitation.role,
+            created_at: self.clock.now(),
+        };
+        self.memberships.add_member(&membership).await?;
+        self.changed(invitation.organization_id).await?;
+        self.record(
+            AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
+                .by(user.id)
+                .on(invitation.organization_id)
+                .note(format!("invitation accepted; role={}", membership.role)),
+        )
+        .await?;
+        self.organization(invitation.organization_id).await
+    }
+}
