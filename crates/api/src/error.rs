@@ -223,13 +223,10 @@ impl From<DomainError> for ApiError {
 
 /// Writes the `X-RateLimit-*` headers of a decision.
 pub fn set_rate_headers(headers: &mut HeaderMap, decision: &RateDecision) {
-    let reset_at = chrono::Utc::now().timestamp()
-        + i64::try_from(decision.reset_after.as_secs()).unwrap_or(i64::MAX / 2)
-        + i64::from(decision.reset_after.subsec_nanos() > 0);
     for (name, value) in [
         ("x-ratelimit-limit", decision.limit.to_string()),
         ("x-ratelimit-remaining", decision.remaining.to_string()),
-        ("x-ratelimit-reset", reset_at.to_string()),
+        ("x-ratelimit-reset", decision.reset_at.to_string()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), value);

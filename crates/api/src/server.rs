@@ -259,6 +259,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         cache.clone(),
         events.clone(),
         clock.clone(),
+        system.random.clone(),
     )
     .with_invitations(outbox, &config.issuer);
     let organizations = with_domain_verification(organizations, &config.organizations);
@@ -308,7 +309,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
             tokens,
             kv: cache.clone(),
             events: audit.clone(),
-            clock,
+            clock: clock.clone(),
             random: system.random.clone(),
             outbound: Arc::new(outbound),
         },
@@ -324,7 +325,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         admin,
         audit,
         keys,
-        limiter: RateLimiter::new(cache),
+        limiter: RateLimiter::new(cache, clock.clone()),
         clients,
         oidc,
         sso,

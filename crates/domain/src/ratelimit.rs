@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{DomainError, KeyValueStore};
+use crate::{Clock, DomainError, KeyValueStore};
 
 /// The outcome of counting one request against a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct RateDecision {
     pub remaining: u64,
     /// Time until the window resets.
     pub reset_after: Duration,
+    /// When the window resets, in whole seconds since the Unix epoch (rounded up).
+    pub reset_at: i64,
 }
 
 /// One limit: `limit` requests per `window`.
@@ -31,12 +33,13 @@ pub struct Limit {
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     store: Arc<dyn KeyValueStore>,
+    clock: Arc<dyn Clock>,
 }
 
 impl RateLimiter {
-    /// A limiter keeping its counters in `store`.
-    pub fn new(store: Arc<dyn KeyValueStore>) -> Self {
-        Self { store }
+    /// A limiter keeping its counters in `store`, telling reset times by `clock`.
+    pub fn new(store: Arc<dyn KeyValueStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
     }
 
     /// Counts one request for `subject` under `limit`.
@@ -49,6 +52,9 @@ impl RateLimiter {
             limit: limit.limit,
             remaining: limit.limit.saturating_sub(used),
             reset_after: counter.resets_in,
+            reset_at: self.clock.now().timestamp()
+                + i64::try_from(counter.resets_in.as_secs()).unwrap_or(i64::MAX / 2)
+                + i64::from(counter.resets_in.subsec_nanos() > 0),
         })
     }
 

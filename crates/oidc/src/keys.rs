@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::key_material::key_material;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
-    RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,8 +25,6 @@ use castellan_domain::{
 };
 use chrono::{DateTime, Utc};
 use jsonwebtoken::DecodingKey;
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -195,58 +193,8 @@ impl std::fmt::Debug for KeyManager {
     }
 }
 
-fn storage(error: impl std::fmt::Display) -> DomainError {
+pub(crate) fn storage(error: impl std::fmt::Display) -> DomainError {
     DomainError::Storage(error.to_string())
-}
-
-/// The public JWK members (without `kid`, `use`, `alg`) and the private key's DER.
-type KeyMaterial = (serde_json::Value, Vec<u8>);
-
-/// Generates a key pair for `algorithm` off the async runtime (an RSA key takes long enough to
-/// stall other requests).
-async fn key_material(algorithm: &'static str, bits: usize) -> Result<KeyMaterial, DomainError> {
-    tokio::task::spawn_blocking(move || -> Result<KeyMaterial, DomainError> {
-        let rng = SystemRandom::new();
-        match algorithm {
-            "ES256" => {
-                let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(storage)?;
-                let pair =
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-                        .map_err(storage)?;
-                // Uncompressed point: 0x04 || x || y.
-                let point = pair.public_key().as_ref();
-                let jwk = serde_json::json!({
-                    "crv": "P-256", "kty": "EC",
-                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                    "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-                });
-                Ok((jwk, pkcs8.as_ref().to_vec()))
-            }
-            "EdDSA" => {
-                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(storage)?;
-                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(storage)?;
-                let jwk = serde_json::json!({
-                    "crv": "Ed25519", "kty": "OKP",
-                    "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-                });
-                Ok((jwk, pkcs8.as_ref().to_vec()))
-            }
-            _ => {
-                let private =
-                    rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).map_err(storage)?;
-                let jwk = serde_json::json!({
-                    "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
-                    "kty": "RSA",
-                    "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
-                });
-                let der = private.to_pkcs1_der().map_err(storage)?;
-                Ok((jwk, der.as_bytes().to_vec()))
-            }
-        }
-    })
-    .await
-    .map_err(storage)?
 }
 
 /// Generates a key for `algorithm` in `state`, its private half encrypted under the master key.

@@ -4,6 +4,7 @@
 //!
 //! It knows nothing of HTTP; the api crate serves what it produces.
 
+mod key_material;
 pub mod keys;
 pub mod master_key;
 pub mod provider;

@@ -139,7 +139,7 @@ impl OrganizationService {
     ) -> Result<OrganizationDomain, DomainError> {
         let (caller, id) = (scope.principal(), scope.organization());
         let domain = check_domain(domain)?;
-        let token: [u8; 20] = rand::random();
+        let token: [u8; 20] = self.random.bytes();
         let claim = OrganizationDomain {
             id: Uuid::now_v7(),
             organization_id: id,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::audit::{AuditEvent, EventSink};
 use crate::user::UserRepository;
-use crate::{Clock, DomainError, KeyValueStore};
+use crate::{Clock, DomainError, KeyValueStore, RandomSource};
 
 mod access;
 mod domains;
@@ -53,6 +53,7 @@ pub struct OrganizationService {
     kv: Arc<dyn KeyValueStore>,
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
     invitation_mail: Option<(crate::email::Outbox, String)>,
     dns: Option<Arc<dyn TxtLookup>>,
 }
@@ -65,6 +66,7 @@ impl OrganizationService {
         kv: Arc<dyn KeyValueStore>,
         events: Arc<dyn EventSink>,
         clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
     ) -> Self {
         Self {
             organizations: ports.organizations,
@@ -77,6 +79,7 @@ impl OrganizationService {
             kv,
             events,
             clock,
+            random,
             invitation_mail: None,
             dns: None,
         }
