@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use castellan_api::config::Config;
+use castellan_persistence::entities::mail_outbox;
 
 use crate::mfa::claims;
 use crate::oidc_support::{Browser, hidden};
@@ -436,7 +437,11 @@ async fn the_outbox_survives_a_restart() {
         )
         .await;
     assert_eq!(status, 201);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stopped once its worker has tried, and failed, to deliver.
+    watch_outbox(&first, "restart@example.com", |row| {
+        row.attempts >= 1 && row.status == "pending"
+    })
+    .await;
     first.stop().await;
     let inbox = Inbox::start(TcpListener::bind(("127.0.0.1", port)).unwrap());
     let second = TestServer::start_config(config, dir, postgres).await;
@@ -465,14 +470,40 @@ async fn mail_queued_while_smtp_is_down_arrives_when_it_is_back() {
         .await;
     assert_eq!(status, 201);
     // Let a few deliveries fail.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    watch_outbox(&server, "patient@example.com", |row| row.attempts >= 2).await;
     let inbox = Inbox::start(TcpListener::bind(("127.0.0.1", port)).unwrap());
     inbox
         .wait_for("patient@example.com", "Confirm your email address")
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the outbox has it as sent, no worker will deliver it again.
+    watch_outbox(&server, "patient@example.com", |row| row.status == "sent").await;
     assert_eq!(inbox.count(), 1);
     server.stop().await;
+}
+
+/// Watches the outbox row of the message to `recipient` until `settled` holds for it.
+async fn watch_outbox(
+    server: &TestServer,
+    recipient: &str,
+    settled: impl Fn(&mail_outbox::Model) -> bool,
+) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let database = sea_orm::Database::connect(server.state.config.database.url.expose())
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let row = mail_outbox::Entity::find()
+            .filter(mail_outbox::Column::Recipient.eq(recipient))
+            .one(&database)
+            .await
+            .unwrap();
+        if row.as_ref().is_some_and(&settled) {
+            database.close().await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the outbox row for {recipient} never settled");
 }
 
 /// The embedded default writes each message as an `.eml` file under `data_dir/mail`.
