@@ -22,6 +22,7 @@ pub mod password;
 pub mod platform;
 pub mod random;
 pub mod ratelimit;
+pub mod sensitive;
 pub mod session;
 pub mod token;
 pub mod user;
@@ -62,6 +63,7 @@ pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};
 pub use random::{RandomSource, SystemRandom};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
+pub use sensitive::{AccessToken, ClientSecret, OneTimeCode, Password, RefreshToken};
 pub use session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
     SessionRepository,
