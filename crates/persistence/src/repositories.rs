@@ -22,6 +22,7 @@ pub use signing_key::SqlSigningKeyRepository;
 pub use user::SqlUserRepository;
 
 use castellan_domain::DomainError;
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{DbErr, SqlErr};
 
 /// Maps a database error: unique violations become `Conflict(what)`, anything else a storage
@@ -33,9 +34,10 @@ pub(crate) fn map_db_error(what: &'static str) -> impl Fn(DbErr) -> DomainError 
     }
 }
 
-/// A case-insensitive `LIKE` pattern containing `search`, with its wildcards escaped; `None`
+/// A case-insensitive `LIKE` pattern containing `search`, with its wildcards escaped by a
+/// backslash that the `ESCAPE` clause names (SQLite has no default escape character); `None`
 /// for an empty search.
-pub(crate) fn like_pattern(search: &str) -> Option<String> {
+pub(crate) fn like_pattern(search: &str) -> Option<LikeExpr> {
     let search = search.trim();
     if search.is_empty() {
         return None;
@@ -45,7 +47,7 @@ pub(crate) fn like_pattern(search: &str) -> Option<String> {
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
-    Some(format!("%{escaped}%"))
+    Some(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 /// Offset and limit of a 1-based page.

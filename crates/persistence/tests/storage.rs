@@ -209,3 +209,50 @@ mod tempdir {
         }
     }
 }
+
+/// `_` and `%` in a user search are the characters themselves, not `LIKE` wildcards.
+#[tokio::test]
+async fn user_search_matches_wildcards_literally() {
+    use castellan_domain::{Email, PlatformRole, User, UserId, UserQuery, UserRepository};
+    use castellan_persistence::SqlUserRepository;
+    for (db, _guard, _dir) in databases().await {
+        db.migrate_up::<Migrator>(None).await.unwrap();
+        let users = SqlUserRepository::new(db.clone());
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for address in [
+            "a_b@example.com",
+            "axb@example.com",
+            "100%@example.com",
+            "1000@example.com",
+        ] {
+            users
+                .create(&User {
+                    id: UserId::new(),
+                    email: Email::parse(address).unwrap(),
+                    first_name: None,
+                    last_name: None,
+                    email_verified: false,
+                    role: PlatformRole::User,
+                    password_hash: None,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await
+                .unwrap();
+        }
+        for (search, expected) in [("a_b", "a_b@example.com"), ("100%", "100%@example.com")] {
+            let page = users
+                .list(&UserQuery {
+                    page: 1,
+                    per_page: 10,
+                    search: Some(search.to_owned()),
+                    role: None,
+                    email_verified: None,
+                })
+                .await
+                .unwrap();
+            let found: Vec<&str> = page.users.iter().map(|user| user.email.as_str()).collect();
+            assert_eq!(found, [expected], "{:?} searching {search}", db.backend());
+        }
+    }
+}
