@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::accounts::{AccountService, FirstFactor, SignInOutcome, hash_token};
+use crate::accounts::AccountService;
+use crate::secret::{chrono_duration, hash_token, random_token};
+use crate::signin::FirstFactor;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::session::RequestContext;
 use crate::user::{Email, PlatformRole, User, UserId};
@@ -315,7 +317,7 @@ impl EmailService {
         ttl: Duration,
         path: &str,
     ) -> Result<String, DomainError> {
-        let token = crate::accounts::random_token();
+        let token = random_token();
         let now = self.now();
         self.tokens
             .create(&EmailToken {
@@ -324,7 +326,7 @@ impl EmailService {
                 user_id,
                 email: email.to_owned(),
                 created_at: now,
-                expires_at: now + crate::accounts::chrono_duration(ttl),
+                expires_at: now + chrono_duration(ttl),
             })
             .await?;
         Ok(format!("{}{path}?token={token}", self.settings.issuer))
@@ -497,8 +499,9 @@ impl EmailService {
             .await
     }
 
-    /// Signs in with a magic link. The link proves the address, so it also confirms it; with
-    /// sign-up allowed, an address without an account gets one. A second factor still applies.
+    /// Checks a magic link: the proof of a first factor for the sign-in flow. The link proves
+    /// the address, so it also confirms it; with sign-up allowed, an address without an
+    /// account gets one.
     pub async fn verify_magic_link(
         &self,
         token: &str,
@@ -526,23 +529,7 @@ impl EmailService {
             user.updated_at = self.now();
             self.accounts.ports().users.update(&user).await?;
         }
-        self.accounts
-            .first_factor_done(user, vec!["email".to_owned()], None, context)
-            .await
-    }
-
-    /// Signs in with a magic link and issues tokens, or opens the second step.
-    pub async fn sign_in_with_magic_link(
-        &self,
-        token: &str,
-        context: &RequestContext,
-    ) -> Result<SignInOutcome, DomainError> {
-        Ok(match self.verify_magic_link(token, context).await? {
-            FirstFactor::Done(user, amr) => {
-                SignInOutcome::Complete(self.accounts.start_session(user, amr, context).await?)
-            }
-            FirstFactor::SecondFactor(challenge) => SignInOutcome::SecondFactor(challenge),
-        })
+        Ok(FirstFactor::MagicLink(user))
     }
 
     /// Asks to move the account to `new_email`: a confirmation goes to the new address and a

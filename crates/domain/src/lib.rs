@@ -21,13 +21,15 @@ pub mod org;
 pub mod password;
 pub mod platform;
 pub mod ratelimit;
+pub mod secret;
 pub mod session;
+pub mod signin;
 pub mod token;
 pub mod user;
 
 pub use accounts::{
-    AccountPorts, AccountService, AccountSettings, FirstFactor, NewAccount, Principal,
-    RefreshExchange, SignInOutcome, TokenPair,
+    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, RefreshExchange,
+    TokenPair,
 };
 pub use admin::{AdminService, AdminUserPatch};
 pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
@@ -62,6 +64,10 @@ pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
     SessionRepository,
+};
+pub use signin::{
+    Amr, AuthMethod, Authenticated, BrowserSignIn, FirstFactor, Lockout, PasswordCheck, Proof,
+    SignInOutcome, SignInPorts, SignInService,
 };
 pub use token::{
     AccessGrant, IssuedToken, OrgChoice, OrgClaims, OrganizationDirectory, TokenIssuer,

@@ -169,9 +169,13 @@ async fn verify_magic_link(
     Query(mode): Query<SessionMode>,
     JsonOrForm(request): JsonOrForm<MagicLinkVerifyRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state
+    let magic_link = state
         .email
-        .sign_in_with_magic_link(&request.token, &context)
+        .verify_magic_link(&request.token, &context)
+        .await?;
+    let outcome = state
+        .signin
+        .sign_in(magic_link.into(), None, &context)
         .await?;
     Ok(sign_in_answer(&state, outcome, mode.is_cookie()))
 }

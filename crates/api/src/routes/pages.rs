@@ -10,7 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-use castellan_domain::{DomainError, FirstFactor, MfaMethod, NewAccount, SessionId, User};
+use castellan_domain::{
+    Authenticated, BrowserSignIn, DomainError, FirstFactor, MfaMethod, NewAccount, Session,
+    SessionId, User,
+};
 use castellan_oidc::provider::{
     AuthorizationParams, AuthorizeError, DevicePrompt, LogoutParams, OAuthError, Resolution,
 };
@@ -361,36 +364,46 @@ fn csrf_refused() -> Response {
     )
 }
 
-/// After a successful sign-in (or sign-up): the session cookie, then on to the interaction,
-/// the requested local page, or the sign-in page showing who is signed in.
-async fn signed_in(
+/// Renders where a step of a sign-in (or a sign-up) led: with the session open, the cookie and
+/// on to the interaction, the requested local page, or the sign-in page showing who is signed
+/// in; the second step; enrolment first; or the sign-in page again with what went wrong.
+async fn sign_in_step(
     state: &AppState,
     jar: CookieJar,
-    user: &User,
-    amr: Vec<String>,
-    target: &FormTarget,
+    outcome: Result<BrowserSignIn, DomainError>,
+    target: FormTarget,
+    email: String,
     context: &castellan_domain::RequestContext,
 ) -> Response {
-    match establish(state, jar, user, amr, target, context).await {
-        Ok((jar, next)) => (jar, see_other(&next)).into_response(),
-        Err(response) => response,
+    match outcome {
+        Ok(BrowserSignIn::Opened(session)) => match establish(state, jar, &session, &target).await
+        {
+            Ok((jar, next)) => (jar, see_other(&next)).into_response(),
+            Err(response) => response,
+        },
+        Ok(BrowserSignIn::SecondFactor(challenge)) => {
+            second_step_page(state, jar, challenge, target)
+        }
+        Ok(BrowserSignIn::MustEnrol(authenticated)) => {
+            begin_enrolment(state, jar, &authenticated, target, context).await
+        }
+        Err(error) => login_failed(state, jar, target, email, error).await,
     }
 }
 
-/// After a first factor alone: signed in, or, where the platform requires a second factor, on
-/// to setting one up first.
-async fn first_factor_signed_in(
+/// The platform requires a second factor and the sign-in has none: on to setting one up.
+async fn begin_enrolment(
     state: &AppState,
     jar: CookieJar,
-    user: &User,
-    amr: Vec<String>,
+    authenticated: &Authenticated,
     target: FormTarget,
     context: &castellan_domain::RequestContext,
 ) -> Response {
-    if !state.accounts.needs_enrollment(&amr) {
-        return signed_in(state, jar, user, amr, &target, context).await;
-    }
-    match state.mfa.begin_enrolment_sign_in(user, amr, context).await {
+    match state
+        .mfa
+        .begin_enrolment_sign_in(authenticated, context)
+        .await
+    {
         Ok((enrolment, provisioning)) => render_enrol(
             state,
             jar,
@@ -407,22 +420,15 @@ async fn first_factor_signed_in(
     }
 }
 
-/// Opens the browser session and tells the interaction; returns the cookie jar and where to
-/// go next.
+/// Sets the browser session's cookie and tells the interaction; returns the cookie jar and
+/// where to go next.
 async fn establish(
     state: &AppState,
     jar: CookieJar,
-    user: &User,
-    amr: Vec<String>,
+    session: &Session,
     target: &FormTarget,
-    context: &castellan_domain::RequestContext,
 ) -> Result<(CookieJar, String), Response> {
     let (interaction, next) = (target.interaction.as_deref(), target.next.as_deref());
-    let session = state
-        .accounts
-        .open_session(user, amr, context)
-        .await
-        .map_err(domain_error_page)?;
     let jar = jar.add(state.sso.session_cookie(session.id));
     let target = match interaction {
         Some(id) => {
@@ -445,31 +451,12 @@ async fn login_submit(
     if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
         return csrf_refused();
     }
-    let target = form.target;
-    match state
-        .accounts
-        .password_factor(&form.email, &form.password, None, &context)
-        .await
-    {
-        Ok(factor) => after_first_factor(&state, jar, factor, target, &context).await,
-        Err(error) => login_failed(&state, jar, target, form.email, error).await,
-    }
-}
-
-/// A first factor passed: signed in, or on to the second page.
-async fn after_first_factor(
-    state: &AppState,
-    jar: CookieJar,
-    factor: FirstFactor,
-    target: FormTarget,
-    context: &castellan_domain::RequestContext,
-) -> Response {
-    match factor {
-        FirstFactor::Done(user, amr) => {
-            first_factor_signed_in(state, jar, &user, amr, target, context).await
-        }
-        FirstFactor::SecondFactor(challenge) => second_step_page(state, jar, challenge, target),
-    }
+    let password = FirstFactor::Password {
+        email: form.email.clone(),
+        password: form.password,
+    };
+    let outcome = state.signin.sign_in_browser(password.into(), &context).await;
+    sign_in_step(&state, jar, outcome, form.target, form.email, &context).await
 }
 
 /// The second page of a sign-in, offering a passkey when the account has one and passkeys
@@ -580,12 +567,15 @@ async fn mfa_submit(
     if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
         return csrf_refused();
     }
-    match state
+    let outcome = match state
         .mfa
         .complete(&form.mfa_token, &form.code, &context)
         .await
     {
-        Ok((user, amr, _)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
+        Ok(proof) => state.signin.sign_in_browser(proof, &context).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
         Err(DomainError::InvalidMfaCode) => {
             let passkey = form.passkey.is_some();
             let error = (
@@ -601,7 +591,7 @@ async fn mfa_submit(
                 Some(error),
             )
         }
-        Err(error) => login_failed(&state, jar, form.target, String::new(), error).await,
+        outcome => sign_in_step(&state, jar, outcome, form.target, String::new(), &context).await,
     }
 }
 
@@ -681,16 +671,21 @@ async fn enrol_submit(
         .finish_enrolment_sign_in(&form.enrolment, &code, &context)
         .await
     {
-        Ok((user, amr, codes)) => {
-            match establish(&state, jar, &user, amr, &form.target, &context).await {
-                Ok((jar, target)) => (
-                    jar,
-                    page(StatusCode::OK, &BackupCodesPage { codes, target }),
-                )
-                    .into_response(),
-                Err(response) => response,
+        Ok((proof, codes)) => match state.signin.sign_in_browser(proof, &context).await {
+            Ok(BrowserSignIn::Opened(session)) => {
+                match establish(&state, jar, &session, &form.target).await {
+                    Ok((jar, target)) => (
+                        jar,
+                        page(StatusCode::OK, &BackupCodesPage { codes, target }),
+                    )
+                        .into_response(),
+                    Err(response) => response,
+                }
             }
-        }
+            outcome => {
+                sign_in_step(&state, jar, outcome, form.target, String::new(), &context).await
+            }
+        },
         Err(DomainError::InvalidMfaCode) => {
             let error = (
                 StatusCode::UNAUTHORIZED,
@@ -723,7 +718,7 @@ async fn passkey_submit(
     if !SsoCookies::form_csrf_matches(&jar, &form.csrf) {
         return csrf_refused();
     }
-    let outcome = match serde_json::from_str(&form.credential) {
+    let proof = match serde_json::from_str(&form.credential) {
         Ok(credential) => {
             state
                 .passkeys
@@ -734,10 +729,11 @@ async fn passkey_submit(
             "the browser's answer could not be read".to_owned(),
         )),
     };
-    match outcome {
-        Ok((user, amr, _)) => signed_in(&state, jar, &user, amr, &form.target, &context).await,
-        Err(error) => login_failed(&state, jar, form.target, String::new(), error).await,
-    }
+    let outcome = match proof {
+        Ok(proof) => state.signin.sign_in_browser(proof, &context).await,
+        Err(error) => Err(error),
+    };
+    sign_in_step(&state, jar, outcome, form.target, String::new(), &context).await
 }
 
 /// The page a link in a message lands on: what happened, or why the link no longer works.
@@ -834,7 +830,13 @@ async fn magic_submit(
     }
     let target = FormTarget::default();
     match state.email.verify_magic_link(&form.token, &context).await {
-        Ok(factor) => after_first_factor(&state, jar, factor, target, &context).await,
+        Ok(magic_link) => {
+            let outcome = state
+                .signin
+                .sign_in_browser(magic_link.into(), &context)
+                .await;
+            sign_in_step(&state, jar, outcome, target, String::new(), &context).await
+        }
         Err(DomainError::InvalidToken) => link_outcome(Err(DomainError::InvalidToken), ""),
         Err(error) => login_failed(&state, jar, target, String::new(), error).await,
     }
@@ -1072,8 +1074,11 @@ async fn signup_submit(
                 interaction: form.interaction.clone(),
                 next: None,
             };
-            first_factor_signed_in(&state, jar, &user, vec!["pwd".to_owned()], target, &context)
-                .await
+            let outcome = state
+                .signin
+                .sign_in_browser(FirstFactor::NewAccount(user).into(), &context)
+                .await;
+            sign_in_step(&state, jar, outcome, target, String::new(), &context).await
         }
         Err(DomainError::Validation { message, .. }) => {
             let error = (StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message));
