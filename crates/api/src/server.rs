@@ -13,10 +13,10 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, MfaChallenges,
-    Lockout, NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordCheck, PasswordHasher,
-    PasswordPolicy, PlatformService, PolicyMode, RateLimiter, SignInPorts, SignInService,
-    SystemClock, UserRepository,
+    CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, Lockout,
+    MfaChallenges, NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordCheck,
+    PasswordHasher, PasswordPolicy, PlatformService, PolicyMode, RateLimiter, SignInPorts,
+    SignInService, SystemClock, UserRepository,
 };
 use castellan_mail::{
     Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,

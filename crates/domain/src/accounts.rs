@@ -26,8 +26,8 @@ use crate::{Clock, DomainError, KeyValueStore};
 
 // The token helpers moved to `crate::secret`; these paths stay for the code that names them
 // here.
-pub(crate) use crate::secret::{hex, random_token};
 pub use crate::secret::{chrono_duration, hash_token};
+pub(crate) use crate::secret::{hex, random_token};
 
 /// Tunable rules of the account service.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use subtle::ConstantTimeEq;
 
 use crate::DomainError;
 use crate::accounts::{AccountService, NewAccount, Principal};
-use crate::secret::hash_token;
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
+use crate::secret::hash_token;
 use crate::session::RequestContext;
 use crate::user::{PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery};
 

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::accounts::AccountService;
-use crate::secret::{chrono_duration, hash_token, random_token};
-use crate::signin::FirstFactor;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::secret::{chrono_duration, hash_token, random_token};
 use crate::session::RequestContext;
+use crate::signin::FirstFactor;
 use crate::user::{Email, PlatformRole, User, UserId};
 use crate::{DomainError, KeyValueStore, NewAccount};
 

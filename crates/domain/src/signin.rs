@@ -311,8 +311,7 @@ impl SignInService {
         let scope = match organization {
             Some(reference) => {
                 let (id, claims) =
-                    policy::membership(self.ports.organizations.as_ref(), &user, reference)
-                        .await?;
+                    policy::membership(self.ports.organizations.as_ref(), &user, reference).await?;
                 Some(Scope::Member(id, claims))
             }
             None => None,

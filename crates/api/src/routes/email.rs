@@ -67,7 +67,7 @@ async fn verify_email(
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let outcome = state.email.verify_email(&query.token, &context).await;
-    pages::link_outcome(
+    pages::link_page(
         outcome.map(|user| format!("{} is confirmed. You can close this page.", user.email)),
         "Email confirmed",
     )
@@ -219,7 +219,7 @@ async fn confirm_email_change_page(
         .email
         .confirm_email_change(&query.token, &context)
         .await;
-    pages::link_outcome(
+    pages::link_page(
         outcome.map(|user| format!("Your account's address is now {}.", user.email)),
         "Email address changed",
     )

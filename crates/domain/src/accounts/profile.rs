@@ -2,11 +2,11 @@
 //! reset through a mailed link), and deletion, by its owner or by an administrator.
 
 use super::{AccountService, Principal, clean_name};
+use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::password::PasswordPolicy;
 use crate::session::RequestContext;
 use crate::user::{ProfilePatch, User, UserId};
-use crate::DomainError;
 
 impl AccountService {
     /// What new passwords must meet.

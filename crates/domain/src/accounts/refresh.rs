@@ -4,11 +4,11 @@
 use uuid::Uuid;
 
 use super::{AccountService, RefreshExchange, TokenPair};
+use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::secret::hash_token;
 use crate::session::{RefreshRecord, RequestContext, Session};
 use crate::user::UserId;
-use crate::DomainError;
 
 impl AccountService {
     /// Exchanges a refresh token for a new pair. A token already exchanged means it leaked: the

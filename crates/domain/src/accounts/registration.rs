@@ -2,10 +2,10 @@
 //! and passwordless accounts for an address its owner has just proved.
 
 use super::{AccountService, NewAccount, clean_name};
+use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::session::RequestContext;
 use crate::user::{Email, PlatformRole, User, UserId};
-use crate::DomainError;
 
 impl AccountService {
     /// Checks and prepares a new account with `role`, without storing it.

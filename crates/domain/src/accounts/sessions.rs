@@ -8,6 +8,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{AccountService, Principal, TokenPair};
+use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::org::OrganizationId;
 use crate::secret::{chrono_duration, hash_token, random_token};
@@ -15,7 +16,6 @@ use crate::session::{RefreshRecord, RequestContext, Session, SessionEndListener,
 use crate::signin::{Amr, policy};
 use crate::token::{AccessGrant, OrgChoice, OrgClaims};
 use crate::user::{User, UserId};
-use crate::DomainError;
 
 impl AccountService {
     /// The organization claims of a session's tokens, as of now.
@@ -159,7 +159,11 @@ impl AccountService {
     }
 
     /// Issues the first access and refresh tokens of a session.
-    pub(crate) async fn issue_pair(&self, user: User, session: &Session) -> Result<TokenPair, DomainError> {
+    pub(crate) async fn issue_pair(
+        &self,
+        user: User,
+        session: &Session,
+    ) -> Result<TokenPair, DomainError> {
         let (refresh_token, record) = self.new_refresh_record(session, None, Uuid::now_v7(), None);
         self.ports.refresh_tokens.insert(&record).await?;
         self.pair(user, session, refresh_token).await

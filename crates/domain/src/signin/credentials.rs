@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use super::Lockout;
+use crate::DomainError;
 use crate::password::PasswordHasher;
 use crate::secret::hash_token;
 use crate::session::RequestContext;
 use crate::user::{Email, User, UserRepository};
-use crate::DomainError;
 
 /// Checks passwords; every failure counts toward the address's lockout.
 #[derive(Debug, Clone)]

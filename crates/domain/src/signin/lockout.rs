@@ -62,7 +62,11 @@ impl Lockout {
         }
     }
 
-    async fn count_failure(&self, email: &str, context: &RequestContext) -> Result<(), DomainError> {
+    async fn count_failure(
+        &self,
+        email: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
         let counter = self
             .kv
             .increment(&Self::failures_key(email), 1, self.duration)

@@ -123,7 +123,10 @@ impl Amr {
 
     /// The RFC 8176 names, as sessions and tokens carry them.
     pub fn names(&self) -> Vec<String> {
-        self.0.iter().map(|method| method.as_str().to_owned()).collect()
+        self.0
+            .iter()
+            .map(|method| method.as_str().to_owned())
+            .collect()
     }
 }
 

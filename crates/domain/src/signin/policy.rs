@@ -2,10 +2,10 @@
 //! second factor when its policy requires one, and one of the sign-in methods it allows.
 
 use super::Amr;
+use crate::DomainError;
 use crate::org::OrganizationId;
 use crate::token::{OrgClaims, OrganizationDirectory};
 use crate::user::User;
-use crate::DomainError;
 
 /// The organization `reference` (id or slug) names and what `user` holds in it; `NotFound`
 /// alike when there is no such organization and when the user is not a member.
