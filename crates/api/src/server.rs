@@ -13,8 +13,8 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, Lockout,
-    MfaChallenges, NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordCheck,
+    CompliancePorts, ComplianceService, EmailPorts, EmailService, EmailSettings, KeyValueStore,
+    Lockout, MfaChallenges, NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordCheck,
     PasswordHasher, PasswordPolicy, PlatformService, PolicyMode, RateLimiter, SignInPorts,
     SignInService, SystemClock, UserRepository,
 };
@@ -227,8 +227,13 @@ async fn wire(config: Config) -> Result<App, StartupError> {
     );
     let email = EmailService::new(
         accounts.clone(),
-        Arc::new(SqlEmailTokenRepository::new(database.clone())),
-        outbox,
+        EmailPorts {
+            tokens: Arc::new(SqlEmailTokenRepository::new(database.clone())),
+            users: users.clone(),
+            outbox,
+            events: events.clone(),
+            clock: clock.clone(),
+        },
         EmailSettings {
             require_verified_email: config.accounts.require_verified_email,
             magic_links: config.accounts.magic_links,

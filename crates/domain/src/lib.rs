@@ -41,9 +41,9 @@ pub use clients::{ClientService, IssuedClient};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compliance::{CompliancePorts, ComplianceService, ConsentLedger, ConsentRecord};
 pub use email::{
-    EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks, MailComposer,
-    MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail, QueuedMail,
-    TokenPurpose,
+    EmailPorts, EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks,
+    MailComposer, MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail,
+    QueuedMail, TokenPurpose,
 };
 pub use error::DomainError;
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};

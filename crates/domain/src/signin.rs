@@ -65,7 +65,7 @@ impl std::fmt::Debug for FirstFactor {
 }
 
 /// A step of a sign-in, proven: a first factor, or the answer to a pending second step.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Proof {
     /// The first step.
     First(FirstFactor),
@@ -79,6 +79,16 @@ pub enum Proof {
         /// How (`otp`, `hwk`).
         method: AuthMethod,
     },
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::First(factor) => factor.fmt(f),
+            // The challenge token stands for a passed first factor: it stays out of logs.
+            Self::Second { method, .. } => write!(f, "Proof::Second({})", method.as_str()),
+        }
+    }
 }
 
 impl From<FirstFactor> for Proof {
@@ -354,7 +364,7 @@ impl SignInService {
 
     /// Opens a session, scoped to the organization the sign-in asked for once its policy
     /// admits the sign-in, and issues tokens.
-    pub async fn issue_tokens(
+    async fn issue_tokens(
         &self,
         authenticated: Authenticated,
         context: &RequestContext,
@@ -384,7 +394,7 @@ impl SignInService {
 
     /// Opens a browser session (no tokens), or asks for enrolment first where the platform
     /// requires a second factor and the sign-in used none.
-    pub async fn open_browser_session(
+    async fn open_browser_session(
         &self,
         authenticated: Authenticated,
         context: &RequestContext,

@@ -43,7 +43,7 @@ impl Flow {
     }
 
     /// Whether the page is reached through a link sent by mail.
-    fn from_link(self) -> bool {
+    fn reached_by_link(self) -> bool {
         matches!(
             self,
             Self::MagicLink | Self::PasswordReset | Self::Invitation | Self::Link
@@ -95,7 +95,7 @@ pub(super) fn shown(error: DomainError, flow: Flow) -> Shown {
             "This invitation does not work here",
             "It was used already, has expired, or was sent to another address than the one you are signed in with.",
         )),
-        DomainError::InvalidToken if flow.from_link() => Shown::Page(message(
+        DomainError::InvalidToken if flow.reached_by_link() => Shown::Page(message(
             StatusCode::BAD_REQUEST,
             "This link no longer works",
             "It was used already or has expired. Ask for a new one.",
@@ -127,7 +127,7 @@ pub(super) fn shown(error: DomainError, flow: Flow) -> Shown {
             StatusCode::CONFLICT,
             "An account with this email already exists. Sign in instead.",
         ),
-        DomainError::Conflict(_) if flow.from_link() => Shown::Page(message(
+        DomainError::Conflict(_) if flow.reached_by_link() => Shown::Page(message(
             StatusCode::CONFLICT,
             "This address is taken",
             "Another account uses this address now.",
