@@ -14,15 +14,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditEvent, EventSink};
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::kv::KeyValueStore;
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::session::{
     RefreshRecord, RefreshTokenRepository, Session, SessionEndListener, SessionId,
     SessionRepository,
 };
-use crate::signin::PasswordCheck;
+use crate::signin::credentials::PasswordCheck;
 use crate::token::{OrganizationDirectory, TokenIssuer, VerifiedToken};
 use crate::user::{User, UserRepository};
-use crate::{Clock, DomainError, KeyValueStore};
 
 // The token helpers moved to `crate::secret`; these paths stay for the code that names them
 // here.

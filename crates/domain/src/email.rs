@@ -13,7 +13,7 @@ use crate::accounts::AccountService;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::secret::{chrono_duration, hash_token, random_token};
 use crate::session::RequestContext;
-use crate::signin::FirstFactor;
+use crate::signin::factor::FirstFactor;
 use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
 use crate::{Clock, DomainError, KeyValueStore, NewAccount};
 

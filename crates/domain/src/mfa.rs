@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::secret::{hash_token, random_token};
-use crate::signin::{Amr, AuthMethod};
+use crate::signin::method::{Amr, AuthMethod};
 use crate::user::UserId;
 use crate::{DomainError, KeyValueStore};
 

@@ -6,63 +6,28 @@
 //! and only render what it answers; the protocol services (`mfa`, `passkeys`, the email links)
 //! only verify their proofs and hand them here.
 
-mod credentials;
-mod lockout;
-mod method;
+pub(crate) mod credentials;
+pub(crate) mod factor;
+pub(crate) mod lockout;
+pub(crate) mod method;
 pub(crate) mod policy;
 
 use std::sync::Arc;
 
 pub use credentials::PasswordCheck;
+pub use factor::FirstFactor;
 pub use lockout::Lockout;
 pub use method::{Amr, AuthMethod};
 
 use crate::accounts::{AccountService, TokenPair};
 use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::clock::Clock;
+use crate::error::DomainError;
 use crate::mfa::{FactorDirectory, MfaChallenge, MfaChallenges, PendingSignIn};
 use crate::org::OrganizationId;
 use crate::session::{RequestContext, Session};
 use crate::token::{OrgClaims, OrganizationDirectory};
 use crate::user::User;
-use crate::{Clock, DomainError};
-
-/// What proves who the user is, as the first step of a sign-in. Proofs that another service
-/// verifies (a mailed link, a WebAuthn assertion) arrive here already checked, as the user they
-/// proved; a federated assertion from SAML or an upstream provider will be one more variant.
-#[derive(Clone)]
-pub enum FirstFactor {
-    /// An email and password, checked here under the lockout rule.
-    Password {
-        /// The address as typed.
-        email: String,
-        /// The password as typed.
-        password: String,
-    },
-    /// A magic link proved the address of this user (`email`).
-    MagicLink(User),
-    /// A passkey assertion proved this user (`hwk`, and `user` when the authenticator verified
-    /// the user).
-    Passkey {
-        /// Whose passkey it was.
-        user: User,
-        /// The authenticator verified the user (PIN or biometrics).
-        user_verified: bool,
-    },
-    /// An account created with a password in this very request (the sign-up page): it has no
-    /// second factor yet and its password was just chosen.
-    NewAccount(User),
-}
-
-impl std::fmt::Debug for FirstFactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Password { .. } => "FirstFactor::Password(..)",
-            Self::MagicLink(_) => "FirstFactor::MagicLink(..)",
-            Self::Passkey { .. } => "FirstFactor::Passkey(..)",
-            Self::NewAccount(_) => "FirstFactor::NewAccount(..)",
-        })
-    }
-}
 
 /// A step of a sign-in, proven: a first factor, or the answer to a pending second step.
 #[derive(Clone)]

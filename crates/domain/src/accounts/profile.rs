@@ -2,8 +2,8 @@
 //! reset through a mailed link), and deletion, by its owner or by an administrator.
 
 use super::{AccountService, Principal, clean_name};
-use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
+use crate::error::DomainError;
 use crate::password::PasswordPolicy;
 use crate::session::RequestContext;
 use crate::user::{ProfilePatch, User, UserId};

@@ -4,8 +4,8 @@
 use uuid::Uuid;
 
 use super::{AccountService, RefreshExchange, TokenPair};
-use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
+use crate::error::DomainError;
 use crate::secret::hash_token;
 use crate::session::{RefreshRecord, RequestContext, Session};
 use crate::user::UserId;

@@ -2,8 +2,8 @@
 //! and passwordless accounts for an address its owner has just proved.
 
 use super::{AccountService, NewAccount, clean_name};
-use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
+use crate::error::DomainError;
 use crate::session::RequestContext;
 use crate::user::{Email, PlatformRole, User, UserId};
 

@@ -8,12 +8,13 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{AccountService, Principal, TokenPair};
-use crate::DomainError;
 use crate::audit::{AuditAction, AuditEvent};
+use crate::error::DomainError;
 use crate::org::OrganizationId;
 use crate::secret::{chrono_duration, hash_token, random_token};
 use crate::session::{RefreshRecord, RequestContext, Session, SessionEndListener, SessionId};
-use crate::signin::{Amr, policy};
+use crate::signin::method::Amr;
+use crate::signin::policy;
 use crate::token::{AccessGrant, OrgChoice, OrgClaims};
 use crate::user::{User, UserId};
 

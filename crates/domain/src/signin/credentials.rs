@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::Lockout;
-use crate::DomainError;
+use super::lockout::Lockout;
+use crate::error::DomainError;
 use crate::password::PasswordHasher;
 use crate::secret::hash_token;
 use crate::session::RequestContext;

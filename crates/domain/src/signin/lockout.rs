@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::kv::KeyValueStore;
 use crate::session::RequestContext;
-use crate::{Clock, DomainError, KeyValueStore};
 
 /// Failure counters and locks in the key-value store, shared by every replica.
 #[derive(Debug, Clone)]

@@ -1,8 +1,8 @@
 //! What an organization asks of a sign-in before a session is scoped to it: membership, a
 //! second factor when its policy requires one, and one of the sign-in methods it allows.
 
-use super::Amr;
-use crate::DomainError;
+use super::method::Amr;
+use crate::error::DomainError;
 use crate::org::OrganizationId;
 use crate::token::{OrgClaims, OrganizationDirectory};
 use crate::user::User;
