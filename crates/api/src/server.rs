@@ -13,9 +13,10 @@ use axum::middleware;
 use axum::routing::get;
 use castellan_domain::{
     AccountPorts, AccountService, AccountSettings, AdminService, ClientService, Clock,
-    CompliancePorts, ComplianceService, EmailService, EmailSettings, KeyValueStore, MfaChallenges,
-    NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordPolicy, PlatformService,
-    PolicyMode, RandomSource, RateLimiter, SystemClock, SystemRandom,
+    CompliancePorts, ComplianceService, EmailPorts, EmailService, EmailSettings, KeyValueStore,
+    Lockout, MfaChallenges, NoticeSink, NoticeWiring, OrganizationService, Outbox, PasswordCheck,
+    PasswordHasher, PasswordPolicy, PlatformService, PolicyMode, RandomSource, RateLimiter,
+    SignInPorts, SignInService, SystemClock, SystemRandom, UserRepository,
 };
 use castellan_mail::{
     Branding, LettreMailer, MailWorker, Security, SmtpSettings, Templates, WorkerSettings,
@@ -26,7 +27,7 @@ use castellan_oidc::{
     JwtTokenIssuer, KeyManager, KeySettings, MasterKey, OidcProvider, ProviderPorts,
     ProviderSettings,
 };
-use castellan_passkeys::{PasskeyService, RelyingParty};
+use castellan_passkeys::{PasskeyPorts, PasskeyService, RelyingParty};
 use castellan_passwords::Argon2Hasher;
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
@@ -184,37 +185,81 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         cache.clone(),
         Duration::from_secs(config.mfa.challenge_ttl_secs),
     );
-    let ports = AccountPorts {
-        users: Arc::new(SqlUserRepository::new(database.clone())),
-        sessions: Arc::new(SqlSessionRepository::new(database.clone())),
-        refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
-        tokens: tokens.clone(),
-        kv: cache.clone(),
-        events: events.clone(),
-        clock: clock.clone(),
-        factors: Arc::new(SqlFactorDirectory::new(database.clone())),
-        challenges: challenges.clone(),
-    };
-    let accounts = AccountService::new(
-        ports,
-        Arc::new(Argon2Hasher::for_this_machine()?),
-        account_settings(&config),
-    );
+    let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(database.clone()));
     let mail_queue = Arc::new(SqlMailQueue::new(database.clone()));
     let outbox = Outbox::new(
         mail_queue.clone(),
         Arc::new(Templates::new(branding(&config))),
     );
     events.wire(NoticeWiring {
-        users: accounts.ports().users.clone(),
+        users: users.clone(),
         outbox: outbox.clone(),
         kv: cache.clone(),
         notify_new_sign_in: config.mail.notify_new_sign_in,
     });
+    let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
+    let organizations = OrganizationService::new(
+        castellan_domain::OrganizationPorts::on(organization_repository.clone()),
+        users.clone(),
+        cache.clone(),
+        events.clone(),
+        clock.clone(),
+        system.random.clone(),
+    )
+    .with_invitations(outbox.clone(), &config.issuer);
+    let organizations = with_domain_verification(organizations, &config.organizations);
+    // Sessions are scoped through the organization service, and sign-ins count toward the
+    // lockout: both are built before the account service that uses them.
+    let settings = account_settings(&config);
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::for_this_machine()?);
+    let credentials = PasswordCheck::new(
+        users.clone(),
+        hasher.clone(),
+        Lockout::new(
+            cache.clone(),
+            events.clone(),
+            clock.clone(),
+            settings.lockout_threshold,
+            settings.lockout_duration,
+        ),
+    );
+    let require_verified_email = settings.require_verified_email;
+    let accounts = AccountService::new(
+        AccountPorts {
+            users: users.clone(),
+            sessions: Arc::new(SqlSessionRepository::new(database.clone())),
+            refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
+            tokens: tokens.clone(),
+            kv: cache.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        hasher,
+        settings,
+        credentials.clone(),
+        Arc::new(organizations.clone()),
+    );
+    let signin = SignInService::new(
+        accounts.clone(),
+        credentials,
+        SignInPorts {
+            factors: Arc::new(SqlFactorDirectory::new(database.clone())),
+            challenges: challenges.clone(),
+            organizations: Arc::new(organizations.clone()),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        require_verified_email,
+    );
     let email = EmailService::new(
         accounts.clone(),
-        Arc::new(SqlEmailTokenRepository::new(database.clone())),
-        outbox.clone(),
+        EmailPorts {
+            tokens: Arc::new(SqlEmailTokenRepository::new(database.clone())),
+            users: users.clone(),
+            outbox,
+            events: events.clone(),
+            clock: clock.clone(),
+        },
         EmailSettings {
             require_verified_email: config.accounts.require_verified_email,
             magic_links: config.accounts.magic_links,
@@ -232,7 +277,6 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
             ..WorkerSettings::default()
         },
     );
-    let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
     let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
     let mfa_factors = Arc::new(SqlMfaRepository::new(database.clone()));
     let consent_repository = Arc::new(SqlConsentRepository::new(database.clone()));
@@ -244,7 +288,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     let compliance = ComplianceService::new(
         accounts.clone(),
         CompliancePorts {
-            organizations: organization_repository.clone(),
+            organizations: organization_repository,
             factors: mfa_factors.clone(),
             passkeys: passkey_repository.clone(),
             oauth_consents: consent_repository.clone(),
@@ -253,23 +297,15 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
             mail: mail_queue,
         },
     );
-    let organizations = OrganizationService::new(
-        castellan_domain::OrganizationPorts::on(organization_repository),
-        accounts.ports().users.clone(),
-        cache.clone(),
-        events.clone(),
-        clock.clone(),
-        system.random.clone(),
-    )
-    .with_invitations(outbox, &config.issuer);
-    let organizations = with_domain_verification(organizations, &config.organizations);
     let mfa = MfaService::new(
-        accounts.clone(),
+        signin.clone(),
         MfaPorts {
             factors: mfa_factors,
             passkeys: passkey_repository.clone(),
             sealer,
-            challenges: challenges.clone(),
+            users: users.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
         },
         config.mfa.issuer_name.clone(),
     );
@@ -279,9 +315,14 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     }
     let passkeys = PasskeyService::new(
         relying_party,
-        accounts.clone(),
-        passkey_repository,
-        challenges,
+        PasskeyPorts {
+            passkeys: passkey_repository,
+            users,
+            kv: cache.clone(),
+            challenges,
+            events: events.clone(),
+            clock: clock.clone(),
+        },
         Duration::from_secs(match config.passkeys.ceremony_ttl_secs {
             0 => 300,
             secs => secs,
@@ -315,13 +356,15 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         },
         provider_settings(&config),
     );
+    // The provider is built on the account service and listens to it, so this one link is
+    // made after both exist.
     accounts.on_session_end(Arc::new(oidc.clone()));
-    accounts.use_organizations(Arc::new(organizations.clone()));
     let state = AppState::new(Services {
         config: Arc::new(config),
         health: Arc::new(health),
         metrics,
         accounts,
+        signin,
         admin,
         audit,
         keys,

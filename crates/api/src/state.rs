@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use castellan_domain::{
     AccountService, AdminService, AuditLog, ClientService, ComplianceService, EmailService,
-    OrganizationService, PlatformService, RateLimiter,
+    OrganizationService, PlatformService, RateLimiter, SignInService,
 };
 use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
@@ -47,6 +47,8 @@ pub struct Services {
     pub metrics: Metrics,
     /// Accounts, sessions and tokens.
     pub accounts: AccountService,
+    /// The sign-in flow every surface uses.
+    pub signin: SignInService,
     /// Platform administration.
     pub admin: AdminService,
     /// Reading the audit log.

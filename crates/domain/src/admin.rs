@@ -8,8 +8,9 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use crate::DomainError;
-use crate::accounts::{AccountService, NewAccount, Principal, hash_token};
+use crate::accounts::{AccountService, NewAccount, Principal};
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
+use crate::secret::hash_token;
 use crate::session::RequestContext;
 use crate::user::{PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery};
 

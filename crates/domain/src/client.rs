@@ -382,7 +382,7 @@ fn redirect_matches(registered: &str, requested: &str) -> bool {
 
 /// Hex SHA-256 of a client secret, as stored.
 pub fn hash_secret(secret: &str) -> String {
-    crate::accounts::hash_token(secret)
+    crate::secret::hash_token(secret)
 }
 
 /// A registered client.

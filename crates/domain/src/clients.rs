@@ -68,8 +68,8 @@ impl ClientService {
         let client_secret = metadata
             .token_endpoint_auth_method
             .uses_secret()
-            .then(crate::accounts::random_token);
-        let registration_access_token = dynamic.then(crate::accounts::random_token);
+            .then(crate::secret::random_token);
+        let registration_access_token = dynamic.then(crate::secret::random_token);
         let client = OAuthClient {
             client_id: new_client_id(),
             secret_hash: client_secret.as_deref().map(hash_secret),
@@ -120,7 +120,7 @@ impl ClientService {
         let mut client = self.get(client_id).await?;
         let needs_secret = metadata.token_endpoint_auth_method.uses_secret();
         let client_secret =
-            (needs_secret && client.secret_hash.is_none()).then(crate::accounts::random_token);
+            (needs_secret && client.secret_hash.is_none()).then(crate::secret::random_token);
         if let Some(secret) = &client_secret {
             client.secret_hash = Some(hash_secret(secret));
         }
@@ -182,7 +182,7 @@ impl ClientService {
             ));
         }
         let now = self.clock.now();
-        let secret = crate::accounts::random_token();
+        let secret = crate::secret::random_token();
         client.previous_secret_hash = client.secret_hash.take();
         client.previous_secret_expires_at = Some(
             now + chrono::Duration::from_std(self.secret_overlap)

@@ -304,7 +304,7 @@ impl ComplianceService {
         }
         // Random, not derived from the id: relying parties hold the id as `sub`.
         let alias_bytes: [u8; 8] = rand::random();
-        let alias = format!("erased:{}", crate::accounts::hex(&alias_bytes));
+        let alias = format!("erased:{}", crate::secret::hex(&alias_bytes));
         self.accounts
             .delete_user(&user, Some(actor.user.id), context)
             .await?;

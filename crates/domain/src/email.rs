@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::accounts::{AccountService, FirstFactor, SignInOutcome, hash_token};
+use crate::accounts::AccountService;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::secret::{chrono_duration, hash_token, random_token};
 use crate::session::RequestContext;
-use crate::user::{Email, PlatformRole, User, UserId};
-use crate::{DomainError, KeyValueStore, NewAccount};
+use crate::signin::factor::FirstFactor;
+use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
+use crate::{Clock, DomainError, KeyValueStore, NewAccount};
 
 /// A message ready to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,27 +270,44 @@ impl Outbox {
     }
 }
 
+/// The adapters the email service works through.
+#[derive(Debug, Clone)]
+pub struct EmailPorts {
+    /// The emailed tokens.
+    pub tokens: Arc<dyn EmailTokenRepository>,
+    /// Users, looked up by the address or id a token names.
+    pub users: Arc<dyn UserRepository>,
+    /// Where mail goes.
+    pub outbox: Outbox,
+    /// The audit log.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// The email use cases.
 #[derive(Debug, Clone)]
 pub struct EmailService {
     accounts: AccountService,
     tokens: Arc<dyn EmailTokenRepository>,
+    users: Arc<dyn UserRepository>,
     outbox: Outbox,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
     settings: EmailSettings,
 }
 
 impl EmailService {
-    /// A service over `accounts`, sending through `outbox`.
-    pub fn new(
-        accounts: AccountService,
-        tokens: Arc<dyn EmailTokenRepository>,
-        outbox: Outbox,
-        settings: EmailSettings,
-    ) -> Self {
+    /// A service that creates accounts and sets passwords through `accounts`, and sends
+    /// through the outbox of `ports`.
+    pub fn new(accounts: AccountService, ports: EmailPorts, settings: EmailSettings) -> Self {
         Self {
             accounts,
-            tokens,
-            outbox,
+            tokens: ports.tokens,
+            users: ports.users,
+            outbox: ports.outbox,
+            events: ports.events,
+            clock: ports.clock,
             settings,
         }
     }
@@ -299,11 +318,11 @@ impl EmailService {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.accounts.ports().clock.now()
+        self.clock.now()
     }
 
     async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
-        self.accounts.ports().events.record(event).await
+        self.events.record(event).await
     }
 
     /// Issues a token and returns the link carrying it.
@@ -315,7 +334,7 @@ impl EmailService {
         ttl: Duration,
         path: &str,
     ) -> Result<String, DomainError> {
-        let token = crate::accounts::random_token();
+        let token = random_token();
         let now = self.now();
         self.tokens
             .create(&EmailToken {
@@ -324,7 +343,7 @@ impl EmailService {
                 user_id,
                 email: email.to_owned(),
                 created_at: now,
-                expires_at: now + crate::accounts::chrono_duration(ttl),
+                expires_at: now + chrono_duration(ttl),
             })
             .await?;
         Ok(format!("{}{path}?token={token}", self.settings.issuer))
@@ -339,17 +358,12 @@ impl EmailService {
 
     async fn user(&self, id: Option<UserId>) -> Result<User, DomainError> {
         let id = id.ok_or(DomainError::InvalidToken)?;
-        self.accounts
-            .ports()
-            .users
-            .by_id(id)
-            .await?
-            .ok_or(DomainError::InvalidToken)
+        self.users.by_id(id).await?.ok_or(DomainError::InvalidToken)
     }
 
     async fn by_email(&self, email: &str) -> Result<Option<User>, DomainError> {
         match Email::parse(email) {
-            Ok(email) => self.accounts.ports().users.by_email(&email).await,
+            Ok(email) => self.users.by_email(&email).await,
             Err(_) => Ok(None),
         }
     }
@@ -409,7 +423,7 @@ impl EmailService {
         if !user.email_verified {
             user.email_verified = true;
             user.updated_at = self.now();
-            self.accounts.ports().users.update(&user).await?;
+            self.users.update(&user).await?;
             self.record(
                 AuditEvent::new(AuditAction::EmailVerified, self.now(), context)
                     .by(user.id)
@@ -497,8 +511,9 @@ impl EmailService {
             .await
     }
 
-    /// Signs in with a magic link. The link proves the address, so it also confirms it; with
-    /// sign-up allowed, an address without an account gets one. A second factor still applies.
+    /// Checks a magic link: the proof of a first factor for the sign-in flow. The link proves
+    /// the address, so it also confirms it; with sign-up allowed, an address without an
+    /// account gets one.
     pub async fn verify_magic_link(
         &self,
         token: &str,
@@ -509,7 +524,7 @@ impl EmailService {
         }
         let token = self.consume(token, TokenPurpose::MagicLink).await?;
         let existing = match token.user_id {
-            Some(id) => self.accounts.ports().users.by_id(id).await?,
+            Some(id) => self.users.by_id(id).await?,
             None => self.by_email(&token.email).await?,
         };
         let mut user = match existing {
@@ -524,25 +539,9 @@ impl EmailService {
         if !user.email_verified {
             user.email_verified = true;
             user.updated_at = self.now();
-            self.accounts.ports().users.update(&user).await?;
+            self.users.update(&user).await?;
         }
-        self.accounts
-            .first_factor_done(user, vec!["email".to_owned()], None, context)
-            .await
-    }
-
-    /// Signs in with a magic link and issues tokens, or opens the second step.
-    pub async fn sign_in_with_magic_link(
-        &self,
-        token: &str,
-        context: &RequestContext,
-    ) -> Result<SignInOutcome, DomainError> {
-        Ok(match self.verify_magic_link(token, context).await? {
-            FirstFactor::Done(user, amr) => {
-                SignInOutcome::Complete(self.accounts.start_session(user, amr, context).await?)
-            }
-            FirstFactor::SecondFactor(challenge) => SignInOutcome::SecondFactor(challenge),
-        })
+        Ok(FirstFactor::MagicLink(user))
     }
 
     /// Asks to move the account to `new_email`: a confirmation goes to the new address and a
@@ -560,14 +559,7 @@ impl EmailService {
                 "is already the account's address",
             ));
         }
-        if self
-            .accounts
-            .ports()
-            .users
-            .by_email(&new_email)
-            .await?
-            .is_some()
-        {
+        if self.users.by_email(&new_email).await?.is_some() {
             return Err(DomainError::Conflict("email"));
         }
         let link = self
@@ -619,7 +611,7 @@ impl EmailService {
         user.email = Email::parse(&token.email)?;
         user.email_verified = true;
         user.updated_at = self.now();
-        self.accounts.ports().users.update(&user).await?;
+        self.users.update(&user).await?;
         self.record(
             AuditEvent::new(AuditAction::EmailChanged, self.now(), context)
                 .by(user.id)

@@ -22,14 +22,16 @@ pub mod password;
 pub mod platform;
 pub mod random;
 pub mod ratelimit;
+pub mod secret;
 pub mod sensitive;
 pub mod session;
+pub mod signin;
 pub mod token;
 pub mod user;
 
 pub use accounts::{
-    AccountPorts, AccountService, AccountSettings, FirstFactor, NewAccount, Principal,
-    RefreshExchange, SignInOutcome, TokenPair,
+    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, RefreshExchange,
+    TokenPair,
 };
 pub use admin::{AdminService, AdminUserPatch};
 pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
@@ -41,9 +43,9 @@ pub use clients::{ClientService, IssuedClient};
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use compliance::{CompliancePorts, ComplianceService, ConsentLedger, ConsentRecord};
 pub use email::{
-    EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks, MailComposer,
-    MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail, QueuedMail,
-    TokenPurpose,
+    EmailPorts, EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks,
+    MailComposer, MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail,
+    QueuedMail, TokenPurpose,
 };
 pub use error::DomainError;
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};
@@ -67,6 +69,10 @@ pub use sensitive::{AccessToken, ClientSecret, OneTimeCode, Password, RefreshTok
 pub use session::{
     RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
     SessionRepository,
+};
+pub use signin::{
+    Amr, AuthMethod, Authenticated, BrowserSignIn, FirstFactor, Lockout, PasswordCheck, Proof,
+    SignInOutcome, SignInPorts, SignInService,
 };
 pub use token::{
     AccessGrant, IssuedToken, OrgChoice, OrgClaims, OrganizationDirectory, TokenIssuer,

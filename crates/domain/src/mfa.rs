@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::accounts::hash_token;
+use crate::secret::{hash_token, random_token};
+use crate::signin::method::{Amr, AuthMethod};
 use crate::user::UserId;
 use crate::{DomainError, KeyValueStore};
 
@@ -155,7 +156,7 @@ pub struct PendingSignIn {
     /// The normalised email, for the lockout counter.
     pub email: String,
     /// How the first factor was passed (`pwd`).
-    pub amr: Vec<String>,
+    pub amr: Amr,
     /// The second factors on offer.
     pub methods: Vec<MfaMethod>,
     /// When the first factor passed.
@@ -172,7 +173,7 @@ impl PendingSignIn {
     /// with.
     pub fn after_first_factor(
         user: &crate::User,
-        amr: Vec<String>,
+        amr: Amr,
         methods: Vec<MfaMethod>,
         at: DateTime<Utc>,
         context: &crate::RequestContext,
@@ -226,7 +227,7 @@ impl MfaChallenges {
 
     /// Opens a challenge for `pending`.
     pub async fn open(&self, pending: PendingSignIn) -> Result<MfaChallenge, DomainError> {
-        let token = crate::accounts::random_token();
+        let token = random_token();
         let value = serde_json::to_vec(&pending)
             .map_err(|error| DomainError::Storage(format!("encoding a challenge: {error}")))?;
         self.kv
@@ -273,15 +274,15 @@ impl MfaChallenges {
     }
 }
 
-/// The `amr` of a sign-in that added `second` to the first factor's methods (RFC 8176).
+/// The `amr` names of a sign-in that added `second` to the first factor's methods (RFC 8176),
+/// for callers that hold the names as sessions and tokens carry them; names Castellan does not
+/// emit are left out, as [`Amr::from_names`] does.
 pub fn with_second_factor(first: &[String], second: &str) -> Vec<String> {
-    let mut amr = first.to_vec();
-    for method in [second, "mfa"] {
-        if !amr.iter().any(|existing| existing == method) {
-            amr.push(method.to_owned());
-        }
+    let amr = Amr::from_names(first);
+    match AuthMethod::parse(second) {
+        Some(second) => amr.with_second_factor(second).names(),
+        None => amr.names(),
     }
-    amr
 }
 
 #[cfg(test)]

@@ -6,11 +6,10 @@ pub mod codes;
 
 use std::sync::Arc;
 
-use castellan_domain::mfa::with_second_factor;
 use castellan_domain::{
-    AccountService, AuditAction, AuditEvent, DomainError, MfaChallenges, MfaMethod, MfaRepository,
-    PasskeyRepository, PendingSignIn, RequestContext, SecretSealer, TokenPair, TotpFactor, User,
-    UserId,
+    AuditAction, AuditEvent, AuthMethod, Authenticated, Clock, DomainError, EventSink, MfaMethod,
+    MfaRepository, PasskeyRepository, Proof, RequestContext, SecretSealer, SignInService,
+    TotpFactor, User, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 
@@ -25,8 +24,12 @@ pub struct MfaPorts {
     pub passkeys: Arc<dyn PasskeyRepository>,
     /// Seals TOTP secrets at rest.
     pub sealer: Arc<dyn SecretSealer>,
-    /// Pending second steps.
-    pub challenges: MfaChallenges,
+    /// Users, for the one a pending sign-in stands for.
+    pub users: Arc<dyn UserRepository>,
+    /// The audit log.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A user's second factors, as `GET /api/v1/mfa` reports them.
@@ -84,28 +87,28 @@ impl std::fmt::Debug for Reauthentication {
 /// The MFA use cases.
 #[derive(Debug, Clone)]
 pub struct MfaService {
-    accounts: AccountService,
+    signin: SignInService,
     ports: MfaPorts,
     issuer_name: String,
 }
 
 impl MfaService {
-    /// A service that signs users in through `accounts`; `issuer_name` labels the factor in
-    /// authenticator apps.
-    pub fn new(accounts: AccountService, ports: MfaPorts, issuer_name: impl Into<String>) -> Self {
+    /// A service that answers the second steps of `signin`'s flow and counts wrong codes
+    /// toward its lockout; `issuer_name` labels the factor in authenticator apps.
+    pub fn new(signin: SignInService, ports: MfaPorts, issuer_name: impl Into<String>) -> Self {
         Self {
-            accounts,
+            signin,
             ports,
             issuer_name: issuer_name.into(),
         }
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.accounts.ports().clock.now()
+        self.ports.clock.now()
     }
 
     async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
-        self.accounts.ports().events.record(event).await
+        self.ports.events.record(event).await
     }
 
     fn open_secret(&self, factor: &TotpFactor) -> Result<Vec<u8>, DomainError> {
@@ -162,7 +165,10 @@ impl MfaService {
         code: &str,
         context: &RequestContext,
     ) -> Result<Vec<String>, DomainError> {
-        self.accounts.ensure_unlocked(user.email.as_str()).await?;
+        self.signin
+            .lockout()
+            .ensure_unlocked(user.email.as_str())
+            .await?;
         let factor = match self.ports.factors.totp(user.id).await? {
             Some(factor) if factor.confirmed_at.is_none() => factor,
             Some(_) => return Err(DomainError::Conflict("TOTP factor")),
@@ -241,12 +247,16 @@ impl MfaService {
     ) -> Result<(), DomainError> {
         match proof {
             Reauthentication::Password(password) => {
-                self.accounts
-                    .check_credentials(user.email.as_str(), &password, context)
+                self.signin
+                    .credentials()
+                    .check(user.email.as_str(), &password, context)
                     .await?;
             }
             Reauthentication::Code(code) => {
-                self.accounts.ensure_unlocked(user.email.as_str()).await?;
+                self.signin
+                    .lockout()
+                    .ensure_unlocked(user.email.as_str())
+                    .await?;
                 if !self.check_code(user.id, &code, context).await? {
                     return Err(self.code_failed(user, context).await);
                 }
@@ -318,91 +328,78 @@ impl MfaService {
         if let Err(error) = audited {
             return error;
         }
-        self.accounts
+        self.signin
+            .lockout()
             .second_factor_failed(user.email.as_str(), context)
             .await
     }
 
     /// The user a pending sign-in stands for.
     async fn pending_user(&self, token: &str) -> Result<User, DomainError> {
-        let pending = self.ports.challenges.peek(token).await?;
-        self.accounts.ensure_unlocked(&pending.email).await?;
-        self.accounts
-            .ports()
+        let pending = self.signin.pending(token).await?;
+        self.ports
             .users
             .by_id(pending.user_id)
             .await?
             .ok_or(DomainError::InvalidToken)
     }
 
-    /// Answers a sign-in's second step with a TOTP or backup code; returns the user and the
-    /// sign-in's `amr` and the organization the first step asked for, without opening a
-    /// session (the hosted pages open their own).
+    /// Answers a sign-in's second step with a TOTP or backup code; the proof goes on to the
+    /// sign-in flow, which finishes the sign-in.
     pub async fn complete(
         &self,
         mfa_token: &str,
         code: &str,
         context: &RequestContext,
-    ) -> Result<(User, Vec<String>, Option<String>), DomainError> {
-        let challenges = &self.ports.challenges;
+    ) -> Result<Proof, DomainError> {
         let user = self.pending_user(mfa_token).await?;
         if !self.check_code(user.id, code, context).await? {
-            challenges.fail(mfa_token).await?;
+            self.signin.second_step_failed(mfa_token).await?;
             return Err(self.code_failed(&user, context).await);
         }
-        let pending = challenges.consume(mfa_token).await?;
-        Ok((
+        Ok(Proof::Second {
+            mfa_token: mfa_token.to_owned(),
             user,
-            with_second_factor(&pending.amr, "otp"),
-            pending.organization,
-        ))
+            method: AuthMethod::OneTimeCode,
+        })
     }
 
     /// Begins enrolment during a sign-in, for an account that must have a second factor and
     /// has none: a pending TOTP factor, and a challenge standing for the passed first factor.
     pub async fn begin_enrolment_sign_in(
         &self,
-        user: &User,
-        amr: Vec<String>,
+        authenticated: &Authenticated,
         context: &RequestContext,
     ) -> Result<(String, Provisioning), DomainError> {
-        let provisioning = self.begin_totp(user).await?;
-        let pending = PendingSignIn::after_first_factor(user, amr, Vec::new(), self.now(), context);
-        let challenge = self.ports.challenges.open(pending).await?;
+        let provisioning = self.begin_totp(authenticated.user()).await?;
+        let challenge = self
+            .signin
+            .enrolment_challenge(authenticated, context)
+            .await?;
         Ok((challenge.token, provisioning))
     }
 
-    /// Finishes enrolment during a sign-in with the first code: MFA is on, and the sign-in
-    /// completes with it. Returns the user, the `amr` and the backup codes (shown once).
+    /// Finishes enrolment during a sign-in with the first code: MFA is on, and the proof goes
+    /// on to the sign-in flow. Returns it with the backup codes (shown once).
     pub async fn finish_enrolment_sign_in(
         &self,
         token: &str,
         code: &str,
         context: &RequestContext,
-    ) -> Result<(User, Vec<String>, Vec<String>), DomainError> {
-        let challenges = &self.ports.challenges;
+    ) -> Result<(Proof, Vec<String>), DomainError> {
         let user = self.pending_user(token).await?;
         let backup_codes = match self.confirm_totp(&user, code, context).await {
             Ok(codes) => codes,
             Err(error) => {
-                challenges.fail(token).await?;
+                self.signin.second_step_failed(token).await?;
                 return Err(error);
             }
         };
-        let pending = challenges.consume(token).await?;
-        Ok((user, with_second_factor(&pending.amr, "otp"), backup_codes))
-    }
-
-    /// Answers a sign-in's second step and issues tokens.
-    pub async fn verify(
-        &self,
-        mfa_token: &str,
-        code: &str,
-        context: &RequestContext,
-    ) -> Result<TokenPair, DomainError> {
-        let (user, amr, organization) = self.complete(mfa_token, code, context).await?;
-        self.accounts
-            .start_session_in(user, amr, organization.as_deref(), context)
-            .await
+        let proof = Proof::Second {
+            mfa_token: token.to_owned(),
+            user,
+            method: AuthMethod::OneTimeCode,
+        };
+        Ok((proof, backup_codes))
     }
 }

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use castellan_domain::mfa::with_second_factor;
 use castellan_domain::{
-    AccountService, AuditAction, AuditEvent, DomainError, Email, KeyValueStore, MfaChallenges,
-    PasskeyRecord, PasskeyRepository, RequestContext, TokenPair, User, UserId,
+    AuditAction, AuditEvent, AuthMethod, Clock, DomainError, Email, EventSink, FirstFactor,
+    KeyValueStore, MfaChallenges, PasskeyRecord, PasskeyRepository, Proof, RequestContext, User,
+    UserId, UserRepository,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -127,14 +127,33 @@ pub struct SignInRequest {
     pub mfa_token: Option<String>,
 }
 
+/// The adapters the passkey service works through.
+#[derive(Debug, Clone)]
+pub struct PasskeyPorts {
+    /// Registered passkeys.
+    pub passkeys: Arc<dyn PasskeyRepository>,
+    /// Users, for username-first ceremonies and the owner of an assertion.
+    pub users: Arc<dyn UserRepository>,
+    /// Ceremony state, shared by every replica.
+    pub kv: Arc<dyn KeyValueStore>,
+    /// Pending second steps a passkey may answer.
+    pub challenges: MfaChallenges,
+    /// The audit log.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// The passkey use cases.
 #[derive(Clone)]
 pub struct PasskeyService {
     webauthn: Result<Arc<Webauthn>, RelyingPartyError>,
-    accounts: AccountService,
     passkeys: Arc<dyn PasskeyRepository>,
+    users: Arc<dyn UserRepository>,
     kv: Arc<dyn KeyValueStore>,
     challenges: MfaChallenges,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
     ceremony_ttl: Duration,
 }
 
@@ -179,18 +198,17 @@ impl PasskeyService {
     /// `ceremony_ttl`.
     pub fn new(
         webauthn: Result<Webauthn, RelyingPartyError>,
-        accounts: AccountService,
-        passkeys: Arc<dyn PasskeyRepository>,
-        challenges: MfaChallenges,
+        ports: PasskeyPorts,
         ceremony_ttl: Duration,
     ) -> Self {
-        let kv = accounts.ports().kv.clone();
         Self {
             webauthn: webauthn.map(Arc::new),
-            accounts,
-            passkeys,
-            kv,
-            challenges,
+            passkeys: ports.passkeys,
+            users: ports.users,
+            kv: ports.kv,
+            challenges: ports.challenges,
+            events: ports.events,
+            clock: ports.clock,
             ceremony_ttl,
         }
     }
@@ -207,7 +225,7 @@ impl PasskeyService {
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.accounts.ports().clock.now()
+        self.clock.now()
     }
 
     fn ceremony_key(id: &str) -> String {
@@ -331,9 +349,7 @@ impl PasskeyService {
             last_used_at: None,
         };
         self.passkeys.create(&record).await?;
-        self.accounts
-            .ports()
-            .events
+        self.events
             .record(
                 AuditEvent::new(AuditAction::PasskeyRegistered, now, context)
                     .by(user.id)
@@ -374,7 +390,7 @@ impl PasskeyService {
             });
         }
         if let Some(email) = request.email.as_deref().and_then(|e| Email::parse(e).ok())
-            && let Some(user) = self.accounts.ports().users.by_email(&email).await?
+            && let Some(user) = self.users.by_email(&email).await?
         {
             let passkeys = self.user_passkeys(user.id).await?;
             if !passkeys.is_empty() {
@@ -412,15 +428,14 @@ impl PasskeyService {
             .collect()
     }
 
-    /// Finishes a sign-in ceremony; returns the user, the sign-in's `amr` and, for a second
-    /// step, the organization the first step asked for, without opening a session (the hosted
-    /// pages open their own).
+    /// Finishes a sign-in ceremony; returns its proof (a first factor, or the answer to a
+    /// second step) for the sign-in flow, which opens the session.
     pub async fn finish_sign_in(
         &self,
         ceremony_id: &str,
         credential: &PublicKeyCredential,
         context: &RequestContext,
-    ) -> Result<(User, Vec<String>, Option<String>), DomainError> {
+    ) -> Result<Proof, DomainError> {
         let webauthn = self.webauthn()?;
         let ceremony = self.take(ceremony_id).await?;
         let credential_id = encode_id(credential.raw_id.as_ref());
@@ -473,9 +488,7 @@ impl PasskeyService {
         let result = match outcome {
             Ok(result) => result,
             Err(WebauthnError::CredentialPossibleCompromise) => {
-                self.accounts
-                    .ports()
-                    .events
+                self.events
                     .record(
                         AuditEvent::new(AuditAction::PasskeyCloneSuspected, self.now(), context)
                             .on(record.id)
@@ -494,24 +507,22 @@ impl PasskeyService {
         let owner = record.user_id;
         self.record_use(record, &mut passkey, &result).await?;
         let user = self
-            .accounts
-            .ports()
             .users
             .by_id(owner)
             .await?
             .ok_or(DomainError::InvalidToken)?;
-        let (amr, organization) = match second_factor {
-            Some(mfa_token) => {
-                let pending = self.challenges.consume(&mfa_token).await?;
-                (
-                    with_second_factor(&pending.amr, "hwk"),
-                    pending.organization,
-                )
+        Ok(match second_factor {
+            Some(mfa_token) => Proof::Second {
+                mfa_token,
+                user,
+                method: AuthMethod::HardwareKey,
+            },
+            None => FirstFactor::Passkey {
+                user,
+                user_verified: result.user_verified(),
             }
-            None if result.user_verified() => (vec!["hwk".to_owned(), "user".to_owned()], None),
-            None => (vec!["hwk".to_owned()], None),
-        };
-        Ok((user, amr, organization))
+            .into(),
+        })
     }
 
     /// Stores the counter, backup flags and last use after a successful assertion.
@@ -531,21 +542,6 @@ impl PasskeyService {
         self.passkeys.record_use(&record).await
     }
 
-    /// Finishes a sign-in ceremony and issues tokens.
-    pub async fn sign_in(
-        &self,
-        ceremony_id: &str,
-        credential: &PublicKeyCredential,
-        context: &RequestContext,
-    ) -> Result<TokenPair, DomainError> {
-        let (user, amr, organization) = self
-            .finish_sign_in(ceremony_id, credential, context)
-            .await?;
-        self.accounts
-            .start_session_in(user, amr, organization.as_deref(), context)
-            .await
-    }
-
     /// Renames one of the user's passkeys.
     pub async fn rename(
         &self,
@@ -558,9 +554,7 @@ impl PasskeyService {
         if !self.passkeys.rename(user, id, &name).await? {
             return Err(DomainError::NotFound("passkey"));
         }
-        self.accounts
-            .ports()
-            .events
+        self.events
             .record(
                 AuditEvent::new(AuditAction::PasskeyRenamed, self.now(), context)
                     .by(user)
@@ -579,9 +573,7 @@ impl PasskeyService {
         if !self.passkeys.delete(user, id).await? {
             return Err(DomainError::NotFound("passkey"));
         }
-        self.accounts
-            .ports()
-            .events
+        self.events
             .record(
                 AuditEvent::new(AuditAction::PasskeyDeleted, self.now(), context)
                     .by(user)

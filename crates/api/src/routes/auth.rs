@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use castellan_domain::{NewAccount, SignInOutcome, TokenPair};
+use castellan_domain::{FirstFactor, NewAccount, SignInOutcome, TokenPair};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -224,19 +224,18 @@ async fn sign_in(
         .session
         .or(request.session)
         .is_some_and(|mode| mode == "cookie");
+    let password = FirstFactor::Password {
+        email,
+        password: request.password,
+    };
     let outcome = state
-        .accounts
-        .sign_in(
-            &email,
-            &request.password,
-            request.organization.as_deref(),
-            &context,
-        )
+        .signin
+        .sign_in(password.into(), request.organization.as_deref(), &context)
         .await?;
     Ok(sign_in_answer(&state, outcome, cookie_mode))
 }
 
-/// The answer to a first factor: the tokens, or the second step's challenge.
+/// The answer to a sign-in step: the tokens, or the second step's challenge.
 pub(super) fn sign_in_answer(
     state: &AppState,
     outcome: SignInOutcome,

@@ -67,7 +67,7 @@ async fn verify_email(
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let outcome = state.email.verify_email(&query.token, &context).await;
-    pages::link_outcome(
+    pages::link_page(
         outcome.map(|user| format!("{} is confirmed. You can close this page.", user.email)),
         "Email confirmed",
     )
@@ -169,9 +169,13 @@ async fn verify_magic_link(
     Query(mode): Query<SessionMode>,
     JsonOrForm(request): JsonOrForm<MagicLinkVerifyRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state
+    let magic_link = state
         .email
-        .sign_in_with_magic_link(&request.token, &context)
+        .verify_magic_link(&request.token, &context)
+        .await?;
+    let outcome = state
+        .signin
+        .sign_in(magic_link.into(), None, &context)
         .await?;
     Ok(sign_in_answer(&state, outcome, mode.is_cookie()))
 }
@@ -215,7 +219,7 @@ async fn confirm_email_change_page(
         .email
         .confirm_email_change(&query.token, &context)
         .await;
-    pages::link_outcome(
+    pages::link_page(
         outcome.map(|user| format!("Your account's address is now {}.", user.email)),
         "Email address changed",
     )

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{SessionMode, no_store, token_answer};
+use super::auth::{SessionMode, no_store, sign_in_answer};
 use super::dto::{MessageBody, TokenResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonOrForm;
@@ -303,9 +303,10 @@ async fn answer_second_step(
         .or(request.token)
         .filter(|token| !token.is_empty())
         .ok_or_else(|| ApiError::validation("mfa_token: is required"))?;
-    let pair = state.mfa.verify(&token, &request.code, context).await?;
+    let proof = state.mfa.complete(&token, &request.code, context).await?;
+    let outcome = state.signin.sign_in(proof, None, context).await?;
     let cookie_mode = cookie_mode || request.session.is_some_and(|mode| mode == "cookie");
-    Ok(token_answer(state, &pair, cookie_mode, "Login successful"))
+    Ok(sign_in_answer(state, outcome, cookie_mode))
 }
 
 /// Finish a sign-in with a TOTP or backup code. Wrong codes count toward the lockout; five

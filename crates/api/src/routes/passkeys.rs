@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::auth::{SessionMode, no_store, token_answer};
+use super::auth::{SessionMode, no_store, sign_in_answer};
 use super::dto::TokenResponse;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, JsonOrForm, OptionalBody};
@@ -300,14 +300,10 @@ async fn authenticate_complete(
     Query(mode): Query<SessionMode>,
     ApiJson(request): ApiJson<AuthenticateCompleteRequest>,
 ) -> Result<Response, ApiError> {
-    let pair = state
+    let proof = state
         .passkeys
-        .sign_in(&request.ceremony_id, &request.credential, &context)
+        .finish_sign_in(&request.ceremony_id, &request.credential, &context)
         .await?;
-    Ok(token_answer(
-        &state,
-        &pair,
-        mode.is_cookie(),
-        "Login successful",
-    ))
+    let outcome = state.signin.sign_in(proof, None, &context).await?;
+    Ok(sign_in_answer(&state, outcome, mode.is_cookie()))
 }
