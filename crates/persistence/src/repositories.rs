@@ -25,11 +25,15 @@ use castellan_domain::DomainError;
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{DbErr, SqlErr};
 
-/// Maps a database error: unique violations become `Conflict(what)`, anything else a storage
-/// error whose text goes to logs only.
+/// Maps a database error: unique violations become `Conflict(what)`; a foreign-key violation
+/// means a row it refers to is gone (deleted by a concurrent request), so `NotFound`; anything
+/// else a storage error whose text goes to logs only.
 pub(crate) fn map_db_error(what: &'static str) -> impl Fn(DbErr) -> DomainError {
     move |error| match error.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(what),
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+            DomainError::NotFound("referenced record")
+        }
         _ => DomainError::Storage(error.to_string()),
     }
 }

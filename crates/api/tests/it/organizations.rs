@@ -1552,3 +1552,32 @@ async fn organizations_verify_their_domains() {
     assert!(off.to_string().contains("dns_verification"), "{off}");
     server.stop().await;
 }
+
+/// A platform admin naming an organization that does not exist gets 404, not a foreign-key
+/// failure as a 500, on every organization-scoped write.
+#[tokio::test]
+async fn admins_get_404_for_an_organization_that_does_not_exist() {
+    for server in servers().await {
+        let root = access(&server.super_admin("root@example.com").await);
+        let missing = uuid::Uuid::new_v4();
+        for (path, body) in [
+            ("groups", json!({"name": "Ghosts"})),
+            ("domains", json!({"domain": "ghost.example"})),
+            (
+                "members",
+                json!({"email": "root@example.com", "role": "member"}),
+            ),
+        ] {
+            let (status, answer) = server
+                .post(
+                    &format!("/api/v1/organizations/{missing}/{path}"),
+                    body,
+                    Some(&root),
+                )
+                .await;
+            assert_eq!(status, 404, "{path}: {answer}");
+            assert_eq!(answer["error_code"], "NOT_FOUND_ERROR", "{path}: {answer}");
+        }
+        server.stop().await;
+    }
+}

@@ -168,7 +168,12 @@ impl OrganizationService {
         caller: Principal,
         id: OrganizationId,
     ) -> Result<Authorized<P>, DomainError> {
-        if !caller.user.role.is_admin() {
+        if caller.user.role.is_admin() {
+            // A platform admin holds every permission, but only in an organization that exists.
+            if self.organizations.get(id).await?.is_none() {
+                return Err(DomainError::NotFound("organization"));
+            }
+        } else {
             let held = self
                 .permissions(id, caller.user.id)
                 .await?
