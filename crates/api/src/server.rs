@@ -150,6 +150,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         &master.derive("castellan/sso-cookie/v1"),
         secure_cookies(&config.issuer),
         i64::try_from(config.tokens.session_absolute_days * 86_400).unwrap_or(i64::MAX),
+        system.random.clone(),
     );
     let audit = Arc::new(SqlAuditLog::new(database.clone()));
     // Security events also become notices to the account holder.
@@ -183,6 +184,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     ));
     let challenges = MfaChallenges::new(
         cache.clone(),
+        system.random.clone(),
         Duration::from_secs(config.mfa.challenge_ttl_secs),
     );
     let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(database.clone()));
@@ -226,6 +228,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     let require_verified_email = settings.require_verified_email;
     let accounts = AccountService::new(
         AccountPorts {
+            random: system.random.clone(),
             users: users.clone(),
             sessions: Arc::new(SqlSessionRepository::new(database.clone())),
             refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
@@ -254,6 +257,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     let email = EmailService::new(
         accounts.clone(),
         EmailPorts {
+            random: system.random.clone(),
             tokens: Arc::new(SqlEmailTokenRepository::new(database.clone())),
             users: users.clone(),
             outbox,
@@ -288,6 +292,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     let compliance = ComplianceService::new(
         accounts.clone(),
         CompliancePorts {
+            random: system.random.clone(),
             organizations: organization_repository,
             factors: mfa_factors.clone(),
             passkeys: passkey_repository.clone(),
@@ -300,6 +305,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     let mfa = MfaService::new(
         signin.clone(),
         MfaPorts {
+            random: system.random.clone(),
             factors: mfa_factors,
             passkeys: passkey_repository.clone(),
             sealer,
@@ -316,6 +322,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
     let passkeys = PasskeyService::new(
         relying_party,
         PasskeyPorts {
+            random: system.random.clone(),
             passkeys: passkey_repository,
             users,
             kv: cache.clone(),
@@ -328,7 +335,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
             secs => secs,
         }),
     );
-    let admin = AdminService::new(accounts.clone(), audit.clone());
+    let admin = AdminService::new(accounts.clone(), audit.clone(), system.random.clone());
     let client_repository = Arc::new(SqlClientRepository::new(database.clone()));
     let clients = ClientService::new(
         client_repository.clone(),

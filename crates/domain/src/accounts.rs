@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::kv::KeyValueStore;
 use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::random::RandomSource;
 use crate::session::{
     RefreshRecord, RefreshTokenRepository, Session, SessionEndListener, SessionId,
     SessionRepository,
@@ -28,8 +29,8 @@ use crate::user::{User, UserRepository};
 
 // The token helpers moved to `crate::secret`; these paths stay for the code that names them
 // here.
+pub(crate) use crate::secret::hex;
 pub use crate::secret::{chrono_duration, hash_token};
-pub(crate) use crate::secret::{hex, random_token};
 
 /// Tunable rules of the account service.
 #[derive(Debug, Clone)]
@@ -82,6 +83,8 @@ pub struct AccountPorts {
     pub events: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Random tokens and codes.
+    pub random: Arc<dyn RandomSource>,
 }
 
 /// A request to create an account.

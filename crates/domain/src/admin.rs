@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use crate::DomainError;
 use crate::accounts::{AccountService, NewAccount, Principal};
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
+use crate::random::RandomSource;
 use crate::secret::hash_token;
 use crate::session::RequestContext;
 use crate::user::{PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery};
@@ -31,6 +32,7 @@ pub struct AdminUserPatch {
 pub struct AdminService {
     accounts: AccountService,
     audit: Arc<dyn AuditLog>,
+    random: Arc<dyn RandomSource>,
 }
 
 /// `Forbidden` unless the actor is an admin or super admin.
@@ -84,8 +86,16 @@ pub(crate) fn require_super_admin(actor: &Principal) -> Result<(), DomainError> 
 
 impl AdminService {
     /// A service over the account service's adapters and the audit log.
-    pub fn new(accounts: AccountService, audit: Arc<dyn AuditLog>) -> Self {
-        Self { accounts, audit }
+    pub fn new(
+        accounts: AccountService,
+        audit: Arc<dyn AuditLog>,
+        random: Arc<dyn RandomSource>,
+    ) -> Self {
+        Self {
+            accounts,
+            audit,
+            random,
+        }
     }
 
     /// A page of the audit log, newest first (admins only).
@@ -238,7 +248,7 @@ impl AdminService {
         if self.has_super_admin().await? {
             return Ok(None);
         }
-        let bytes: [u8; 24] = rand::random();
+        let bytes: [u8; 24] = self.random.bytes();
         let token =
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
         let stored = hash_token(&token);

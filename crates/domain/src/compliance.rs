@@ -13,6 +13,7 @@ use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
 use crate::client::ConsentRepository;
 use crate::mfa::{MfaRepository, PasskeyRepository};
 use crate::org::MembershipStore;
+use crate::random::RandomSource;
 use crate::session::RequestContext;
 use crate::user::{User, UserId};
 
@@ -47,6 +48,8 @@ pub trait ConsentLedger: Send + Sync + std::fmt::Debug {
 /// The adapters compliance reads across.
 #[derive(Debug, Clone)]
 pub struct CompliancePorts {
+    /// Random aliases for erased accounts.
+    pub random: Arc<dyn RandomSource>,
     /// Memberships.
     pub organizations: Arc<dyn MembershipStore>,
     /// TOTP and backup codes.
@@ -303,7 +306,7 @@ impl ComplianceService {
             }
         }
         // Random, not derived from the id: relying parties hold the id as `sub`.
-        let alias_bytes: [u8; 8] = rand::random();
+        let alias_bytes: [u8; 8] = self.ports.random.bytes();
         let alias = format!("erased:{}", crate::secret::hex(&alias_bytes));
         self.accounts
             .delete_user(&user, Some(actor.user.id), context)

@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use crate::accounts::AccountService;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
-use crate::secret::{chrono_duration, hash_token, random_token};
+use crate::secret::{chrono_duration, hash_token};
 use crate::session::RequestContext;
 use crate::signin::factor::FirstFactor;
 use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
-use crate::{Clock, DomainError, KeyValueStore, NewAccount};
+use crate::{Clock, DomainError, KeyValueStore, NewAccount, RandomSource};
 
 /// A message ready to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,6 +283,8 @@ pub struct EmailPorts {
     pub events: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Random tokens and codes.
+    pub random: Arc<dyn RandomSource>,
 }
 
 /// The email use cases.
@@ -294,6 +296,7 @@ pub struct EmailService {
     outbox: Outbox,
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
     settings: EmailSettings,
 }
 
@@ -308,6 +311,7 @@ impl EmailService {
             outbox: ports.outbox,
             events: ports.events,
             clock: ports.clock,
+            random: ports.random,
             settings,
         }
     }
@@ -334,7 +338,7 @@ impl EmailService {
         ttl: Duration,
         path: &str,
     ) -> Result<String, DomainError> {
-        let token = random_token();
+        let token = self.random.token();
         let now = self.now();
         self.tokens
             .create(&EmailToken {

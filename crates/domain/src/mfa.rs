@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::secret::{hash_token, random_token};
+use crate::secret::hash_token;
 use crate::signin::method::{Amr, AuthMethod};
 use crate::user::UserId;
-use crate::{DomainError, KeyValueStore};
+use crate::{DomainError, KeyValueStore, RandomSource};
 
 /// A way to pass the second step of a sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,13 +208,18 @@ pub const CHALLENGE_ATTEMPTS: i64 = 5;
 #[derive(Debug, Clone)]
 pub struct MfaChallenges {
     kv: std::sync::Arc<dyn KeyValueStore>,
+    random: std::sync::Arc<dyn RandomSource>,
     ttl: Duration,
 }
 
 impl MfaChallenges {
-    /// Challenges in `kv` that live for `ttl`.
-    pub fn new(kv: std::sync::Arc<dyn KeyValueStore>, ttl: Duration) -> Self {
-        Self { kv, ttl }
+    /// Challenges in `kv` that live for `ttl`, named by tokens drawn from `random`.
+    pub fn new(
+        kv: std::sync::Arc<dyn KeyValueStore>,
+        random: std::sync::Arc<dyn RandomSource>,
+        ttl: Duration,
+    ) -> Self {
+        Self { kv, random, ttl }
     }
 
     fn key(token: &str) -> String {
@@ -227,7 +232,7 @@ impl MfaChallenges {
 
     /// Opens a challenge for `pending`.
     pub async fn open(&self, pending: PendingSignIn) -> Result<MfaChallenge, DomainError> {
-        let token = random_token();
+        let token = self.random.token();
         let value = serde_json::to_vec(&pending)
             .map_err(|error| DomainError::Storage(format!("encoding a challenge: {error}")))?;
         self.kv

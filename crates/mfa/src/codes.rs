@@ -3,10 +3,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use castellan_domain::{DomainError, UserId, accounts::hash_token};
+use castellan_domain::{DomainError, RandomSource, UserId, accounts::hash_token};
 use qrcode::QrCode;
 use qrcode::render::svg;
-use rand::Rng as _;
 use subtle::ConstantTimeEq as _;
 use totp_rs::{Algorithm, TOTP};
 
@@ -40,9 +39,9 @@ fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, DomainError>
 }
 
 /// A fresh random TOTP secret.
-pub fn new_secret() -> Vec<u8> {
+pub fn new_secret(random: &dyn RandomSource) -> Vec<u8> {
     let mut secret = vec![0u8; SECRET_BYTES];
-    rand::thread_rng().fill(secret.as_mut_slice());
+    random.fill(secret.as_mut_slice());
     secret
 }
 
@@ -115,12 +114,13 @@ pub fn matching_step(secret: &[u8], code: &str, unix_seconds: i64) -> Option<i64
 }
 
 /// A set of fresh backup codes, formatted `xxxxx-xxxxx`.
-pub fn new_backup_codes() -> Vec<String> {
-    let mut rng = rand::thread_rng();
+pub fn new_backup_codes(random: &dyn RandomSource) -> Vec<String> {
     (0..BACKUP_CODE_COUNT)
         .map(|_| {
             let raw: String = (0..BACKUP_CODE_LEN)
-                .map(|_| char::from(BACKUP_ALPHABET[rng.gen_range(0..BACKUP_ALPHABET.len())]))
+                .map(|_| {
+                    char::from(BACKUP_ALPHABET[random.below(BACKUP_ALPHABET.len() as u32) as usize])
+                })
                 .collect();
             format!("{}-{}", &raw[..5], &raw[5..])
         })
@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_code_matches_its_step_and_its_neighbours_only() {
-        let secret = new_secret();
+        let secret = new_secret(&castellan_domain::SystemRandom);
         let totp = totp(&secret, "Castellan", "jane@example.com").unwrap();
         let now = 1_800_000_015;
         let code = totp.generate(u64::try_from(now).unwrap());
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn the_provisioning_uri_round_trips_through_totp_rs() {
-        let secret = new_secret();
+        let secret = new_secret(&castellan_domain::SystemRandom);
         let provisioning = provisioning(&secret, "Castellan", "jane@example.com").unwrap();
         let parsed = TOTP::from_url(&provisioning.uri).unwrap();
         assert_eq!(parsed.secret, secret);
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn backup_codes_are_distinct_and_hash_loosely() {
-        let codes = new_backup_codes();
+        let codes = new_backup_codes(&castellan_domain::SystemRandom);
         assert_eq!(codes.len(), BACKUP_CODE_COUNT);
         let unique: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(unique.len(), BACKUP_CODE_COUNT);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use castellan_domain::{
     AuditAction, AuditEvent, AuthMethod, Authenticated, Clock, DomainError, EventSink, MfaMethod,
-    MfaRepository, PasskeyRepository, Proof, RequestContext, SecretSealer, SignInService,
-    TotpFactor, User, UserId, UserRepository,
+    MfaRepository, PasskeyRepository, Proof, RandomSource, RequestContext, SecretSealer,
+    SignInService, TotpFactor, User, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 
@@ -30,6 +30,8 @@ pub struct MfaPorts {
     pub events: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Random tokens and codes.
+    pub random: Arc<dyn RandomSource>,
 }
 
 /// A user's second factors, as `GET /api/v1/mfa` reports them.
@@ -138,7 +140,7 @@ impl MfaService {
         {
             return Err(DomainError::Conflict("TOTP factor"));
         }
-        let secret = codes::new_secret();
+        let secret = codes::new_secret(self.ports.random.as_ref());
         let provisioning = codes::provisioning(&secret, &self.issuer_name, user.email.as_str())?;
         let sealed = self
             .ports
@@ -198,7 +200,7 @@ impl MfaService {
     }
 
     async fn store_backup_codes(&self, user: UserId) -> Result<Vec<String>, DomainError> {
-        let fresh = codes::new_backup_codes();
+        let fresh = codes::new_backup_codes(self.ports.random.as_ref());
         let hashes: Vec<String> = fresh
             .iter()
             .map(|code| codes::backup_code_hash(user, code))

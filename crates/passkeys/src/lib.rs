@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan_domain::{
     AuditAction, AuditEvent, AuthMethod, Clock, DomainError, Email, EventSink, FirstFactor,
-    KeyValueStore, MfaChallenges, PasskeyRecord, PasskeyRepository, Proof, RequestContext, User,
-    UserId, UserRepository,
+    KeyValueStore, MfaChallenges, PasskeyRecord, PasskeyRepository, Proof, RandomSource,
+    RequestContext, User, UserId, UserRepository,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -142,6 +142,8 @@ pub struct PasskeyPorts {
     pub events: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Random tokens and codes.
+    pub random: Arc<dyn RandomSource>,
 }
 
 /// The passkey use cases.
@@ -154,6 +156,7 @@ pub struct PasskeyService {
     challenges: MfaChallenges,
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
     ceremony_ttl: Duration,
 }
 
@@ -209,6 +212,7 @@ impl PasskeyService {
             challenges: ports.challenges,
             events: ports.events,
             clock: ports.clock,
+            random: ports.random,
             ceremony_ttl,
         }
     }
@@ -233,7 +237,7 @@ impl PasskeyService {
     }
 
     async fn store(&self, ceremony: &Ceremony) -> Result<String, DomainError> {
-        let bytes: [u8; 24] = rand::random();
+        let bytes: [u8; 24] = self.random.bytes();
         let id = encode_id(&bytes);
         let value = serde_json::to_vec(ceremony)
             .map_err(|error| DomainError::Storage(format!("encoding a ceremony: {error}")))?;

@@ -46,10 +46,9 @@ pub fn session_cookies(
     pair: &TokenPair,
     refresh_max_age_secs: i64,
     secure: bool,
+    csrf: String,
 ) -> [Cookie<'static>; 3] {
     let access_age = i64::try_from(pair.expires_in).unwrap_or(i64::MAX);
-    let csrf: [u8; 24] = rand::random();
-    let csrf = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, csrf);
     [
         cookie(
             ACCESS_COOKIE,

@@ -7,7 +7,9 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use castellan_domain::SessionId;
+use std::sync::Arc;
+
+use castellan_domain::{RandomSource, SessionId};
 use subtle::ConstantTimeEq;
 
 /// The sign-in session cookie.
@@ -21,6 +23,7 @@ pub struct SsoCookies {
     key: hmac::Key,
     secure: bool,
     max_age_secs: i64,
+    random: Arc<dyn RandomSource>,
 }
 
 impl std::fmt::Debug for SsoCookies {
@@ -32,13 +35,25 @@ impl std::fmt::Debug for SsoCookies {
 }
 
 impl SsoCookies {
-    /// Cookies signed with `key`, `Secure` unless `secure` is false, living `max_age_secs`.
-    pub fn new(key: &[u8; 32], secure: bool, max_age_secs: i64) -> Self {
+    /// Cookies signed with `key`, `Secure` unless `secure` is false, living `max_age_secs`;
+    /// CSRF values are drawn from `random`.
+    pub fn new(
+        key: &[u8; 32],
+        secure: bool,
+        max_age_secs: i64,
+        random: Arc<dyn RandomSource>,
+    ) -> Self {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
             secure,
             max_age_secs,
+            random,
         }
+    }
+
+    /// A fresh CSRF value for the cookies of a signed-in API client.
+    pub fn new_csrf(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.random.bytes::<24>())
     }
 
     fn build(&self, name: &'static str, value: String, max_age: i64) -> Cookie<'static> {
@@ -80,8 +95,7 @@ impl SsoCookies {
         {
             return (existing.value().to_owned(), None);
         }
-        let bytes: [u8; 32] = rand::random();
-        let value = URL_SAFE_NO_PAD.encode(bytes);
+        let value = URL_SAFE_NO_PAD.encode(self.random.bytes::<32>());
         let cookie = self.build(FORM_CSRF_COOKIE, value.clone(), self.max_age_secs);
         (value, Some(cookie))
     }
@@ -101,12 +115,22 @@ mod tests {
 
     #[test]
     fn only_signed_session_cookies_are_accepted() {
-        let cookies = SsoCookies::new(&[7; 32], false, 60);
+        let cookies = SsoCookies::new(
+            &[7; 32],
+            false,
+            60,
+            Arc::new(castellan_domain::SystemRandom),
+        );
         let session = SessionId::new();
         let cookie = cookies.session_cookie(session);
         let jar = CookieJar::new().add(cookie.clone());
         assert_eq!(cookies.session(&jar), Some(session));
-        let other = SsoCookies::new(&[8; 32], false, 60);
+        let other = SsoCookies::new(
+            &[8; 32],
+            false,
+            60,
+            Arc::new(castellan_domain::SystemRandom),
+        );
         assert_eq!(other.session(&jar), None);
         let forged = format!(
             "{}.{}",

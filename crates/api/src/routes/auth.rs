@@ -188,7 +188,12 @@ fn cookie_response(state: &AppState, pair: &TokenPair, message: &'static str) ->
     let refresh_age =
         i64::try_from(state.config.tokens.refresh_token_idle_days * 86_400).unwrap_or(i64::MAX);
     let mut jar = CookieJar::new();
-    for cookie in session_cookies(pair, refresh_age, secure_cookies(&state.config.issuer)) {
+    for cookie in session_cookies(
+        pair,
+        refresh_age,
+        secure_cookies(&state.config.issuer),
+        state.sso.new_csrf(),
+    ) {
         jar = jar.add(cookie);
     }
     (jar, no_store(), Json(MessageBody { message })).into_response()

@@ -11,7 +11,7 @@ use super::{AccountService, Principal, TokenPair};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::DomainError;
 use crate::org::OrganizationId;
-use crate::secret::{chrono_duration, hash_token, random_token};
+use crate::secret::{chrono_duration, hash_token};
 use crate::session::{RefreshRecord, RequestContext, Session, SessionEndListener, SessionId};
 use crate::signin::method::Amr;
 use crate::signin::policy;
@@ -199,7 +199,7 @@ impl AccountService {
         organization: Option<OrganizationId>,
     ) -> (String, RefreshRecord) {
         let now = self.now();
-        let refresh_token = random_token();
+        let refresh_token = self.ports.random.token();
         let sliding_end = now + chrono_duration(self.settings.refresh_idle);
         let (client_id, scope) = client.unzip();
         let record = RefreshRecord {

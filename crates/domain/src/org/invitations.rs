@@ -27,7 +27,7 @@ impl OrganizationService {
             .as_ref()
             .ok_or(DomainError::NotFound("user"))?;
         let organization = self.organization(id).await?;
-        let token = crate::accounts::random_token();
+        let token = self.random.token();
         let now = self.clock.now();
         let expires_at = now + crate::accounts::chrono_duration(INVITATION_LIFETIME);
         self.invitations
