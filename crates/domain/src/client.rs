@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::DomainError;
+use crate::{AccessToken, ClientSecret, DomainError};
 
 /// How a client proves its identity at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -381,8 +381,13 @@ fn redirect_matches(registered: &str, requested: &str) -> bool {
 }
 
 /// Hex SHA-256 of a client secret, as stored.
-pub fn hash_secret(secret: &str) -> String {
-    crate::accounts::hash_token(secret)
+pub fn hash_secret(secret: &ClientSecret) -> String {
+    crate::accounts::hash_token(secret.expose())
+}
+
+/// Hex SHA-256 of an RFC 7592 registration access token, as stored.
+pub fn hash_registration_token(token: &AccessToken) -> String {
+    crate::accounts::hash_token(token.expose())
 }
 
 /// A registered client.
@@ -409,7 +414,7 @@ pub struct OAuthClient {
 impl OAuthClient {
     /// True when `secret` is the current secret, or the previous one within its overlap.
     /// Both comparisons always run, in constant time.
-    pub fn verify_secret(&self, secret: &str, now: DateTime<Utc>) -> bool {
+    pub fn verify_secret(&self, secret: &ClientSecret, now: DateTime<Utc>) -> bool {
         let presented = hash_secret(secret);
         let matches = |stored: &Option<String>| {
             stored
@@ -425,8 +430,8 @@ impl OAuthClient {
     }
 
     /// True when `token` is this client's registration access token (constant time).
-    pub fn verify_registration_token(&self, token: &str) -> bool {
-        let presented = hash_secret(token);
+    pub fn verify_registration_token(&self, token: &AccessToken) -> bool {
+        let presented = hash_registration_token(token);
         self.registration_token_hash
             .as_deref()
             .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(presented.as_bytes())))
@@ -573,16 +578,16 @@ mod tests {
         let client = OAuthClient {
             client_id: "c".to_owned(),
             metadata: web_client(),
-            secret_hash: Some(hash_secret("new")),
-            previous_secret_hash: Some(hash_secret("old")),
+            secret_hash: Some(hash_secret(&ClientSecret::new("new"))),
+            previous_secret_hash: Some(hash_secret(&ClientSecret::new("old"))),
             previous_secret_expires_at: Some(now + chrono::Duration::hours(1)),
             registration_token_hash: None,
             created_at: now,
             updated_at: now,
         };
-        assert!(client.verify_secret("new", now));
-        assert!(client.verify_secret("old", now));
-        assert!(!client.verify_secret("old", now + chrono::Duration::hours(2)));
-        assert!(!client.verify_secret("other", now));
+        assert!(client.verify_secret(&ClientSecret::new("new"), now));
+        assert!(client.verify_secret(&ClientSecret::new("old"), now));
+        assert!(!client.verify_secret(&ClientSecret::new("old"), now + chrono::Duration::hours(2)));
+        assert!(!client.verify_secret(&ClientSecret::new("other"), now));
     }
 }

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{AuditAction, AuditEvent, EventSink};
-use crate::client::{ClientMetadata, ClientRepository, OAuthClient, hash_secret};
-use crate::{Clock, DomainError, RequestContext, UserId};
+use crate::client::{
+    ClientMetadata, ClientRepository, OAuthClient, hash_registration_token, hash_secret,
+};
+use crate::{AccessToken, ClientSecret, Clock, DomainError, RequestContext, UserId};
 
 /// A client as just registered or rotated, with the secrets shown this once.
 #[derive(Debug, Clone)]
@@ -14,9 +16,9 @@ pub struct IssuedClient {
     /// The stored client.
     pub client: OAuthClient,
     /// The new client secret, for confidential clients.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     /// The RFC 7592 registration access token, for dynamically registered clients.
-    pub registration_access_token: Option<String>,
+    pub registration_access_token: Option<AccessToken>,
 }
 
 /// Client registration and management.
@@ -26,6 +28,11 @@ pub struct ClientService {
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     secret_overlap: Duration,
+}
+
+/// A new client secret: a random token.
+fn new_secret() -> ClientSecret {
+    ClientSecret::new(crate::accounts::random_token())
 }
 
 /// A random client id: 16 bytes, base64url.
@@ -68,14 +75,17 @@ impl ClientService {
         let client_secret = metadata
             .token_endpoint_auth_method
             .uses_secret()
-            .then(crate::accounts::random_token);
-        let registration_access_token = dynamic.then(crate::accounts::random_token);
+            .then(new_secret);
+        let registration_access_token =
+            dynamic.then(|| AccessToken::new(crate::accounts::random_token()));
         let client = OAuthClient {
             client_id: new_client_id(),
-            secret_hash: client_secret.as_deref().map(hash_secret),
+            secret_hash: client_secret.as_ref().map(hash_secret),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
-            registration_token_hash: registration_access_token.as_deref().map(hash_secret),
+            registration_token_hash: registration_access_token
+                .as_ref()
+                .map(hash_registration_token),
             metadata,
             created_at: now,
             updated_at: now,
@@ -119,8 +129,7 @@ impl ClientService {
         metadata.validate()?;
         let mut client = self.get(client_id).await?;
         let needs_secret = metadata.token_endpoint_auth_method.uses_secret();
-        let client_secret =
-            (needs_secret && client.secret_hash.is_none()).then(crate::accounts::random_token);
+        let client_secret = (needs_secret && client.secret_hash.is_none()).then(new_secret);
         if let Some(secret) = &client_secret {
             client.secret_hash = Some(hash_secret(secret));
         }
@@ -182,7 +191,7 @@ impl ClientService {
             ));
         }
         let now = self.clock.now();
-        let secret = crate::accounts::random_token();
+        let secret = new_secret();
         client.previous_secret_hash = client.secret_hash.take();
         client.previous_secret_expires_at = Some(
             now + chrono::Duration::from_std(self.secret_overlap)

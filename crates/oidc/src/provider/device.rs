@@ -3,7 +3,9 @@
 //! endpoint are in `grants/device_code.rs`.
 
 use castellan_domain::client::GRANT_DEVICE_CODE;
-use castellan_domain::{DomainError, OAuthClient, RandomSource, RequestContext, SessionId};
+use castellan_domain::{
+    DomainError, OAuthClient, OneTimeCode, RandomSource, RequestContext, SessionId,
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, OAuthErrorCode};
@@ -20,7 +22,7 @@ pub struct DeviceRequest {
 #[derive(Clone, Serialize)]
 pub struct DeviceAuthorization {
     /// The secret the device polls with.
-    pub device_code: String,
+    pub device_code: OneTimeCode,
     /// The short code the user types.
     pub user_code: String,
     /// Where the user goes.
@@ -33,6 +35,7 @@ pub struct DeviceAuthorization {
     pub interval: u64,
 }
 
+// Written out because the user code, alone or in the complete URI, approves the device.
 impl std::fmt::Debug for DeviceAuthorization {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceAuthorization")
@@ -125,7 +128,7 @@ impl OidcProvider {
             ));
         }
         let lifetime = self.settings.device_code_lifetime;
-        let device_code = self.random_token();
+        let device_code = OneTimeCode::new(self.random_token());
         let user_code = new_user_code(self.ports.random.as_ref());
         let grant = DeviceRecord {
             client_id: client.client_id.clone(),
@@ -135,7 +138,7 @@ impl OidcProvider {
                 + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
             status: DeviceStatus::Pending,
         };
-        let device_key = kv_key("device", &device_code);
+        let device_key = kv_key("device", device_code.expose());
         // Kept beyond expiry so a late poll learns `expired_token`, not `invalid_grant`.
         self.store_device(&device_key, &grant, lifetime * 2).await?;
         self.ports

@@ -1,7 +1,7 @@
 //! The answer of the authorization endpoint: a redirect to the client carrying a fresh code
 //! or an error, with its `state` and the issuer.
 
-use castellan_domain::{OrganizationId, Session, SessionId};
+use castellan_domain::{OneTimeCode, OrganizationId, Session, SessionId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -77,7 +77,7 @@ impl OidcProvider {
         interaction: &Interaction,
         session: &Session,
     ) -> Result<String, AuthorizeError> {
-        let code = self.random_token();
+        let code = OneTimeCode::new(self.random_token());
         let grant = CodeRecord {
             client_id: interaction.client_id.clone(),
             redirect_uri: interaction.redirect_uri.clone(),
@@ -97,7 +97,7 @@ impl OidcProvider {
         self.ports
             .kv
             .set(
-                &kv_key("code", &code),
+                &kv_key("code", code.expose()),
                 &bytes,
                 Some(self.settings.code_lifetime),
             )
@@ -110,7 +110,7 @@ impl OidcProvider {
         Ok(self.client_redirect(
             &interaction.redirect_uri,
             interaction.state.as_deref(),
-            vec![("code", code.as_str())],
+            vec![("code", code.expose())],
         ))
     }
 }

@@ -3,7 +3,8 @@
 
 use castellan_domain::client::GRANT_REFRESH_TOKEN;
 use castellan_domain::{
-    DomainError, OAuthClient, OrgClaims, OrganizationId, Session, SessionId, User,
+    AccessToken, DomainError, OAuthClient, OrgClaims, OrganizationId, RefreshToken, Session,
+    SessionId, User,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -21,14 +22,14 @@ use crate::provider::error::OAuthError;
 #[derive(Clone, Serialize)]
 pub struct TokenResponse {
     /// The access token.
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// A refresh token, when `offline_access` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// The ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
@@ -36,6 +37,7 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+// Written out because the ID token carries the user's claims.
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenResponse")
@@ -47,7 +49,7 @@ impl std::fmt::Debug for TokenResponse {
 
 /// A signed access token and what the deny-list needs of it.
 pub(in crate::provider) struct MintedAccess {
-    pub token: String,
+    pub token: AccessToken,
     pub jti: String,
     pub exp: i64,
     pub expires_in: u64,
@@ -127,7 +129,7 @@ impl OidcProvider {
         };
         let token = self.ports.tokens.sign(&claims, "at+jwt").await?;
         Ok(MintedAccess {
-            token,
+            token: AccessToken::new(token),
             jti: claims.jti,
             exp,
             expires_in: lifetime.as_secs(),
@@ -177,7 +179,7 @@ impl OidcProvider {
         grant: UserGrant<'_>,
         session: &Session,
         user: &User,
-        rotated: Option<String>,
+        rotated: Option<RefreshToken>,
     ) -> Result<UserTokens, OAuthError> {
         let UserGrant {
             client,
@@ -222,7 +224,7 @@ impl OidcProvider {
                     .accounts
                     .issue_client_refresh(session, &client.client_id, scope, grant_organization)
                     .await?;
-                (Some(token), Some(grant_id))
+                (Some(RefreshToken::new(token)), Some(grant_id))
             }
             None => (None, None),
         };
@@ -277,7 +279,10 @@ impl OidcProvider {
         };
         body.insert("acr".into(), acr.into());
         let algorithm = client.metadata.id_token_signed_response_alg.as_str();
-        body.insert("at_hash".into(), at_hash(&access.token, algorithm).into());
+        body.insert(
+            "at_hash".into(),
+            at_hash(access.token.expose(), algorithm).into(),
+        );
         if let Some(nonce) = nonce {
             body.insert("nonce".into(), nonce.into());
         }

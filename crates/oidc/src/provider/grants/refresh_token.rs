@@ -1,7 +1,7 @@
 //! The `refresh_token` grant (RFC 6749 section 6): the token rotates with reuse detection,
 //! and a requested scope may only narrow what was granted.
 
-use castellan_domain::{DomainError, OAuthClient, RequestContext};
+use castellan_domain::{DomainError, OAuthClient, RefreshToken, RequestContext};
 
 use super::{Grant, TokenRequest, TokenResponse, UserGrant, required};
 use crate::provider::error::OAuthError;
@@ -9,7 +9,7 @@ use crate::provider::{OidcProvider, normalise_scope, scopes_within};
 
 /// A refresh.
 pub(in crate::provider) struct RefreshTokenGrant {
-    refresh_token: String,
+    refresh_token: RefreshToken,
     scope: Option<String>,
 }
 
@@ -27,7 +27,8 @@ impl Grant for RefreshTokenGrant {
         client: &OAuthClient,
         context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        let token = self.refresh_token.as_str();
+        // The account service takes the token as text: its signatures are its own.
+        let token = self.refresh_token.expose();
         // A narrower scope is checked before the token is touched, so a refused request
         // leaves it usable.
         if let Some(requested) = self.scope.as_deref() {
@@ -70,7 +71,7 @@ impl Grant for RefreshTokenGrant {
                 },
                 &exchange.session,
                 &exchange.user,
-                Some(exchange.token),
+                Some(RefreshToken::new(exchange.token)),
             )
             .await?
             .response;
