@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use castellan_domain::{ClientAuthMethod, ClientSecret, OAuthClient, OneTimeCode};
+use castellan_domain::{ClientAuthMethod, ClientId, ClientSecret, OAuthClient, OneTimeCode};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -65,18 +65,18 @@ impl ClientCredentials {
     }
 
     /// The client id the request names, however it names it.
-    fn named_client(&self) -> Option<String> {
+    fn named_client(&self) -> Option<ClientId> {
         if let Some((id, _)) = &self.basic {
-            return Some(id.clone());
+            return ClientId::parse(id);
         }
         if let Some(id) = &self.client_id {
-            return Some(id.clone());
+            return ClientId::parse(id);
         }
         let assertion = self.client_assertion.as_ref()?.expose();
         let payload = assertion.split('.').nth(1)?;
         let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        claims.get("iss")?.as_str().map(str::to_owned)
+        ClientId::parse(claims.get("iss")?.as_str()?)
     }
 }
 
@@ -101,7 +101,7 @@ impl OidcProvider {
         if credentials
             .client_id
             .as_deref()
-            .is_some_and(|body_id| body_id != client_id)
+            .is_some_and(|body_id| client_id != *body_id)
         {
             return Err(OAuthError::invalid_client());
         }

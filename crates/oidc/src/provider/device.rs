@@ -4,12 +4,12 @@
 
 use castellan_domain::client::GRANT_DEVICE_CODE;
 use castellan_domain::{
-    DomainError, OAuthClient, OneTimeCode, RandomSource, RequestContext, SessionId,
+    ClientId, DomainError, OAuthClient, OneTimeCode, RandomSource, RequestContext, Scope, SessionId,
 };
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, OAuthErrorCode};
-use super::{OidcProvider, kv_key, normalise_scope, scopes_within};
+use super::{OidcProvider, kv_key};
 
 /// A device authorization request's body (without client authentication).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,9 +58,9 @@ pub(super) enum DeviceStatus {
 /// A device authorization, kept under its device code while the user decides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct DeviceRecord {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub expires_at: i64,
     pub status: DeviceStatus,
 }
@@ -113,16 +113,13 @@ impl OidcProvider {
                 "this client may not use the device grant",
             ));
         }
-        let scope = normalise_scope(request.scope.as_deref().unwrap_or("openid"));
-        if scope.is_empty() || !scopes_within(&scope, &client.metadata.scope) {
+        let scope = Scope::parse(request.scope.as_deref().unwrap_or("openid"));
+        if scope.is_empty() || !scope.within(&client.metadata.scopes()) {
             return Err(OAuthError::invalid_scope(
                 "a requested scope is unknown or not allowed for this client",
             ));
         }
-        if scope
-            .split_whitespace()
-            .any(|scope| scope == castellan_domain::client::ORGANIZATION_SCOPE)
-        {
+        if scope.contains(castellan_domain::client::ORGANIZATION_SCOPE) {
             return Err(OAuthError::invalid_scope(
                 "organization-scoped tokens are issued through the authorization code flow",
             ));
@@ -131,7 +128,7 @@ impl OidcProvider {
         let device_code = OneTimeCode::new(self.random_token());
         let user_code = new_user_code(self.ports.random.as_ref());
         let grant = DeviceRecord {
-            client_id: client.client_id.clone(),
+            client_id: client.id(),
             client_name: client.metadata.client_name.clone(),
             scope,
             expires_at: self.now().timestamp()
@@ -201,7 +198,7 @@ impl OidcProvider {
             .await?
             .map(|(_, grant)| DevicePrompt {
                 client_name: grant.client_name,
-                scopes: grant.scope.split_whitespace().map(str::to_owned).collect(),
+                scopes: grant.scope.iter().map(str::to_owned).collect(),
             }))
     }
 
@@ -232,7 +229,7 @@ impl OidcProvider {
         if approve {
             self.ports
                 .participants
-                .add(session, &grant.client_id)
+                .add(session, grant.client_id.as_str())
                 .await?;
         }
         let mut event = castellan_domain::AuditEvent::new(

@@ -63,7 +63,7 @@ impl Grant for AuthorizationCodeGrant {
             ));
         }
         match self.redirect_uri.as_deref() {
-            Some(uri) if uri == record.redirect_uri => {}
+            Some(uri) if uri == record.redirect_uri.as_str() => {}
             None if !record.redirect_uri_given => {}
             _ => {
                 return Err(OAuthError::invalid_grant(

@@ -3,7 +3,7 @@
 
 use castellan_domain::client::GRANT_REFRESH_TOKEN;
 use castellan_domain::{
-    AccessToken, DomainError, OAuthClient, OrgClaims, OrganizationId, RefreshToken, Session,
+    AccessToken, DomainError, OAuthClient, OrgClaims, OrganizationId, RefreshToken, Scope, Session,
     SessionId, User,
 };
 use serde::Serialize;
@@ -34,7 +34,7 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     /// The granted scopes.
-    pub scope: String,
+    pub scope: Scope,
 }
 
 // Written out because the ID token carries the user's claims.
@@ -58,7 +58,7 @@ pub(in crate::provider) struct MintedAccess {
 /// The user-facing part of a token response: for which client, with which scopes.
 pub(in crate::provider) struct UserGrant<'a> {
     pub client: &'a OAuthClient,
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     pub nonce: Option<&'a str>,
     pub claims: Option<&'a Value>,
     /// The organization the tokens are scoped to.
@@ -97,7 +97,7 @@ impl OidcProvider {
         &self,
         client: &OAuthClient,
         subject: &str,
-        scope: &str,
+        scope: &Scope,
         session: Option<&Session>,
         userinfo_claims: Vec<String>,
         organization: Option<&OrgClaims>,
@@ -114,7 +114,7 @@ impl OidcProvider {
             nbf: now,
             jti: Uuid::now_v7().to_string(),
             client_id: client.client_id.clone(),
-            scope: scope.to_owned(),
+            scope: scope.clone(),
             sid: session.map(|session| session.id.to_string()),
             auth_time: session.map(|session| session.created_at.timestamp()),
             userinfo_claims,
@@ -188,7 +188,6 @@ impl OidcProvider {
             organization: grant_organization,
             ..
         } = grant;
-        let has = |wanted: &str| scope.split_whitespace().any(|scope| scope == wanted);
         let organization = match grant_organization {
             Some(id) => Some(self.organization_claims(id, session).await?),
             None => None,
@@ -203,7 +202,7 @@ impl OidcProvider {
                 organization.as_ref(),
             )
             .await?;
-        let id_token = if has("openid") {
+        let id_token = if scope.contains("openid") {
             let body = self.id_token_claims(&grant, session, user, &access, organization.as_ref());
             let algorithm = client.metadata.id_token_signed_response_alg.as_str();
             Some(
@@ -215,14 +214,20 @@ impl OidcProvider {
         } else {
             None
         };
-        let wants_refresh = has("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
+        let wants_refresh =
+            scope.contains("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
         let (refresh_token, grant_id) = match rotated {
             Some(token) => (Some(token), None),
             None if wants_refresh => {
                 let (token, grant_id) = self
                     .ports
                     .accounts
-                    .issue_client_refresh(session, &client.client_id, scope, grant_organization)
+                    .issue_client_refresh(
+                        session,
+                        &client.client_id,
+                        &scope.to_string(),
+                        grant_organization,
+                    )
                     .await?;
                 (Some(RefreshToken::new(token)), Some(grant_id))
             }
@@ -238,7 +243,7 @@ impl OidcProvider {
                 expires_in: access.expires_in,
                 refresh_token,
                 id_token,
-                scope: scope.to_owned(),
+                scope: scope.clone(),
             },
         })
     }
