@@ -50,12 +50,14 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// Compares with an id as a request sent it.
 impl PartialEq<str> for ClientId {
     fn eq(&self, other: &str) -> bool {
         self.0 == other
     }
 }
 
+/// Compares with a stored client's id.
 impl PartialEq<String> for ClientId {
     fn eq(&self, other: &String) -> bool {
         &self.0 == other
