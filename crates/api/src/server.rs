@@ -341,6 +341,7 @@ async fn wire(config: Config, system: SystemPorts) -> Result<App, StartupError> 
         client_repository.clone(),
         audit.clone(),
         clock.clone(),
+        system.random.clone(),
         Duration::from_secs(config.oidc.secret_rotation_overlap_hours * 3600),
     );
     let outbound = ReqwestOutbound::new(

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::DomainError;
+use crate::protocol::{check_absolute, redirect_matches};
+use crate::{AccessToken, ClientId, ClientSecret, DomainError, RedirectUri, Scope};
 
 /// How a client proves its identity at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -105,7 +106,9 @@ fn default_true() -> bool {
 pub struct ClientMetadata {
     /// Name shown on the consent page.
     pub client_name: String,
-    /// Where authorization responses may go (exact match; loopback ports free per RFC 8252).
+    /// Where authorization responses may go (exact match; loopback ports free per RFC 8252),
+    /// each a [`RedirectUri`] by [`Self::validate`]; kept as text because metadata is also
+    /// the stored and answered document.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Where the browser may return after logout.
@@ -194,13 +197,13 @@ impl ClientMetadata {
             ));
         }
         for uri in &self.redirect_uris {
-            check_redirect_uri("redirect_uris", uri)?;
+            RedirectUri::parse(uri).map_err(invalid("redirect_uris"))?;
         }
         for uri in &self.post_logout_redirect_uris {
-            check_redirect_uri("post_logout_redirect_uris", uri)?;
+            RedirectUri::parse(uri).map_err(invalid("post_logout_redirect_uris"))?;
         }
         if let Some(uri) = &self.backchannel_logout_uri {
-            check_absolute_uri("backchannel_logout_uri", uri)?;
+            check_absolute(uri).map_err(invalid("backchannel_logout_uri"))?;
             if uri.contains('#') {
                 return Err(DomainError::invalid(
                     "backchannel_logout_uri",
@@ -209,7 +212,7 @@ impl ClientMetadata {
             }
         }
         if let Some(uri) = &self.jwks_uri {
-            check_absolute_uri("jwks_uri", uri)?;
+            check_absolute(uri).map_err(invalid("jwks_uri"))?;
         }
         for scope in self.scope.split_whitespace() {
             if !SCOPES.contains(&scope) {
@@ -280,8 +283,8 @@ impl ClientMetadata {
     }
 
     /// The scopes the client may ask for.
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split_whitespace()
+    pub fn scopes(&self) -> Scope {
+        Scope::parse(&self.scope)
     }
 
     /// True when `redirect_uri` is registered: exact match, except that a loopback IP
@@ -292,6 +295,23 @@ impl ClientMetadata {
             .any(|registered| redirect_matches(registered, redirect_uri))
     }
 
+    /// The redirect URI a request named, parsed, when it is registered (as
+    /// [`Self::accepts_redirect_uri`] says).
+    pub fn redirect_uri(&self, requested: &str) -> Option<RedirectUri> {
+        self.accepts_redirect_uri(requested)
+            .then(|| RedirectUri::parse(requested).ok())
+            .flatten()
+    }
+
+    /// The registered redirect URI, when there is exactly one (a request may then leave it
+    /// out).
+    pub fn only_redirect_uri(&self) -> Option<RedirectUri> {
+        match self.redirect_uris.as_slice() {
+            [only] => RedirectUri::parse(only).ok(),
+            _ => None,
+        }
+    }
+
     /// True when `uri` is a registered post-logout redirect URI (exact match).
     pub fn accepts_post_logout_uri(&self, uri: &str) -> bool {
         self.post_logout_redirect_uris
@@ -300,89 +320,19 @@ impl ClientMetadata {
     }
 }
 
-fn check_absolute_uri(field: &'static str, uri: &str) -> Result<(), DomainError> {
-    let scheme_end = uri.find("://").filter(|&end| end > 0);
-    let Some(scheme_end) = scheme_end else {
-        return Err(DomainError::invalid(
-            field,
-            format!("{uri:?} is not an absolute URI"),
-        ));
-    };
-    let scheme = &uri[..scheme_end];
-    let valid_scheme = scheme
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !valid_scheme || uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(DomainError::invalid(
-            field,
-            format!("{uri:?} is not an absolute URI"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), DomainError> {
-    check_absolute_uri(field, uri)?;
-    if uri.contains('#') {
-        return Err(DomainError::invalid(
-            field,
-            format!("{uri:?} must not contain a fragment"),
-        ));
-    }
-    let lower = uri.to_ascii_lowercase();
-    if lower.starts_with("http://") && loopback_parts(uri).is_none() {
-        // Plain http only to the device itself; anywhere else the code could be read on the way.
-        let host = &lower["http://".len()..];
-        if !host.starts_with("localhost") {
-            return Err(DomainError::invalid(
-                field,
-                format!("{uri:?}: http is only allowed for loopback addresses; use https"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// For `http://127.0.0.1:port/path` or `http://[::1]:port/path`: (host, path-and-query).
-fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("http://")?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(index) => rest.split_at(index),
-        None => (rest, ""),
-    };
-    let host = if let Some(stripped) = authority.strip_prefix("[::1]") {
-        if !(stripped.is_empty() || stripped.starts_with(':')) {
-            return None;
-        }
-        "[::1]"
-    } else {
-        let host = authority.split(':').next()?;
-        if host != "127.0.0.1" {
-            return None;
-        }
-        host
-    };
-    let port = authority[host.len()..].strip_prefix(':');
-    if port.is_some_and(|port| port.is_empty() || !port.chars().all(|c| c.is_ascii_digit())) {
-        return None;
-    }
-    Some((host, path))
-}
-
-fn redirect_matches(registered: &str, requested: &str) -> bool {
-    if registered == requested {
-        return true;
-    }
-    match (loopback_parts(registered), loopback_parts(requested)) {
-        (Some(registered), Some(requested)) => registered == requested,
-        _ => false,
-    }
+/// A metadata rule broken by `field`'s value.
+fn invalid(field: &'static str) -> impl Fn(crate::InvalidUri) -> DomainError {
+    move |problem| DomainError::invalid(field, problem.to_string())
 }
 
 /// Hex SHA-256 of a client secret, as stored.
-pub fn hash_secret(secret: &str) -> String {
-    crate::secret::hash_token(secret)
+pub fn hash_secret(secret: &ClientSecret) -> String {
+    crate::secret::hash_token(secret.expose())
+}
+
+/// Hex SHA-256 of an RFC 7592 registration access token, as stored.
+pub fn hash_registration_token(token: &AccessToken) -> String {
+    crate::secret::hash_token(token.expose())
 }
 
 /// A registered client.
@@ -407,9 +357,14 @@ pub struct OAuthClient {
 }
 
 impl OAuthClient {
+    /// Its id as a [`ClientId`]: ids are checked when registered, so a stored one is trusted.
+    pub fn id(&self) -> ClientId {
+        ClientId::registered(&self.client_id)
+    }
+
     /// True when `secret` is the current secret, or the previous one within its overlap.
     /// Both comparisons always run, in constant time.
-    pub fn verify_secret(&self, secret: &str, now: DateTime<Utc>) -> bool {
+    pub fn verify_secret(&self, secret: &ClientSecret, now: DateTime<Utc>) -> bool {
         let presented = hash_secret(secret);
         let matches = |stored: &Option<String>| {
             stored
@@ -425,8 +380,8 @@ impl OAuthClient {
     }
 
     /// True when `token` is this client's registration access token (constant time).
-    pub fn verify_registration_token(&self, token: &str) -> bool {
-        let presented = hash_secret(token);
+    pub fn verify_registration_token(&self, token: &AccessToken) -> bool {
+        let presented = hash_registration_token(token);
         self.registration_token_hash
             .as_deref()
             .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(presented.as_bytes())))
@@ -573,16 +528,16 @@ mod tests {
         let client = OAuthClient {
             client_id: "c".to_owned(),
             metadata: web_client(),
-            secret_hash: Some(hash_secret("new")),
-            previous_secret_hash: Some(hash_secret("old")),
+            secret_hash: Some(hash_secret(&ClientSecret::new("new"))),
+            previous_secret_hash: Some(hash_secret(&ClientSecret::new("old"))),
             previous_secret_expires_at: Some(now + chrono::Duration::hours(1)),
             registration_token_hash: None,
             created_at: now,
             updated_at: now,
         };
-        assert!(client.verify_secret("new", now));
-        assert!(client.verify_secret("old", now));
-        assert!(!client.verify_secret("old", now + chrono::Duration::hours(2)));
-        assert!(!client.verify_secret("other", now));
+        assert!(client.verify_secret(&ClientSecret::new("new"), now));
+        assert!(client.verify_secret(&ClientSecret::new("old"), now));
+        assert!(!client.verify_secret(&ClientSecret::new("old"), now + chrono::Duration::hours(2)));
+        assert!(!client.verify_secret(&ClientSecret::new("other"), now));
     }
 }

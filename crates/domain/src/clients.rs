@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{AuditAction, AuditEvent, EventSink};
-use crate::client::{ClientMetadata, ClientRepository, OAuthClient, hash_secret};
-use crate::{Clock, DomainError, RequestContext, UserId};
+use crate::client::{
+    ClientMetadata, ClientRepository, OAuthClient, hash_registration_token, hash_secret,
+};
+use crate::{AccessToken, ClientSecret, Clock, DomainError, RandomSource, RequestContext, UserId};
 
 /// A client as just registered or rotated, with the secrets shown this once.
 #[derive(Debug, Clone)]
@@ -14,9 +16,9 @@ pub struct IssuedClient {
     /// The stored client.
     pub client: OAuthClient,
     /// The new client secret, for confidential clients.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     /// The RFC 7592 registration access token, for dynamically registered clients.
-    pub registration_access_token: Option<String>,
+    pub registration_access_token: Option<AccessToken>,
 }
 
 /// Client registration and management.
@@ -25,29 +27,40 @@ pub struct ClientService {
     clients: Arc<dyn ClientRepository>,
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
     secret_overlap: Duration,
 }
 
-/// A random client id: 16 bytes, base64url.
-fn new_client_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
-}
-
 impl ClientService {
-    /// A service over `clients`; a rotated secret keeps working for `secret_overlap`.
+    /// A service over `clients` drawing ids and secrets from `random`; a rotated secret keeps
+    /// working for `secret_overlap`.
     pub fn new(
         clients: Arc<dyn ClientRepository>,
         events: Arc<dyn EventSink>,
         clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
         secret_overlap: Duration,
     ) -> Self {
         Self {
             clients,
             events,
             clock,
+            random,
             secret_overlap,
         }
+    }
+
+    /// A new client secret: a random token.
+    fn new_secret(&self) -> ClientSecret {
+        ClientSecret::new(self.random.token())
+    }
+
+    /// A random client id: 16 bytes, base64url.
+    fn new_client_id(&self) -> String {
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            self.random.bytes::<16>(),
+        )
     }
 
     /// The repository, for the protocol services that read clients.
@@ -68,14 +81,16 @@ impl ClientService {
         let client_secret = metadata
             .token_endpoint_auth_method
             .uses_secret()
-            .then(crate::secret::random_token);
-        let registration_access_token = dynamic.then(crate::secret::random_token);
+            .then(|| self.new_secret());
+        let registration_access_token = dynamic.then(|| AccessToken::new(self.random.token()));
         let client = OAuthClient {
-            client_id: new_client_id(),
-            secret_hash: client_secret.as_deref().map(hash_secret),
+            client_id: self.new_client_id(),
+            secret_hash: client_secret.as_ref().map(hash_secret),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
-            registration_token_hash: registration_access_token.as_deref().map(hash_secret),
+            registration_token_hash: registration_access_token
+                .as_ref()
+                .map(hash_registration_token),
             metadata,
             created_at: now,
             updated_at: now,
@@ -120,7 +135,7 @@ impl ClientService {
         let mut client = self.get(client_id).await?;
         let needs_secret = metadata.token_endpoint_auth_method.uses_secret();
         let client_secret =
-            (needs_secret && client.secret_hash.is_none()).then(crate::secret::random_token);
+            (needs_secret && client.secret_hash.is_none()).then(|| self.new_secret());
         if let Some(secret) = &client_secret {
             client.secret_hash = Some(hash_secret(secret));
         }
@@ -182,7 +197,7 @@ impl ClientService {
             ));
         }
         let now = self.clock.now();
-        let secret = crate::secret::random_token();
+        let secret = self.new_secret();
         client.previous_secret_hash = client.secret_hash.take();
         client.previous_secret_expires_at = Some(
             now + chrono::Duration::from_std(self.secret_overlap)

@@ -20,6 +20,7 @@ pub mod mfa;
 pub mod org;
 pub mod password;
 pub mod platform;
+pub mod protocol;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;
@@ -63,6 +64,7 @@ pub use org::{
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};
+pub use protocol::{ClientId, InvalidUri, RedirectUri, Scope};
 pub use random::{RandomSource, SystemRandom};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use sensitive::{AccessToken, ClientSecret, OneTimeCode, Password, RefreshToken};

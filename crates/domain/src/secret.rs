@@ -1,11 +1,10 @@
-//! The small helpers every service that hands out or stores a secret shares: random tokens,
-//! their stored hash, hex, and durations in chrono terms. They live apart from the services so
-//! that none of them has to import another service's module to hash a token.
+//! The small helpers every service that hands out or stores a secret shares: a token's stored
+//! hash, hex, and durations in chrono terms (random tokens come from the `RandomSource` port).
+//! They live apart from the services so that none of them has to import another service's
+//! module to hash a token.
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of a token, hex-encoded, as stored.
@@ -16,13 +15,6 @@ pub fn hash_token(token: &str) -> String {
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// A random value of 32 bytes, base64url: refresh tokens, emailed tokens, challenges,
-/// invitations, client secrets.
-pub(crate) fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// `duration` as a chrono duration, saturating.

@@ -12,7 +12,9 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use castellan_domain::{ClientMetadata, DomainError, IssuedClient, OAuthClient};
+use castellan_domain::{
+    AccessToken, ClientMetadata, ClientSecret, DomainError, IssuedClient, OAuthClient, OneTimeCode,
+};
 use castellan_oidc::provider::{
     AuthorizationParams, ClientCredentials, DeviceRequest, OAuthError, OAuthErrorCode, TokenRequest,
 };
@@ -98,9 +100,9 @@ fn credentials(headers: &HeaderMap, form: &OAuthForm) -> Result<ClientCredential
     Ok(ClientCredentials {
         basic,
         client_id: field("client_id"),
-        client_secret: field("client_secret"),
+        client_secret: field("client_secret").map(ClientSecret::new),
         client_assertion_type: field("client_assertion_type"),
-        client_assertion: field("client_assertion"),
+        client_assertion: field("client_assertion").map(OneTimeCode::new),
     })
 }
 
@@ -217,11 +219,11 @@ pub(crate) fn client_document(state: &AppState, issued: &IssuedClient) -> Value 
             client.created_at.timestamp().into(),
         );
         if let Some(secret) = &issued.client_secret {
-            map.insert("client_secret".into(), secret.clone().into());
+            map.insert("client_secret".into(), secret.expose().into());
             map.insert("client_secret_expires_at".into(), 0.into());
         }
         if let Some(token) = &issued.registration_access_token {
-            map.insert("registration_access_token".into(), token.clone().into());
+            map.insert("registration_access_token".into(), token.expose().into());
         }
         if client.registration_token_hash.is_some() {
             map.insert(
@@ -340,14 +342,14 @@ async fn registered_client(
             "invalid registration access token",
         ))
     };
-    let token = bearer_from_headers(headers).ok_or_else(refused)?;
+    let token = AccessToken::new(bearer_from_headers(headers).ok_or_else(refused)?);
     let client = state
         .clients
         .repository()
         .get(client_id)
         .await?
         .ok_or_else(refused)?;
-    if client.verify_registration_token(token) {
+    if client.verify_registration_token(&token) {
         Ok(client)
     } else {
         Err(refused())

@@ -1,6 +1,6 @@
 //! The claims of the tokens the provider issues, and the user claims each scope releases.
 
-use castellan_domain::User;
+use castellan_domain::{Scope, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -26,7 +26,7 @@ pub struct ClientAccessClaims {
     pub client_id: String,
     /// Granted scopes.
     #[serde(default)]
-    pub scope: String,
+    pub scope: Scope,
     /// The session, when a user signed in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
@@ -53,9 +53,7 @@ pub struct ClientAccessClaims {
 impl ClientAccessClaims {
     /// True when the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope
-            .split_whitespace()
-            .any(|granted| granted == scope)
+        self.scope.contains(scope)
     }
 }
 
@@ -91,12 +89,12 @@ fn claim_value(user: &User, claim: &str) -> Option<Value> {
 /// The user claims released for `scope` plus the individually requested `extra` claims.
 pub fn user_claims<'a>(
     user: &User,
-    scope: &str,
+    scope: &Scope,
     extra: impl Iterator<Item = &'a str>,
 ) -> Map<String, Value> {
     let mut claims = Map::new();
     let names = scope
-        .split_whitespace()
+        .iter()
         .flat_map(|scope| scope_claims(scope).iter().copied())
         .chain(extra);
     for name in names {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use castellan_domain::{ClientAuthMethod, OAuthClient};
+use castellan_domain::{ClientAuthMethod, ClientId, ClientSecret, OAuthClient, OneTimeCode};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -19,29 +19,18 @@ use super::error::OAuthError;
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What a request presented to authenticate its client.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
     /// Client id and secret from HTTP Basic.
-    pub basic: Option<(String, String)>,
+    pub basic: Option<(String, ClientSecret)>,
     /// `client_id` from the body.
     pub client_id: Option<String>,
     /// `client_secret` from the body.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     /// `client_assertion_type` from the body.
     pub client_assertion_type: Option<String>,
-    /// `client_assertion` from the body.
-    pub client_assertion: Option<String>,
-}
-
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("basic_client_id", &self.basic.as_ref().map(|(id, _)| id))
-            .field("client_id", &self.client_id)
-            .field("has_secret", &self.client_secret.is_some())
-            .field("has_assertion", &self.client_assertion.is_some())
-            .finish()
-    }
+    /// `client_assertion` from the body: a signed JWT whose `jti` is accepted once.
+    pub client_assertion: Option<OneTimeCode>,
 }
 
 fn form_decode(text: &str) -> Option<String> {
@@ -53,7 +42,7 @@ fn form_decode(text: &str) -> Option<String> {
 impl ClientCredentials {
     /// Parses an `Authorization: Basic` value: base64 of the form-urlencoded id and secret
     /// joined by a colon (RFC 6749 section 2.3.1). `None` when it is not Basic.
-    pub fn parse_basic(header: &str) -> Option<Result<(String, String), OAuthError>> {
+    pub fn parse_basic(header: &str) -> Option<Result<(String, ClientSecret), OAuthError>> {
         let (scheme, value) = header.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return None;
@@ -70,24 +59,24 @@ impl ClientCredentials {
             return Some(Err(malformed()));
         };
         match (form_decode(id), form_decode(secret)) {
-            (Some(id), Some(secret)) => Some(Ok((id, secret))),
+            (Some(id), Some(secret)) => Some(Ok((id, ClientSecret::new(secret)))),
             _ => Some(Err(malformed())),
         }
     }
 
     /// The client id the request names, however it names it.
-    fn named_client(&self) -> Option<String> {
+    fn named_client(&self) -> Option<ClientId> {
         if let Some((id, _)) = &self.basic {
-            return Some(id.clone());
+            return ClientId::parse(id);
         }
         if let Some(id) = &self.client_id {
-            return Some(id.clone());
+            return ClientId::parse(id);
         }
-        let assertion = self.client_assertion.as_deref()?;
+        let assertion = self.client_assertion.as_ref()?.expose();
         let payload = assertion.split('.').nth(1)?;
         let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        claims.get("iss")?.as_str().map(str::to_owned)
+        ClientId::parse(claims.get("iss")?.as_str()?)
     }
 }
 
@@ -112,7 +101,7 @@ impl OidcProvider {
         if credentials
             .client_id
             .as_deref()
-            .is_some_and(|body_id| body_id != client_id)
+            .is_some_and(|body_id| client_id != *body_id)
         {
             return Err(OAuthError::invalid_client());
         }
@@ -147,7 +136,7 @@ impl OidcProvider {
                     ..
                 },
             ) if assertion_type == JWT_BEARER_ASSERTION => {
-                self.verify_assertion(&client, assertion).await?
+                self.verify_assertion(&client, assertion.expose()).await?
             }
             (
                 ClientAuthMethod::None,
@@ -279,7 +268,7 @@ mod tests {
         let header = format!("Basic {}", STANDARD.encode("my%20app:s%3Acret"));
         let (id, secret) = ClientCredentials::parse_basic(&header).unwrap().unwrap();
         assert_eq!(id, "my app");
-        assert_eq!(secret, "s:cret");
+        assert_eq!(secret.expose(), "s:cret");
         assert!(ClientCredentials::parse_basic("Bearer abc").is_none());
         assert!(
             ClientCredentials::parse_basic("Basic !!!")
@@ -291,8 +280,8 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let credentials = ClientCredentials {
-            basic: Some(("id".to_owned(), "hunter2".to_owned())),
-            client_secret: Some("hunter3".to_owned()),
+            basic: Some(("id".to_owned(), ClientSecret::new("hunter2"))),
+            client_secret: Some(ClientSecret::new("hunter3")),
             ..ClientCredentials::default()
         };
         let shown = format!("{credentials:?}");

@@ -1,7 +1,7 @@
 //! The user's view of what they allowed: remembered consents, and withdrawing one (which also
 //! ends the client's refresh tokens for that user).
 
-use castellan_domain::{AuditAction, AuditEvent, DomainError, RequestContext, UserId};
+use castellan_domain::{AuditAction, AuditEvent, ClientId, DomainError, RequestContext, UserId};
 
 use super::OidcProvider;
 
@@ -23,7 +23,11 @@ impl OidcProvider {
     pub async fn consents(&self, user: UserId) -> Result<Vec<GrantedAccess>, DomainError> {
         let mut granted = Vec::new();
         for consent in self.ports.consents.for_user(user).await? {
-            let client_name = self.client(&consent.client_id).await?.map_or_else(
+            let client = match ClientId::parse(&consent.client_id) {
+                Some(id) => self.client(&id).await?,
+                None => None,
+            };
+            let client_name = client.map_or_else(
                 || consent.client_id.clone(),
                 |client| client.metadata.client_name.clone(),
             );

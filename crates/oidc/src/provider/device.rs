@@ -3,11 +3,13 @@
 //! endpoint are in `grants/device_code.rs`.
 
 use castellan_domain::client::GRANT_DEVICE_CODE;
-use castellan_domain::{DomainError, OAuthClient, RandomSource, RequestContext, SessionId};
+use castellan_domain::{
+    ClientId, DomainError, OAuthClient, OneTimeCode, RandomSource, RequestContext, Scope, SessionId,
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, OAuthErrorCode};
-use super::{OidcProvider, kv_key, normalise_scope, scopes_within};
+use super::{OidcProvider, kv_key};
 
 /// A device authorization request's body (without client authentication).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -20,7 +22,7 @@ pub struct DeviceRequest {
 #[derive(Clone, Serialize)]
 pub struct DeviceAuthorization {
     /// The secret the device polls with.
-    pub device_code: String,
+    pub device_code: OneTimeCode,
     /// The short code the user types.
     pub user_code: String,
     /// Where the user goes.
@@ -33,6 +35,7 @@ pub struct DeviceAuthorization {
     pub interval: u64,
 }
 
+// Written out because the user code, alone or in the complete URI, approves the device.
 impl std::fmt::Debug for DeviceAuthorization {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceAuthorization")
@@ -55,9 +58,9 @@ pub(super) enum DeviceStatus {
 /// A device authorization, kept under its device code while the user decides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct DeviceRecord {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub expires_at: i64,
     pub status: DeviceStatus,
 }
@@ -110,32 +113,29 @@ impl OidcProvider {
                 "this client may not use the device grant",
             ));
         }
-        let scope = normalise_scope(request.scope.as_deref().unwrap_or("openid"));
-        if scope.is_empty() || !scopes_within(&scope, &client.metadata.scope) {
+        let scope = Scope::parse(request.scope.as_deref().unwrap_or("openid"));
+        if scope.is_empty() || !scope.within(&client.metadata.scopes()) {
             return Err(OAuthError::invalid_scope(
                 "a requested scope is unknown or not allowed for this client",
             ));
         }
-        if scope
-            .split_whitespace()
-            .any(|scope| scope == castellan_domain::client::ORGANIZATION_SCOPE)
-        {
+        if scope.contains(castellan_domain::client::ORGANIZATION_SCOPE) {
             return Err(OAuthError::invalid_scope(
                 "organization-scoped tokens are issued through the authorization code flow",
             ));
         }
         let lifetime = self.settings.device_code_lifetime;
-        let device_code = self.random_token();
+        let device_code = OneTimeCode::new(self.random_token());
         let user_code = new_user_code(self.ports.random.as_ref());
         let grant = DeviceRecord {
-            client_id: client.client_id.clone(),
+            client_id: client.id(),
             client_name: client.metadata.client_name.clone(),
             scope,
             expires_at: self.now().timestamp()
                 + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
             status: DeviceStatus::Pending,
         };
-        let device_key = kv_key("device", &device_code);
+        let device_key = kv_key("device", device_code.expose());
         // Kept beyond expiry so a late poll learns `expired_token`, not `invalid_grant`.
         self.store_device(&device_key, &grant, lifetime * 2).await?;
         self.ports
@@ -198,7 +198,7 @@ impl OidcProvider {
             .await?
             .map(|(_, grant)| DevicePrompt {
                 client_name: grant.client_name,
-                scopes: grant.scope.split_whitespace().map(str::to_owned).collect(),
+                scopes: grant.scope.iter().map(str::to_owned).collect(),
             }))
     }
 
@@ -229,7 +229,7 @@ impl OidcProvider {
         if approve {
             self.ports
                 .participants
-                .add(session, &grant.client_id)
+                .add(session, grant.client_id.as_str())
                 .await?;
         }
         let mut event = castellan_domain::AuditEvent::new(

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::{OAuthClient, RequestContext, Session, SessionEndListener, SessionId};
+use castellan_domain::{
+    ClientId, OAuthClient, RequestContext, Session, SessionEndListener, SessionId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -106,14 +108,19 @@ impl OidcProvider {
             }
             (hinted, named) => hinted.or(named),
         };
-        let client = match &client_id {
-            Some(id) => Some(
-                self.client(id)
-                    .await?
-                    .ok_or_else(|| OAuthError::invalid_request("the client is not registered"))?,
-            ),
-            None => None,
-        };
+        let client =
+            match &client_id {
+                Some(id) => {
+                    let registered = match ClientId::parse(id) {
+                        Some(id) => self.client(&id).await?,
+                        None => None,
+                    };
+                    Some(registered.ok_or_else(|| {
+                        OAuthError::invalid_request("the client is not registered")
+                    })?)
+                }
+                None => None,
+            };
         let redirect = match (&params.post_logout_redirect_uri, &client) {
             (None, _) => None,
             (Some(_), None) => {
@@ -162,7 +169,10 @@ impl OidcProvider {
     /// Delivery runs in the background with retries; failures are logged.
     pub async fn notify_backchannel(&self, session: &Session) -> Result<(), OAuthError> {
         for client_id in self.ports.participants.of(session.id).await? {
-            let Some(client) = self.client(&client_id).await? else {
+            let Some(id) = ClientId::parse(&client_id) else {
+                continue;
+            };
+            let Some(client) = self.client(&id).await? else {
                 continue;
             };
             let Some(uri) = client.metadata.backchannel_logout_uri.clone() else {

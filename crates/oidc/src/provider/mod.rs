@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use castellan_domain::accounts::hash_token;
 use castellan_domain::{
-    AccountService, ClientRepository, Clock, ConsentRepository, DomainError, EventSink,
+    AccountService, ClientId, ClientRepository, Clock, ConsentRepository, DomainError, EventSink,
     KeyValueStore, OAuthClient, RandomSource, SessionParticipants,
 };
 
@@ -126,30 +126,12 @@ type CachedClient = (Instant, Arc<OAuthClient>);
 pub struct OidcProvider {
     ports: ProviderPorts,
     settings: Arc<ProviderSettings>,
-    client_cache: Arc<RwLock<HashMap<String, CachedClient>>>,
+    client_cache: Arc<RwLock<HashMap<ClientId, CachedClient>>>,
 }
 
 /// KV key of a secret value: only its hash is a key, so a leaked key list reveals nothing.
 fn kv_key(prefix: &str, secret: &str) -> String {
     format!("{prefix}:{}", hash_token(secret))
-}
-
-/// True when every scope of `requested` is in `allowed`.
-fn scopes_within(requested: &str, allowed: &str) -> bool {
-    requested
-        .split_whitespace()
-        .all(|scope| allowed.split_whitespace().any(|allowed| allowed == scope))
-}
-
-/// Space-joined scopes in a stable order without duplicates.
-fn normalise_scope(scope: &str) -> String {
-    let mut scopes: Vec<&str> = Vec::new();
-    for scope in scope.split_whitespace() {
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    scopes.join(" ")
 }
 
 impl OidcProvider {
@@ -183,7 +165,10 @@ impl OidcProvider {
 
     /// A client by id, from a short-lived cache: clients are read on every token request, and
     /// an edit reaches every replica within the cache lifetime.
-    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<OAuthClient>>, DomainError> {
+    pub async fn client(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<Arc<OAuthClient>>, DomainError> {
         let ttl = self.settings.client_cache_ttl;
         if let Ok(cache) = self.client_cache.read()
             && let Some((loaded, client)) = cache.get(client_id)
@@ -191,14 +176,14 @@ impl OidcProvider {
         {
             return Ok(Some(client.clone()));
         }
-        let Some(client) = self.ports.clients.get(client_id).await? else {
-            self.forget_client(client_id);
+        let Some(client) = self.ports.clients.get(client_id.as_str()).await? else {
+            self.forget_client(client_id.as_str());
             return Ok(None);
         };
         let client = Arc::new(client);
         if let Ok(mut cache) = self.client_cache.write() {
             // Only registered ids enter the cache, so its size is bounded by the client count.
-            cache.insert(client_id.to_owned(), (Instant::now(), client.clone()));
+            cache.insert(client_id.clone(), (Instant::now(), client.clone()));
         }
         Ok(Some(client))
     }

@@ -30,11 +30,11 @@ impl OidcProvider {
         let mut scopes: Vec<String> = self
             .ports
             .consents
-            .get(user.id, &interaction.client_id)
+            .get(user.id, interaction.client_id.as_str())
             .await?
             .map(|consent| consent.scopes)
             .unwrap_or_default();
-        for scope in interaction.scope.split_whitespace() {
+        for scope in interaction.scopes().iter() {
             if !scopes.iter().any(|granted| granted == scope) {
                 scopes.push(scope.to_owned());
             }
@@ -43,7 +43,7 @@ impl OidcProvider {
             .consents
             .put(&Consent {
                 user_id: user.id,
-                client_id: interaction.client_id.clone(),
+                client_id: interaction.client_id.to_string(),
                 scopes,
                 granted_at: self.now(),
             })

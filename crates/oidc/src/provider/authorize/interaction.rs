@@ -1,7 +1,7 @@
 //! The interaction: a validated authorization request kept while the user acts, and the
 //! state machine that takes it to a code, step by step.
 
-use castellan_domain::{Consent, Session, SessionId, User};
+use castellan_domain::{ClientId, Consent, RedirectUri, Scope, Session, SessionId, User};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -16,16 +16,17 @@ pub struct Interaction {
     /// Its handle (in the pages' URLs and forms).
     pub id: String,
     /// The client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The client's display name.
     pub client_name: String,
     /// Castellan's own application: no consent asked.
     pub first_party: bool,
     /// The validated redirect URI.
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// Whether the request named the redirect URI (then the token request must repeat it).
     pub redirect_uri_given: bool,
-    /// Normalised scopes.
+    /// The scopes asked for, normalised and space-separated (the hosted pages read them as
+    /// text; [`Self::scopes`] is the parsed set).
     pub scope: String,
     /// Client state.
     pub state: Option<String>,
@@ -58,6 +59,11 @@ pub struct Interaction {
 }
 
 impl Interaction {
+    /// The scopes asked for.
+    pub fn scopes(&self) -> Scope {
+        Scope::parse(&self.scope)
+    }
+
     pub(super) fn prompts(&self, value: &str) -> bool {
         self.prompt.iter().any(|prompt| prompt == value)
     }
@@ -131,8 +137,7 @@ pub fn next_step(
         return Ok(Step::ChooseOrganization);
     }
     if !interaction.first_party && !interaction.consented {
-        let covered =
-            consent.is_some_and(|consent| consent.covers(interaction.scope.split_whitespace()));
+        let covered = consent.is_some_and(|consent| consent.covers(interaction.scopes().iter()));
         if interaction.prompts("consent") || !covered {
             return if silent {
                 Err(OAuthErrorCode::ConsentRequired)
@@ -182,11 +187,7 @@ impl OidcProvider {
         InteractionView {
             id: interaction.id.clone(),
             client_name: interaction.client_name.clone(),
-            scopes: interaction
-                .scope
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
+            scopes: interaction.scopes().iter().map(str::to_owned).collect(),
             login_hint: interaction.login_hint.clone(),
             signed_in_as: user.map(|user| user.email.as_str().to_owned()),
         }
@@ -207,7 +208,7 @@ impl OidcProvider {
             Some((_, user)) if !interaction.first_party => {
                 self.ports
                     .consents
-                    .get(user.id, &interaction.client_id)
+                    .get(user.id, interaction.client_id.as_str())
                     .await?
             }
             _ => None,
@@ -314,10 +315,10 @@ mod tests {
     fn interaction() -> Interaction {
         Interaction {
             id: "i".to_owned(),
-            client_id: "c".to_owned(),
+            client_id: ClientId::parse("c").unwrap(),
             client_name: "App".to_owned(),
             first_party: false,
-            redirect_uri: "https://app.example/cb".to_owned(),
+            redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
             redirect_uri_given: true,
             scope: "openid email".to_owned(),
             state: None,

@@ -1,7 +1,9 @@
 //! The answer of the authorization endpoint: a redirect to the client carrying a fresh code
 //! or an error, with its `state` and the issuer.
 
-use castellan_domain::{OrganizationId, Session, SessionId};
+use castellan_domain::{
+    ClientId, OneTimeCode, OrganizationId, RedirectUri, Scope, Session, SessionId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,10 +14,10 @@ use crate::provider::{OidcProvider, kv_key};
 /// What a code stands for, kept until the code is exchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(in crate::provider) struct CodeRecord {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_given: bool,
-    pub scope: String,
+    pub scope: Scope,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub session_id: SessionId,
@@ -44,7 +46,7 @@ impl OidcProvider {
     /// A redirect to the client carrying `params`, its `state` and the issuer (RFC 9207).
     fn client_redirect<'a>(
         &'a self,
-        redirect_uri: &str,
+        redirect_uri: &RedirectUri,
         state: Option<&'a str>,
         mut params: Vec<(&'a str, &'a str)>,
     ) -> String {
@@ -52,12 +54,12 @@ impl OidcProvider {
             params.push(("state", state));
         }
         params.push(("iss", self.settings.issuer.as_str()));
-        with_query(redirect_uri, &params)
+        with_query(redirect_uri.as_str(), &params)
     }
 
     pub(super) fn error_redirect(
         &self,
-        redirect_uri: &str,
+        redirect_uri: &RedirectUri,
         state: Option<&str>,
         error: &OAuthError,
     ) -> String {
@@ -77,12 +79,12 @@ impl OidcProvider {
         interaction: &Interaction,
         session: &Session,
     ) -> Result<String, AuthorizeError> {
-        let code = self.random_token();
+        let code = OneTimeCode::new(self.random_token());
         let grant = CodeRecord {
             client_id: interaction.client_id.clone(),
             redirect_uri: interaction.redirect_uri.clone(),
             redirect_uri_given: interaction.redirect_uri_given,
-            scope: interaction.scope.clone(),
+            scope: interaction.scopes(),
             nonce: interaction.nonce.clone(),
             code_challenge: interaction.code_challenge.clone(),
             session_id: session.id,
@@ -97,7 +99,7 @@ impl OidcProvider {
         self.ports
             .kv
             .set(
-                &kv_key("code", &code),
+                &kv_key("code", code.expose()),
                 &bytes,
                 Some(self.settings.code_lifetime),
             )
@@ -105,12 +107,12 @@ impl OidcProvider {
             .map_err(castellan_domain::DomainError::from)?;
         self.ports
             .participants
-            .add(session.id, &interaction.client_id)
+            .add(session.id, interaction.client_id.as_str())
             .await?;
         Ok(self.client_redirect(
             &interaction.redirect_uri,
             interaction.state.as_deref(),
-            vec![("code", code.as_str())],
+            vec![("code", code.expose())],
         ))
     }
 }

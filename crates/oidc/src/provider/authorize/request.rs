@@ -7,15 +7,15 @@ use std::sync::Arc;
 use castellan_domain::client::{
     GRANT_AUTHORIZATION_CODE, ORGANIZATION_SCOPE, ORGANIZATION_SCOPE_PREFIX,
 };
-use castellan_domain::{ClientMetadata, OAuthClient};
+use castellan_domain::{ClientId, ClientMetadata, OAuthClient, RedirectUri, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Interaction;
 use super::organization::{OrganizationRequest, organization_request};
+use crate::provider::OidcProvider;
 use crate::provider::error::{OAuthError, OAuthErrorCode};
 use crate::provider::pkce::code_challenge;
-use crate::provider::{OidcProvider, normalise_scope, scopes_within};
 
 /// The parameters of an authorization request, as sent (query or form).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub struct AuthorizationParams {
 /// once the redirect URI is trusted, the user otherwise.
 pub(super) struct RequestError {
     pub error: OAuthError,
-    pub return_to: Option<(String, Option<String>)>,
+    pub return_to: Option<(RedirectUri, Option<String>)>,
 }
 
 impl From<castellan_domain::DomainError> for RequestError {
@@ -94,7 +94,7 @@ impl Refusal {
 
 /// The redirect URI a request's answer goes to.
 struct Redirect {
-    uri: String,
+    uri: RedirectUri,
     /// Whether the request named it (then the token request must repeat it).
     given: bool,
 }
@@ -115,7 +115,7 @@ impl OidcProvider {
         params: AuthorizationParams,
         pushed: bool,
     ) -> Result<Interaction, RequestError> {
-        let (client, redirect) = self.client_and_redirect(&params).await?;
+        let (client_id, client, redirect) = self.client_and_redirect(&params).await?;
         let metadata = &client.metadata;
         let checked = check_response_type(&params, metadata, pushed)
             .and_then(|()| check_scope(&params, metadata))
@@ -136,12 +136,12 @@ impl OidcProvider {
             })?;
         Ok(Interaction {
             id: self.random_token(),
-            client_id: client.client_id.clone(),
+            client_id,
             client_name: metadata.client_name.clone(),
             first_party: metadata.first_party,
             redirect_uri: redirect.uri,
             redirect_uri_given: redirect.given,
-            scope,
+            scope: scope.to_string(),
             state: params.state,
             nonce: params.nonce,
             code_challenge,
@@ -163,27 +163,34 @@ impl OidcProvider {
     async fn client_and_redirect(
         &self,
         params: &AuthorizationParams,
-    ) -> Result<(Arc<OAuthClient>, Redirect), RequestError> {
+    ) -> Result<(ClientId, Arc<OAuthClient>, Redirect), RequestError> {
         let page = |description: &str| RequestError {
             error: OAuthError::invalid_request(description.to_owned()),
             return_to: None,
         };
-        let client_id = params
+        let named = params
             .client_id
             .as_deref()
             .ok_or_else(|| page("client_id is missing"))?;
-        let client = self
-            .client(client_id)
-            .await?
-            .ok_or_else(|| page("the client is not registered"))?;
+        let not_registered = || page("the client is not registered");
+        let client_id = ClientId::parse(named).ok_or_else(not_registered)?;
+        let client = self.client(&client_id).await?.ok_or_else(not_registered)?;
         let metadata = &client.metadata;
-        let (uri, given) = match params.redirect_uri.as_deref() {
-            Some(uri) if metadata.accepts_redirect_uri(uri) => (uri.to_owned(), true),
-            Some(_) => return Err(page("the redirect_uri is not registered for this client")),
-            None if metadata.redirect_uris.len() == 1 => (metadata.redirect_uris[0].clone(), false),
-            None => return Err(page("redirect_uri is missing")),
+        let redirect = match params.redirect_uri.as_deref() {
+            Some(requested) => Redirect {
+                uri: metadata
+                    .redirect_uri(requested)
+                    .ok_or_else(|| page("the redirect_uri is not registered for this client"))?,
+                given: true,
+            },
+            None => Redirect {
+                uri: metadata
+                    .only_redirect_uri()
+                    .ok_or_else(|| page("redirect_uri is missing"))?,
+                given: false,
+            },
         };
-        Ok((client, Redirect { uri, given }))
+        Ok((client_id, client, redirect))
     }
 }
 
@@ -237,22 +244,21 @@ fn check_response_type(
 fn check_scope(
     params: &AuthorizationParams,
     metadata: &ClientMetadata,
-) -> Result<(String, Option<OrganizationRequest>), Refusal> {
-    let scope = normalise_scope(params.scope.as_deref().unwrap_or("openid"));
-    let organization = organization_request(&scope, params.organization.as_deref())
+) -> Result<(Scope, Option<OrganizationRequest>), Refusal> {
+    let scope = Scope::parse(params.scope.as_deref().unwrap_or("openid"));
+    let organization = organization_request(&scope.to_string(), params.organization.as_deref())
         .map_err(Refusal::invalid_request)?;
-    let registered: String = scope
-        .split_whitespace()
+    let registered: Scope = scope
+        .iter()
         .filter(|scope| !scope.starts_with(ORGANIZATION_SCOPE_PREFIX))
-        .collect::<Vec<_>>()
-        .join(" ");
-    if scope.is_empty() || !scopes_within(&registered, &metadata.scope) {
+        .collect();
+    if scope.is_empty() || !registered.within(&metadata.scopes()) {
         return Err(Refusal::new(
             OAuthErrorCode::InvalidScope,
             "a requested scope is unknown or not allowed for this client",
         ));
     }
-    if organization.is_some() && !metadata.scopes().any(|scope| scope == ORGANIZATION_SCOPE) {
+    if organization.is_some() && !metadata.scopes().contains(ORGANIZATION_SCOPE) {
         return Err(Refusal::new(
             OAuthErrorCode::InvalidScope,
             "this client may not ask for organization-scoped tokens (its scope lacks organization)",

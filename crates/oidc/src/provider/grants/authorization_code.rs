@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use castellan_domain::{AuditAction, AuditEvent, DomainError, OAuthClient, RequestContext};
+use castellan_domain::{
+    AuditAction, AuditEvent, DomainError, OAuthClient, OneTimeCode, RequestContext,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,9 +20,9 @@ const USED_CODE_MEMORY: Duration = Duration::from_secs(600);
 
 /// A code exchange.
 pub(in crate::provider) struct AuthorizationCodeGrant {
-    code: String,
+    code: OneTimeCode,
     redirect_uri: Option<String>,
-    code_verifier: Option<String>,
+    code_verifier: Option<OneTimeCode>,
 }
 
 /// What a used code issued, remembered to undo it on replay.
@@ -46,7 +48,7 @@ impl Grant for AuthorizationCodeGrant {
         client: &OAuthClient,
         context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        let code = self.code.as_str();
+        let code = self.code.expose();
         let Some(bytes) = provider.ports.kv.take(&kv_key("code", code)).await? else {
             code_replayed(provider, code, context).await?;
             return Err(OAuthError::invalid_grant(
@@ -61,7 +63,7 @@ impl Grant for AuthorizationCodeGrant {
             ));
         }
         match self.redirect_uri.as_deref() {
-            Some(uri) if uri == record.redirect_uri => {}
+            Some(uri) if uri == record.redirect_uri.as_str() => {}
             None if !record.redirect_uri_given => {}
             _ => {
                 return Err(OAuthError::invalid_grant(
@@ -71,7 +73,7 @@ impl Grant for AuthorizationCodeGrant {
         }
         verify_code_verifier(
             record.code_challenge.as_deref(),
-            self.code_verifier.as_deref(),
+            self.code_verifier.as_ref().map(OneTimeCode::expose),
         )?;
         let issued = provider
             .session_tokens(

@@ -1,21 +1,21 @@
 //! The `client_credentials` grant (RFC 6749 section 4.4): a client acting for itself, within
 //! its own scopes minus those about a user.
 
-use castellan_domain::{OAuthClient, RequestContext};
+use castellan_domain::{OAuthClient, RequestContext, Scope};
 
 use super::{Grant, TokenRequest, TokenResponse};
+use crate::provider::OidcProvider;
 use crate::provider::error::OAuthError;
-use crate::provider::{OidcProvider, normalise_scope, scopes_within};
 
 /// A client's request for a token about itself.
 pub(in crate::provider) struct ClientCredentialsGrant {
-    scope: Option<String>,
+    scope: Option<Scope>,
 }
 
 impl Grant for ClientCredentialsGrant {
     fn parse(request: TokenRequest) -> Result<Self, OAuthError> {
         Ok(Self {
-            scope: request.scope,
+            scope: request.scope.as_deref().map(Scope::parse),
         })
     }
 
@@ -26,16 +26,14 @@ impl Grant for ClientCredentialsGrant {
         _context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
         // Scopes about a user mean nothing without one.
-        let allowed: String = client
-            .metadata
-            .scopes()
+        let registered = client.metadata.scopes();
+        let allowed: Scope = registered
+            .iter()
             .filter(|scope| !matches!(*scope, "openid" | "offline_access" | "organization"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let scope = match self.scope.as_deref() {
+            .collect();
+        let scope = match self.scope {
             Some(requested) => {
-                let requested = normalise_scope(requested);
-                if !scopes_within(&requested, &allowed) {
+                if !requested.within(&allowed) {
                     return Err(OAuthError::invalid_scope(
                         "a requested scope is not allowed for this client",
                     ));

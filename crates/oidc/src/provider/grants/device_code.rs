@@ -1,7 +1,7 @@
 //! The device grant's token request (RFC 8628 section 3.4): the device polls until the user
 //! decided on the device page, and is told to slow down when it polls too fast.
 
-use castellan_domain::{DomainError, OAuthClient, RequestContext};
+use castellan_domain::{DomainError, OAuthClient, OneTimeCode, RequestContext};
 
 use super::{Grant, TokenRequest, TokenResponse, UserGrant, required};
 use crate::provider::device::{DeviceRecord, DeviceStatus, SLOW_DOWN_STEP};
@@ -10,7 +10,7 @@ use crate::provider::{OidcProvider, kv_key};
 
 /// A device's poll.
 pub(in crate::provider) struct DeviceCodeGrant {
-    device_code: String,
+    device_code: OneTimeCode,
 }
 
 impl Grant for DeviceCodeGrant {
@@ -26,7 +26,7 @@ impl Grant for DeviceCodeGrant {
         client: &OAuthClient,
         _context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        let device_key = kv_key("device", &self.device_code);
+        let device_key = kv_key("device", self.device_code.expose());
         let Some(bytes) = provider.ports.kv.get(&device_key).await? else {
             return Err(OAuthError::invalid_grant("the device code is unknown"));
         };

@@ -3,7 +3,8 @@
 
 use castellan_domain::client::GRANT_REFRESH_TOKEN;
 use castellan_domain::{
-    DomainError, OAuthClient, OrgClaims, OrganizationId, Session, SessionId, User,
+    AccessToken, DomainError, OAuthClient, OrgClaims, OrganizationId, RefreshToken, Scope, Session,
+    SessionId, User,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -21,21 +22,22 @@ use crate::provider::error::OAuthError;
 #[derive(Clone, Serialize)]
 pub struct TokenResponse {
     /// The access token.
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// A refresh token, when `offline_access` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// The ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     /// The granted scopes.
-    pub scope: String,
+    pub scope: Scope,
 }
 
+// Written out because the ID token carries the user's claims.
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenResponse")
@@ -47,7 +49,7 @@ impl std::fmt::Debug for TokenResponse {
 
 /// A signed access token and what the deny-list needs of it.
 pub(in crate::provider) struct MintedAccess {
-    pub token: String,
+    pub token: AccessToken,
     pub jti: String,
     pub exp: i64,
     pub expires_in: u64,
@@ -56,7 +58,7 @@ pub(in crate::provider) struct MintedAccess {
 /// The user-facing part of a token response: for which client, with which scopes.
 pub(in crate::provider) struct UserGrant<'a> {
     pub client: &'a OAuthClient,
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     pub nonce: Option<&'a str>,
     pub claims: Option<&'a Value>,
     /// The organization the tokens are scoped to.
@@ -95,7 +97,7 @@ impl OidcProvider {
         &self,
         client: &OAuthClient,
         subject: &str,
-        scope: &str,
+        scope: &Scope,
         session: Option<&Session>,
         userinfo_claims: Vec<String>,
         organization: Option<&OrgClaims>,
@@ -112,7 +114,7 @@ impl OidcProvider {
             nbf: now,
             jti: Uuid::now_v7().to_string(),
             client_id: client.client_id.clone(),
-            scope: scope.to_owned(),
+            scope: scope.clone(),
             sid: session.map(|session| session.id.to_string()),
             auth_time: session.map(|session| session.created_at.timestamp()),
             userinfo_claims,
@@ -127,7 +129,7 @@ impl OidcProvider {
         };
         let token = self.ports.tokens.sign(&claims, "at+jwt").await?;
         Ok(MintedAccess {
-            token,
+            token: AccessToken::new(token),
             jti: claims.jti,
             exp,
             expires_in: lifetime.as_secs(),
@@ -177,7 +179,7 @@ impl OidcProvider {
         grant: UserGrant<'_>,
         session: &Session,
         user: &User,
-        rotated: Option<String>,
+        rotated: Option<RefreshToken>,
     ) -> Result<UserTokens, OAuthError> {
         let UserGrant {
             client,
@@ -186,7 +188,6 @@ impl OidcProvider {
             organization: grant_organization,
             ..
         } = grant;
-        let has = |wanted: &str| scope.split_whitespace().any(|scope| scope == wanted);
         let organization = match grant_organization {
             Some(id) => Some(self.organization_claims(id, session).await?),
             None => None,
@@ -201,7 +202,7 @@ impl OidcProvider {
                 organization.as_ref(),
             )
             .await?;
-        let id_token = if has("openid") {
+        let id_token = if scope.contains("openid") {
             let body = self.id_token_claims(&grant, session, user, &access, organization.as_ref());
             let algorithm = client.metadata.id_token_signed_response_alg.as_str();
             Some(
@@ -213,16 +214,22 @@ impl OidcProvider {
         } else {
             None
         };
-        let wants_refresh = has("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
+        let wants_refresh =
+            scope.contains("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
         let (refresh_token, grant_id) = match rotated {
             Some(token) => (Some(token), None),
             None if wants_refresh => {
                 let (token, grant_id) = self
                     .ports
                     .accounts
-                    .issue_client_refresh(session, &client.client_id, scope, grant_organization)
+                    .issue_client_refresh(
+                        session,
+                        &client.client_id,
+                        &scope.to_string(),
+                        grant_organization,
+                    )
                     .await?;
-                (Some(token), Some(grant_id))
+                (Some(RefreshToken::new(token)), Some(grant_id))
             }
             None => (None, None),
         };
@@ -236,7 +243,7 @@ impl OidcProvider {
                 expires_in: access.expires_in,
                 refresh_token,
                 id_token,
-                scope: scope.to_owned(),
+                scope: scope.clone(),
             },
         })
     }
@@ -277,7 +284,10 @@ impl OidcProvider {
         };
         body.insert("acr".into(), acr.into());
         let algorithm = client.metadata.id_token_signed_response_alg.as_str();
-        body.insert("at_hash".into(), at_hash(&access.token, algorithm).into());
+        body.insert(
+            "at_hash".into(),
+            at_hash(access.token.expose(), algorithm).into(),
+        );
         if let Some(nonce) = nonce {
             body.insert("nonce".into(), nonce.into());
         }

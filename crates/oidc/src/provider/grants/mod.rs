@@ -15,7 +15,7 @@ use std::str::FromStr;
 use castellan_domain::client::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
 };
-use castellan_domain::{OAuthClient, RequestContext};
+use castellan_domain::{OAuthClient, OneTimeCode, RefreshToken, RequestContext};
 use serde::Deserialize;
 
 use super::OidcProvider;
@@ -30,31 +30,22 @@ use issue::UserGrant;
 
 /// A token request's body as sent (without the client authentication fields); the token
 /// endpoint parses it into a [`TokenGrant`].
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct TokenRequest {
     /// The grant.
     pub grant_type: Option<String>,
     /// `authorization_code`: the code.
-    pub code: Option<String>,
+    pub code: Option<OneTimeCode>,
     /// `authorization_code`: the redirect URI of the authorization request.
     pub redirect_uri: Option<String>,
-    /// `authorization_code`: the PKCE verifier.
-    pub code_verifier: Option<String>,
+    /// `authorization_code`: the PKCE verifier, the secret the code's challenge was made of.
+    pub code_verifier: Option<OneTimeCode>,
     /// `refresh_token`: the token.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// Requested (narrower) scope.
     pub scope: Option<String>,
     /// Device grant: the device code.
-    pub device_code: Option<String>,
-}
-
-impl fmt::Debug for TokenRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenRequest")
-            .field("grant_type", &self.grant_type)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
+    pub device_code: Option<OneTimeCode>,
 }
 
 /// A grant type the token endpoint knows.
@@ -154,7 +145,7 @@ impl TokenGrant {
 }
 
 /// A parameter the grant cannot do without.
-fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
+fn required<T>(value: Option<T>, name: &str) -> Result<T, OAuthError> {
     value.ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
 }
 

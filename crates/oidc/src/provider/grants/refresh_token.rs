@@ -1,23 +1,23 @@
 //! The `refresh_token` grant (RFC 6749 section 6): the token rotates with reuse detection,
 //! and a requested scope may only narrow what was granted.
 
-use castellan_domain::{DomainError, OAuthClient, RequestContext};
+use castellan_domain::{DomainError, OAuthClient, RefreshToken, RequestContext, Scope};
 
 use super::{Grant, TokenRequest, TokenResponse, UserGrant, required};
+use crate::provider::OidcProvider;
 use crate::provider::error::OAuthError;
-use crate::provider::{OidcProvider, normalise_scope, scopes_within};
 
 /// A refresh.
 pub(in crate::provider) struct RefreshTokenGrant {
-    refresh_token: String,
-    scope: Option<String>,
+    refresh_token: RefreshToken,
+    scope: Option<Scope>,
 }
 
 impl Grant for RefreshTokenGrant {
     fn parse(request: TokenRequest) -> Result<Self, OAuthError> {
         Ok(Self {
             refresh_token: required(request.refresh_token, "refresh_token")?,
-            scope: request.scope,
+            scope: request.scope.as_deref().map(Scope::parse),
         })
     }
 
@@ -27,17 +27,18 @@ impl Grant for RefreshTokenGrant {
         client: &OAuthClient,
         context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        let token = self.refresh_token.as_str();
+        // The account service takes the token as text: its signatures are its own.
+        let token = self.refresh_token.expose();
         // A narrower scope is checked before the token is touched, so a refused request
         // leaves it usable.
-        if let Some(requested) = self.scope.as_deref() {
+        if let Some(requested) = &self.scope {
             let Some((record, _)) = provider.ports.accounts.inspect_refresh(token).await? else {
                 return Err(OAuthError::invalid_grant(
                     "the refresh token is invalid or expired",
                 ));
             };
-            let granted = record.scope.as_deref().unwrap_or_default();
-            if !scopes_within(requested, granted) {
+            let granted = Scope::parse(record.scope.as_deref().unwrap_or_default());
+            if !requested.within(&granted) {
                 return Err(OAuthError::invalid_scope(
                     "the requested scope exceeds what was granted",
                 ));
@@ -54,12 +55,10 @@ impl Grant for RefreshTokenGrant {
                 }
                 other => other.into(),
             })?;
-        let granted = exchange.record.scope.clone().unwrap_or_default();
         let scope = self
             .scope
-            .as_deref()
-            .map_or_else(|| granted.clone(), normalise_scope);
-        let mut response = provider
+            .unwrap_or_else(|| Scope::parse(exchange.record.scope.as_deref().unwrap_or_default()));
+        let response = provider
             .user_tokens(
                 UserGrant {
                     client,
@@ -70,11 +69,10 @@ impl Grant for RefreshTokenGrant {
                 },
                 &exchange.session,
                 &exchange.user,
-                Some(exchange.token),
+                Some(RefreshToken::new(exchange.token)),
             )
             .await?
             .response;
-        response.scope = scope;
         Ok(response)
     }
 }
