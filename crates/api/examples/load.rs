@@ -15,6 +15,8 @@
 //! `LOAD_WEB_ID` and `LOAD_WEB_SECRET` for a first-party client with the code and refresh grants
 //! and the redirect URI `http://127.0.0.1:9/cb`.
 #![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,

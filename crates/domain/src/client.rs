@@ -450,6 +450,11 @@ pub trait SessionParticipants: Send + Sync + std::fmt::Debug {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests read the wall clock and the system generator, as outside peers do"
+)]
 mod tests {
     use super::*;
 

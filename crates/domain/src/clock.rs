@@ -17,6 +17,7 @@ pub trait Clock: Send + Sync + Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods, reason = "the system clock's adapter")]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
@@ -47,6 +48,10 @@ impl ShiftedClock {
 }
 
 impl Clock for ShiftedClock {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the wall clock, shifted for tests"
+    )]
     fn now(&self) -> DateTime<Utc> {
         let offset = *self
             .offset
@@ -95,6 +100,11 @@ impl Clock for ManualClock {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests read the wall clock and the system generator, as outside peers do"
+)]
 mod tests {
     use super::*;
     use std::time::Duration;

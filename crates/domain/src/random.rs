@@ -46,6 +46,10 @@ impl dyn RandomSource + '_ {
 pub struct SystemRandom;
 
 impl RandomSource for SystemRandom {
+    #[allow(
+        clippy::disallowed_types,
+        reason = "the system random source's adapter"
+    )]
     fn fill(&self, buffer: &mut [u8]) {
         rand::rngs::OsRng.fill_bytes(buffer);
     }

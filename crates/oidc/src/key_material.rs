@@ -3,6 +3,12 @@
 //! its own `SystemRandom` for EC and Ed25519 keys, and RSA keys come from the `rsa` crate on
 //! the same generator.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "an adapter: new key pairs come from the system generator"
+)]
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,

@@ -2,6 +2,12 @@
 //! runtime on a fixed pool of threads, so a burst of sign-ins queues instead of starving the
 //! server's other work or its memory. It implements the domain's `PasswordHasher` port.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "an adapter: argon2 salts come from the system generator"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,7 +1,11 @@
 //! Castellan's integration tests, one binary: each module starts the real router on
 //! 127.0.0.1:0 (or the real executable) against SQLite, and against PostgreSQL and Redis when
 //! `DATABASE_URL` and `REDIS_URL` are set.
-
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests read the wall clock and the system generator, as outside peers do"
+)]
 // Test code: a failed expectation should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -308,6 +308,11 @@ impl OidcProvider {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests read the wall clock and the system generator, as outside peers do"
+)]
 mod tests {
     use super::*;
     use castellan_domain::{Email, OrganizationId, PlatformRole, UserId};
