@@ -419,7 +419,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 .clients
                 .register(args.metadata()?, false, None, &context)
                 .await?;
-            crate::routes::oauth::client_document(state, &issued)
+            crate::routes::oauth2::client_document(state, &issued)
         }
         ClientsCommand::List => {
             let clients: Vec<serde_json::Value> = state
@@ -427,7 +427,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 .list()
                 .await?
                 .into_iter()
-                .map(|client| crate::routes::oauth::stored_client_document(state, client))
+                .map(|client| crate::routes::oauth2::stored_client_document(state, client))
                 .collect();
             serde_json::Value::Array(clients)
         }

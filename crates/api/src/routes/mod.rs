@@ -1,23 +1,11 @@
-//! Route tables. Handlers are thin: extract, call one service, map the result.
+//! Route tables, one folder per surface: the REST API (`api_v1`), the OAuth 2 and OpenID
+//! Connect endpoints with discovery (`oauth2`), the hosted pages (`pages`) and operations
+//! (`ops`). Handlers are thin: extract, call one service, map the result.
 
-pub mod account;
-pub mod admin;
 pub mod api_v1;
-pub mod auth;
-pub mod clients;
-pub mod compliance;
-pub mod docs;
-pub mod dto;
-pub mod email;
-pub mod mfa;
-pub mod oauth;
-pub mod operations;
-pub mod organizations;
+pub mod oauth2;
+pub mod ops;
 pub mod pages;
-pub mod passkeys;
-pub mod platform;
-pub mod roles;
-pub mod wellknown;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -73,8 +61,8 @@ impl utoipa::Modify for BearerAuth {
 /// Every documented route, with its OpenAPI description.
 pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(operations::router())
-        .merge(wellknown::router())
+        .merge(ops::router())
+        .merge(oauth2::wellknown::router())
         .nest("/api/v1", api_v1::router())
 }
 

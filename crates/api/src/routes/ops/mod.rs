@@ -1,5 +1,7 @@
 //! Operations endpoints: liveness, readiness, detailed health and Prometheus metrics.
 
+pub mod docs;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

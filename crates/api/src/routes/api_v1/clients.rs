@@ -9,11 +9,11 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::oauth::{client_document, stored_client_document};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
+use crate::routes::oauth2::{client_document, stored_client_document};
 use crate::state::AppState;
 
 /// The client administration routes.

@@ -3,6 +3,8 @@
 //! `application/x-www-form-urlencoded` with no repeated parameter (RFC 6749 section 3);
 //! errors are RFC 6749 JSON; every answer is `Cache-Control: no-store`.
 
+pub mod wellknown;
+
 use std::sync::Arc;
 
 use axum::Json;

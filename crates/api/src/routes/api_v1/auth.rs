@@ -1,24 +1,25 @@
 //! Sign-up, sign-in, refresh, logout and token checks (`/api/v1/auth/...`), in bearer mode and
-//! in cookie mode (seed 001).
+//! in cookie mode (the tokens in `HttpOnly` cookies).
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use castellan_domain::{FirstFactor, NewAccount, SignInOutcome, TokenPair};
+use castellan_domain::{FirstFactor, NewAccount};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dto::{MessageBody, MfaRequiredResponse, TokenResponse, UserBody};
+use super::dto::{TokenResponse, UserBody};
+use super::tokens::{SessionMode, SignInAnswer, sign_in_answer, token_answer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonOrForm, parse_json_or_form};
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
-use crate::http::cookies::{REFRESH_COOKIE, clearing_cookies, secure_cookies, session_cookies};
+use crate::http::cookies::{REFRESH_COOKIE, clearing_cookies, secure_cookies};
 use crate::state::AppState;
 
 /// The `/api/v1/auth` routes.
@@ -146,67 +147,6 @@ pub struct SigninRequest {
     organization: Option<String>,
 }
 
-/// What a correct password gets: tokens, or the second step.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum SignInAnswer {
-    /// Signed in.
-    Tokens(TokenResponse),
-    /// A second factor must follow.
-    SecondFactor(MfaRequiredResponse),
-}
-
-/// How the tokens should travel.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct SessionMode {
-    /// `cookie`: set `HttpOnly` cookies and answer `{"message":"Login successful"}`.
-    session: Option<String>,
-}
-
-impl SessionMode {
-    /// Whether the tokens should travel as cookies.
-    pub fn is_cookie(&self) -> bool {
-        self.session.as_deref() == Some("cookie")
-    }
-}
-
-/// Tokens as a JSON body, or in cookie mode as cookies with `{"message": message}`.
-pub(super) fn token_answer(
-    state: &AppState,
-    pair: &TokenPair,
-    cookie_mode: bool,
-    message: &'static str,
-) -> Response {
-    if cookie_mode {
-        cookie_response(state, pair, message)
-    } else {
-        (no_store(), Json(TokenResponse::from(pair))).into_response()
-    }
-}
-
-fn cookie_response(state: &AppState, pair: &TokenPair, message: &'static str) -> Response {
-    let refresh_age =
-        i64::try_from(state.config.tokens.refresh_token_idle_days * 86_400).unwrap_or(i64::MAX);
-    let mut jar = CookieJar::new();
-    for cookie in session_cookies(
-        pair,
-        refresh_age,
-        secure_cookies(&state.config.issuer),
-        state.sso.new_csrf(),
-    ) {
-        jar = jar.add(cookie);
-    }
-    (jar, no_store(), Json(MessageBody { message })).into_response()
-}
-
-/// Token responses must not be cached (RFC 6749 §5.1).
-pub(super) fn no_store() -> [(header::HeaderName, &'static str); 2] {
-    [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-    ]
-}
-
 /// Sign in with email and password. Five failures lock the address for 15 minutes. When the
 /// account has a second factor the answer is `{"mfa_required":true,"mfa_token",...}` instead of
 /// tokens; finish at `/api/v1/mfa/verify` or with a passkey.
@@ -238,27 +178,6 @@ async fn sign_in(
         .sign_in(password.into(), request.organization.as_deref(), &context)
         .await?;
     Ok(sign_in_answer(&state, outcome, cookie_mode))
-}
-
-/// The answer to a sign-in step: the tokens, or the second step's challenge.
-pub(super) fn sign_in_answer(
-    state: &AppState,
-    outcome: SignInOutcome,
-    cookie_mode: bool,
-) -> Response {
-    match outcome {
-        SignInOutcome::Complete(pair) => {
-            token_answer(state, &pair, cookie_mode, "Login successful")
-        }
-        SignInOutcome::SecondFactor(challenge) => (
-            no_store(),
-            Json(MfaRequiredResponse::new(
-                &challenge,
-                state.config.mfa.challenge_ttl_secs,
-            )),
-        )
-            .into_response(),
-    }
 }
 
 /// A refresh token in a JSON or form body.
@@ -321,13 +240,19 @@ async fn refresh(
     match refresh_token_from(&method, &headers, &jar, &body)? {
         Some(Presented::Body(token)) => {
             let pair = state.accounts.refresh(&token, &context).await?;
-            Ok((no_store(), Json(TokenResponse::from(&pair))).into_response())
+            Ok(token_answer(
+                &state,
+                &pair,
+                false,
+                "Access token refreshed successfully",
+            ))
         }
         Some(Presented::Cookie(token)) => {
             let pair = state.accounts.refresh(&token, &context).await?;
-            Ok(cookie_response(
+            Ok(token_answer(
                 &state,
                 &pair,
+                true,
                 "Access token refreshed successfully",
             ))
         }

@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{SessionMode, no_store, sign_in_answer};
 use super::dto::{MessageBody, TokenResponse};
+use super::tokens::{SessionMode, sign_in_answer};
+use crate::error::no_store;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonOrForm;
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};

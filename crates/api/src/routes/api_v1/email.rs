@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{SessionMode, sign_in_answer};
 use super::dto::MessageBody;
+use super::tokens::{SessionMode, sign_in_answer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonOrForm;
 use crate::http::auth::Authenticated;
@@ -160,7 +160,7 @@ pub struct MagicLinkVerifyRequest {
 #[utoipa::path(post, path = "/auth/magic-link/verify", tag = "email", params(SessionMode),
     request_body(content = MagicLinkVerifyRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Signed in, or a second factor is required", body = super::auth::SignInAnswer),
+        (status = 200, description = "Signed in, or a second factor is required", body = super::tokens::SignInAnswer),
         (status = 401, description = "Unknown, used or expired token (TOKEN_ERROR)", body = ErrorBody),
     ))]
 async fn verify_magic_link(

@@ -24,7 +24,7 @@ use crate::extract::JsonOrForm;
 use crate::http::access::{OrgAccess, OrgManage, OrgRead};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
-use crate::routes::dto::{PageInfo, PageQuery};
+use crate::routes::api_v1::dto::{PageInfo, PageQuery};
 use crate::state::AppState;
 
 /// The organization routes.

@@ -14,8 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::auth::{SessionMode, no_store, sign_in_answer};
 use super::dto::TokenResponse;
+use super::tokens::{SessionMode, sign_in_answer};
+use crate::error::no_store;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, JsonOrForm, OptionalBody};
 use crate::http::auth::Authenticated;

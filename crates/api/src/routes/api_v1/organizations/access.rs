@@ -75,7 +75,7 @@ pub struct SwitchRequest {
 #[utoipa::path(post, path = "/auth/switch-organization", tag = "organizations", security(("bearer" = [])),
     request_body(content = SwitchRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "New tokens", body = crate::routes::dto::TokenResponse),
+        (status = 200, description = "New tokens", body = crate::routes::api_v1::dto::TokenResponse),
         (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),
     ))]
 pub(super) async fn switch(
@@ -87,7 +87,7 @@ pub(super) async fn switch(
         .accounts
         .switch_organization(&caller.principal, request.organization.as_deref())
         .await?;
-    Ok(crate::routes::auth::token_answer(
+    Ok(crate::routes::api_v1::tokens::token_answer(
         &state, &pair, false, "Switched",
     ))
 }

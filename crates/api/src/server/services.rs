@@ -1,0 +1,258 @@
+//! The services, wired in dependency order on the adapters, and the state the router serves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use castellan_domain::{
+    AccountPorts, AccountService, AdminService, ClientService, CompliancePorts, ComplianceService,
+    EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticeWiring,
+    OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService, RateLimiter,
+    SignInPorts, SignInService, UserRepository,
+};
+use castellan_mail::{MailWorker, Templates, WorkerSettings};
+use castellan_mfa::{MfaPorts, MfaService};
+use castellan_oidc::provider::ReqwestOutbound;
+use castellan_oidc::{OidcProvider, ProviderPorts};
+use castellan_passkeys::{PasskeyPorts, PasskeyService};
+use castellan_passwords::Argon2Hasher;
+use castellan_persistence::{
+    SqlClientRepository, SqlConsentLedger, SqlConsentRepository, SqlEmailTokenRepository,
+    SqlFactorDirectory, SqlMailQueue, SqlMfaRepository, SqlOrganizationRepository,
+    SqlPasskeyRepository, SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
+    SqlUserRepository,
+};
+
+use crate::config::Config;
+
+use crate::state::{AppState, Services};
+
+use super::adapters::Adapters;
+use super::settings::{
+    account_settings, branding, mailer, provider_settings, relying_party, with_domain_verification,
+};
+use super::{App, StartupError};
+
+/// The services, built in dependency order on `adapters`.
+pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, StartupError> {
+    let Adapters {
+        database,
+        cache,
+        clock,
+        random,
+        health,
+        metrics,
+        sso,
+        audit,
+        events,
+        sealer,
+        keys,
+        tokens,
+    } = adapters;
+    let challenges = MfaChallenges::new(
+        cache.clone(),
+        random.clone(),
+        Duration::from_secs(config.mfa.challenge_ttl_secs),
+    );
+    let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(database.clone()));
+    let mail_queue = Arc::new(SqlMailQueue::new(database.clone()));
+    let outbox = Outbox::new(
+        mail_queue.clone(),
+        Arc::new(Templates::new(branding(&config))),
+    );
+    events.wire(NoticeWiring {
+        users: users.clone(),
+        outbox: outbox.clone(),
+        kv: cache.clone(),
+        notify_new_sign_in: config.mail.notify_new_sign_in,
+    });
+    let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
+    let organizations = OrganizationService::new(
+        castellan_domain::OrganizationPorts::on(organization_repository.clone()),
+        users.clone(),
+        cache.clone(),
+        events.clone(),
+        clock.clone(),
+        random.clone(),
+    )
+    .with_invitations(outbox.clone(), &config.issuer);
+    let organizations = with_domain_verification(organizations, &config.organizations);
+    // Sessions are scoped through the organization service, and sign-ins count toward the
+    // lockout: both are built before the account service that uses them.
+    let settings = account_settings(&config);
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::for_this_machine()?);
+    let credentials = PasswordCheck::new(
+        users.clone(),
+        hasher.clone(),
+        Lockout::new(
+            cache.clone(),
+            events.clone(),
+            clock.clone(),
+            settings.lockout_threshold,
+            settings.lockout_duration,
+        ),
+    );
+    let require_verified_email = settings.require_verified_email;
+    let accounts = AccountService::new(
+        AccountPorts {
+            random: random.clone(),
+            users: users.clone(),
+            sessions: Arc::new(SqlSessionRepository::new(database.clone())),
+            refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
+            tokens: tokens.clone(),
+            kv: cache.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        hasher,
+        settings,
+        credentials.clone(),
+        Arc::new(organizations.clone()),
+    );
+    let signin = SignInService::new(
+        accounts.clone(),
+        credentials,
+        SignInPorts {
+            factors: Arc::new(SqlFactorDirectory::new(database.clone())),
+            challenges: challenges.clone(),
+            organizations: Arc::new(organizations.clone()),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        require_verified_email,
+    );
+    let email = EmailService::new(
+        accounts.clone(),
+        EmailPorts {
+            random: random.clone(),
+            tokens: Arc::new(SqlEmailTokenRepository::new(database.clone())),
+            users: users.clone(),
+            outbox,
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        EmailSettings {
+            require_verified_email: config.accounts.require_verified_email,
+            magic_links: config.accounts.magic_links,
+            ..EmailSettings::new(&config.issuer)
+        },
+    );
+    let mail_worker = MailWorker::new(
+        mail_queue.clone(),
+        Arc::new(mailer(&config).map_err(|error| StartupError::Mail(error.to_string()))?),
+        clock.clone(),
+        WorkerSettings {
+            poll_interval: Duration::from_millis(config.mail.poll_interval_ms),
+            retry_base: Duration::from_millis(config.mail.retry_base_ms),
+            max_attempts: config.mail.max_attempts,
+            ..WorkerSettings::default()
+        },
+    );
+    let passkey_repository = Arc::new(SqlPasskeyRepository::new(database.clone()));
+    let mfa_factors = Arc::new(SqlMfaRepository::new(database.clone()));
+    let consent_repository = Arc::new(SqlConsentRepository::new(database.clone()));
+    let platform = PlatformService::new(
+        accounts.clone(),
+        organization_repository.clone(),
+        audit.clone(),
+    );
+    let compliance = ComplianceService::new(
+        accounts.clone(),
+        CompliancePorts {
+            random: random.clone(),
+            organizations: organization_repository,
+            factors: mfa_factors.clone(),
+            passkeys: passkey_repository.clone(),
+            oauth_consents: consent_repository.clone(),
+            ledger: Arc::new(SqlConsentLedger::new(database.clone())),
+            audit: audit.clone(),
+            mail: mail_queue,
+        },
+    );
+    let mfa = MfaService::new(
+        signin.clone(),
+        MfaPorts {
+            random: random.clone(),
+            factors: mfa_factors,
+            passkeys: passkey_repository.clone(),
+            sealer,
+            users: users.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        config.mfa.issuer_name.clone(),
+    );
+    let relying_party = castellan_passkeys::relying_party(&relying_party(&config));
+    if let Err(reason) = &relying_party {
+        tracing::warn!(%reason, "passkeys are off");
+    }
+    let passkeys = PasskeyService::new(
+        relying_party,
+        PasskeyPorts {
+            random: random.clone(),
+            passkeys: passkey_repository,
+            users,
+            kv: cache.clone(),
+            challenges,
+            events,
+            clock: clock.clone(),
+        },
+        Duration::from_secs(match config.passkeys.ceremony_ttl_secs {
+            0 => 300,
+            secs => secs,
+        }),
+    );
+    let admin = AdminService::new(accounts.clone(), audit.clone(), random.clone());
+    let client_repository = Arc::new(SqlClientRepository::new(database.clone()));
+    let clients = ClientService::new(
+        client_repository.clone(),
+        audit.clone(),
+        clock.clone(),
+        random.clone(),
+        Duration::from_secs(config.oidc.secret_rotation_overlap_hours * 3600),
+    );
+    let outbound = ReqwestOutbound::new(
+        Duration::from_secs(10),
+        config.oidc.allow_private_network_callbacks,
+    )
+    .map_err(StartupError::Outbound)?;
+    let oidc = OidcProvider::new(
+        ProviderPorts {
+            clients: client_repository,
+            consents: consent_repository,
+            participants: Arc::new(SqlSessionParticipants::new(database.clone())),
+            accounts: accounts.clone(),
+            tokens,
+            kv: cache.clone(),
+            events: audit.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            outbound: Arc::new(outbound),
+        },
+        provider_settings(&config),
+    );
+    // The provider is built on the account service and listens to it, so this one link is
+    // made after both exist.
+    accounts.on_session_end(Arc::new(oidc.clone()));
+    let state = AppState::new(Services {
+        config: Arc::new(config),
+        health: Arc::new(health),
+        metrics,
+        accounts,
+        signin,
+        admin,
+        audit,
+        keys,
+        limiter: RateLimiter::new(cache, clock.clone()),
+        clients,
+        oidc,
+        sso,
+        mfa,
+        passkeys,
+        email,
+        mail_worker,
+        organizations,
+        platform,
+        compliance,
+    });
+    Ok(App { state, database })
+}
