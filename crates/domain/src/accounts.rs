@@ -199,11 +199,6 @@ impl AccountService {
         }
     }
 
-    /// The adapters, for services that share them.
-    pub fn ports(&self) -> &AccountPorts {
-        &self.ports
-    }
-
     fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
     }

@@ -9,11 +9,13 @@ use subtle::ConstantTimeEq;
 
 use crate::DomainError;
 use crate::accounts::{AccountService, NewAccount, Principal};
-use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
+use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
+use crate::clock::Clock;
+use crate::kv::KeyValueStore;
 use crate::random::RandomSource;
 use crate::secret::hash_token;
-use crate::session::RequestContext;
-use crate::user::{PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery};
+use crate::session::{RequestContext, SessionRepository};
+use crate::user::{PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery, UserRepository};
 
 const SETUP_TOKEN_KEY: &str = "setup-token";
 const SETUP_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -27,10 +29,27 @@ pub struct AdminUserPatch {
     pub email_verified: Option<bool>,
 }
 
+/// The adapters that administration, platform figures and compliance read directly (the
+/// account use cases they share go through the account service).
+#[derive(Debug, Clone)]
+pub struct DirectoryPorts {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Setup tokens, maintenance mode.
+    pub kv: Arc<dyn KeyValueStore>,
+    /// Security events.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// The administration use cases.
 #[derive(Debug, Clone)]
 pub struct AdminService {
     accounts: AccountService,
+    directory: DirectoryPorts,
     audit: Arc<dyn AuditLog>,
     random: Arc<dyn RandomSource>,
 }
@@ -48,16 +67,11 @@ pub fn require_admin(actor: &Principal) -> Result<(), DomainError> {
 
 /// `Forbidden` when `leaving` is the last super admin.
 pub(crate) async fn keep_a_super_admin(
-    accounts: &AccountService,
+    users: &dyn UserRepository,
     leaving: &User,
 ) -> Result<(), DomainError> {
     if leaving.role == PlatformRole::SuperAdmin
-        && accounts
-            .ports()
-            .users
-            .count_with_role(PlatformRole::SuperAdmin)
-            .await?
-            <= 1
+        && users.count_with_role(PlatformRole::SuperAdmin).await? <= 1
     {
         return Err(DomainError::Forbidden("the last super admin must stay"));
     }
@@ -88,11 +102,13 @@ impl AdminService {
     /// A service over the account service's adapters and the audit log.
     pub fn new(
         accounts: AccountService,
+        directory: DirectoryPorts,
         audit: Arc<dyn AuditLog>,
         random: Arc<dyn RandomSource>,
     ) -> Self {
         Self {
             accounts,
+            directory,
             audit,
             random,
         }
@@ -110,8 +126,7 @@ impl AdminService {
     }
 
     async fn user(&self, id: UserId) -> Result<User, DomainError> {
-        self.accounts
-            .ports()
+        self.directory
             .users
             .by_id(id)
             .await?
@@ -126,7 +141,7 @@ impl AdminService {
     ) -> Result<UserPage, DomainError> {
         require_admin(actor)?;
         check_page(query.page, query.per_page)?;
-        self.accounts.ports().users.list(query).await
+        self.directory.users.list(query).await
     }
 
     /// One user (admins only).
@@ -176,7 +191,7 @@ impl AdminService {
     }
 
     async fn keep_a_super_admin(&self, leaving: &User) -> Result<(), DomainError> {
-        keep_a_super_admin(&self.accounts, leaving).await
+        keep_a_super_admin(self.directory.users.as_ref(), leaving).await
     }
 
     /// Sets a user's platform role. Admins move users between `user` and `guest`; granting or
@@ -198,10 +213,9 @@ impl AdminService {
         }
         let previous = user.role;
         user.role = role;
-        user.updated_at = self.accounts.ports().clock.now();
-        self.accounts.ports().users.update(&user).await?;
-        self.accounts
-            .ports()
+        user.updated_at = self.directory.clock.now();
+        self.directory.users.update(&user).await?;
+        self.directory
             .events
             .record(
                 AuditEvent::new(AuditAction::RoleChanged, user.updated_at, context)
@@ -233,8 +247,7 @@ impl AdminService {
     /// True once a super admin exists.
     pub async fn has_super_admin(&self) -> Result<bool, DomainError> {
         Ok(self
-            .accounts
-            .ports()
+            .directory
             .users
             .count_with_role(PlatformRole::SuperAdmin)
             .await?
@@ -252,7 +265,7 @@ impl AdminService {
         let token =
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
         let stored = hash_token(&token);
-        let kv = &self.accounts.ports().kv;
+        let kv = &self.directory.kv;
         if kv
             .set_if_absent(
                 SETUP_TOKEN_KEY,
@@ -274,7 +287,7 @@ impl AdminService {
         new: NewAccount,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
-        let kv = &self.accounts.ports().kv;
+        let kv = &self.directory.kv;
         let Some(stored) = kv.get(SETUP_TOKEN_KEY).await? else {
             return Err(DomainError::InvalidToken);
         };
@@ -294,9 +307,8 @@ impl AdminService {
             Some(taken) if taken == stored => {}
             _ => return Err(DomainError::InvalidToken),
         }
-        self.accounts.ports().users.create(&user).await?;
-        self.accounts
-            .ports()
+        self.directory.users.create(&user).await?;
+        self.directory
             .events
             .record(
                 AuditEvent::new(AuditAction::Signup, user.created_at, context)

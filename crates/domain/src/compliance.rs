@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::accounts::{AccountService, Principal};
+use crate::admin::DirectoryPorts;
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
 use crate::client::ConsentRepository;
 use crate::mfa::{MfaRepository, PasskeyRepository};
@@ -70,6 +71,7 @@ pub struct CompliancePorts {
 #[derive(Debug, Clone)]
 pub struct ComplianceService {
     accounts: AccountService,
+    directory: DirectoryPorts,
     ports: CompliancePorts,
 }
 
@@ -88,8 +90,16 @@ fn event_json(event: &AuditEvent) -> Value {
 
 impl ComplianceService {
     /// A service over `accounts` and these adapters.
-    pub fn new(accounts: AccountService, ports: CompliancePorts) -> Self {
-        Self { accounts, ports }
+    pub fn new(
+        accounts: AccountService,
+        directory: DirectoryPorts,
+        ports: CompliancePorts,
+    ) -> Self {
+        Self {
+            accounts,
+            directory,
+            ports,
+        }
     }
 
     /// The person an action is about: the caller, or (for platform admins) anyone.
@@ -99,8 +109,7 @@ impl ComplianceService {
             Some(id) if id == actor.user.id => Ok(actor.user.clone()),
             Some(id) => {
                 crate::admin::require_admin(actor)?;
-                self.accounts
-                    .ports()
+                self.directory
                     .users
                     .by_id(id)
                     .await?
@@ -151,7 +160,7 @@ impl ComplianceService {
     ) -> Result<Value, DomainError> {
         let user = self.subject(actor, user).await?;
         let ports = &self.ports;
-        let now = self.accounts.ports().clock.now();
+        let now = self.directory.clock.now();
         let mut memberships = Vec::new();
         for (organization, membership) in ports.organizations.memberships_of(user.id).await? {
             memberships.push(json!({
@@ -163,8 +172,7 @@ impl ComplianceService {
             }));
         }
         let sessions: Vec<Value> = self
-            .accounts
-            .ports()
+            .directory
             .sessions
             .active_for_user(user.id, now)
             .await?
@@ -231,8 +239,7 @@ impl ComplianceService {
             .iter()
             .map(event_json)
             .collect();
-        self.accounts
-            .ports()
+        self.directory
             .events
             .record(
                 AuditEvent::new(AuditAction::DataExported, now, context)
@@ -282,7 +289,7 @@ impl ComplianceService {
         if user.id != actor.user.id && user.role.is_admin() {
             crate::admin::require_super_admin(actor)?;
         }
-        crate::admin::keep_a_super_admin(&self.accounts, &user).await?;
+        crate::admin::keep_a_super_admin(self.directory.users.as_ref(), &user).await?;
         for (organization, membership) in self.ports.organizations.memberships_of(user.id).await? {
             if membership.role != "owner" {
                 continue;
@@ -322,14 +329,14 @@ impl ComplianceService {
         };
         let mut event = AuditEvent::new(
             AuditAction::DataErased,
-            self.accounts.ports().clock.now(),
+            self.directory.clock.now(),
             &where_from,
         )
         .on(&alias);
         if !erasing_self {
             event = event.by(actor.user.id);
         }
-        self.accounts.ports().events.record(event).await?;
+        self.directory.events.record(event).await?;
         Ok(alias)
     }
 
@@ -369,7 +376,7 @@ impl ComplianceService {
             policy_version: crate::org::check_label("policy_version", policy_version)?,
             granted,
             source: crate::org::check_label("source", source)?,
-            at: self.accounts.ports().clock.now(),
+            at: self.directory.clock.now(),
         };
         self.ports.ledger.record(&record).await?;
         Ok(record)

@@ -632,10 +632,10 @@ impl EmailService {
 #[derive(Debug, Clone)]
 pub struct NoticeSink {
     inner: Arc<dyn EventSink>,
-    notices: Arc<std::sync::OnceLock<NoticeWiring>>,
+    notices: NoticeWiring,
 }
 
-/// What the notice sink needs once the services exist.
+/// Where the notice sink finds accounts and sends their notices.
 #[derive(Debug, Clone)]
 pub struct NoticeWiring {
     /// Where accounts are looked up.
@@ -652,18 +652,9 @@ pub struct NoticeWiring {
 const DEVICE_MEMORY: Duration = Duration::from_secs(180 * 24 * 3600);
 
 impl NoticeSink {
-    /// A sink recording into `inner`; notices start once [`Self::wire`] has run.
-    pub fn new(inner: Arc<dyn EventSink>) -> Self {
-        Self {
-            inner,
-            notices: Arc::new(std::sync::OnceLock::new()),
-        }
-    }
-
-    /// Starts mailing notices (once; later calls are ignored).
-    pub fn wire(&self, wiring: NoticeWiring) {
-        // A second wiring is a start-up mistake with nothing to undo: keep the first.
-        let _ = self.notices.set(wiring);
+    /// A sink recording into `inner` and mailing notices through `notices`.
+    pub fn new(inner: Arc<dyn EventSink>, notices: NoticeWiring) -> Self {
+        Self { inner, notices }
     }
 
     fn notice_for(event: &AuditEvent) -> Option<Notice> {
@@ -751,9 +742,7 @@ impl NoticeSink {
     }
 
     async fn notify(&self, event: &AuditEvent, notice: Notice) -> Result<(), DomainError> {
-        let Some(wiring) = self.notices.get() else {
-            return Ok(());
-        };
+        let wiring = &self.notices;
         if !event.success {
             return Ok(());
         }

@@ -34,7 +34,7 @@ pub use accounts::{
     AccountPorts, AccountService, AccountSettings, NewAccount, Principal, RefreshExchange,
     TokenPair,
 };
-pub use admin::{AdminService, AdminUserPatch};
+pub use admin::{AdminService, AdminUserPatch, DirectoryPorts};
 pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
 pub use client::{
     ClientAuthMethod, ClientMetadata, ClientRepository, Consent, ConsentRepository, OAuthClient,

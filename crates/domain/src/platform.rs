@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
-use crate::accounts::{AccountService, Principal};
-use crate::admin::require_admin;
+use crate::accounts::Principal;
+use crate::admin::{DirectoryPorts, require_admin};
 use crate::audit::{AuditAction, AuditEvent, AuditLog};
 use crate::org::OrganizationStore;
 use crate::session::RequestContext;
@@ -43,7 +43,7 @@ pub struct Maintenance {
 /// The operations use cases (platform admins only).
 #[derive(Debug, Clone)]
 pub struct PlatformService {
-    accounts: AccountService,
+    directory: DirectoryPorts,
     organizations: Arc<dyn OrganizationStore>,
     audit: Arc<dyn AuditLog>,
 }
@@ -51,12 +51,12 @@ pub struct PlatformService {
 impl PlatformService {
     /// A service over these adapters.
     pub fn new(
-        accounts: AccountService,
+        directory: DirectoryPorts,
         organizations: Arc<dyn OrganizationStore>,
         audit: Arc<dyn AuditLog>,
     ) -> Self {
         Self {
-            accounts,
+            directory,
             organizations,
             audit,
         }
@@ -65,7 +65,7 @@ impl PlatformService {
     /// Users, organizations, active sessions and recent sign-ins.
     pub async fn stats(&self, actor: &Principal) -> Result<PlatformStats, DomainError> {
         require_admin(actor)?;
-        let ports = self.accounts.ports();
+        let ports = &self.directory;
         let now = ports.clock.now();
         let users = ports
             .users
@@ -96,8 +96,7 @@ impl PlatformService {
     /// Maintenance mode, when on.
     pub async fn maintenance(&self) -> Result<Option<Maintenance>, DomainError> {
         Ok(self
-            .accounts
-            .ports()
+            .directory
             .kv
             .get(MAINTENANCE_KEY)
             .await?
@@ -112,7 +111,7 @@ impl PlatformService {
         context: &RequestContext,
     ) -> Result<Option<Maintenance>, DomainError> {
         require_admin(actor)?;
-        let ports = self.accounts.ports();
+        let ports = &self.directory;
         let now = ports.clock.now();
         let state = match on {
             Some(message) => {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::{Clock, KeyValueStore, NoticeSink, RandomSource};
+use castellan_domain::{Clock, KeyValueStore, RandomSource};
 use castellan_oidc::{JwtTokenIssuer, KeyManager, KeySettings, MasterKey};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
@@ -32,7 +32,6 @@ pub(super) struct Adapters {
     pub(super) metrics: Metrics,
     pub(super) sso: SsoCookies,
     pub(super) audit: Arc<SqlAuditLog>,
-    pub(super) events: Arc<NoticeSink>,
     pub(super) sealer: Arc<MasterKey>,
     pub(super) keys: Arc<KeyManager>,
     pub(super) tokens: Arc<JwtTokenIssuer>,
@@ -61,8 +60,6 @@ pub(super) async fn adapters(
         system.random.clone(),
     );
     let audit = Arc::new(SqlAuditLog::new(database.clone()));
-    // Security events also become notices to the account holder.
-    let events = Arc::new(NoticeSink::new(audit.clone()));
     let sealer = Arc::new(master.clone());
     let access_ttl = Duration::from_secs(config.tokens.access_token_ttl_secs);
     let keys = KeyManager::start(
@@ -99,7 +96,6 @@ pub(super) async fn adapters(
         metrics,
         sso,
         audit,
-        events,
         sealer,
         keys,
         tokens,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use castellan_domain::{
     AccountPorts, AccountService, AdminService, ClientService, CompliancePorts, ComplianceService,
-    EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticeWiring,
-    OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService, RateLimiter,
-    SignInPorts, SignInService, UserRepository,
+    DirectoryPorts, EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticeSink,
+    NoticeWiring, OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService,
+    RateLimiter, SessionRepository, SignInPorts, SignInService, UserRepository,
 };
 use castellan_mail::{MailWorker, Templates, WorkerSettings};
 use castellan_mfa::{MfaPorts, MfaService};
@@ -43,7 +43,6 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         metrics,
         sso,
         audit,
-        events,
         sealer,
         keys,
         tokens,
@@ -59,12 +58,16 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         mail_queue.clone(),
         Arc::new(Templates::new(branding(&config))),
     );
-    events.wire(NoticeWiring {
-        users: users.clone(),
-        outbox: outbox.clone(),
-        kv: cache.clone(),
-        notify_new_sign_in: config.mail.notify_new_sign_in,
-    });
+    // Security events also become notices to the account holder.
+    let events = Arc::new(NoticeSink::new(
+        audit.clone(),
+        NoticeWiring {
+            users: users.clone(),
+            outbox: outbox.clone(),
+            kv: cache.clone(),
+            notify_new_sign_in: config.mail.notify_new_sign_in,
+        },
+    ));
     let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
     let organizations = OrganizationService::new(
         castellan_domain::OrganizationPorts::on(organization_repository.clone()),
@@ -92,11 +95,20 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         ),
     );
     let require_verified_email = settings.require_verified_email;
+    let sessions: Arc<dyn SessionRepository> =
+        Arc::new(SqlSessionRepository::new(database.clone()));
+    let directory = DirectoryPorts {
+        users: users.clone(),
+        sessions: sessions.clone(),
+        kv: cache.clone(),
+        events: events.clone(),
+        clock: clock.clone(),
+    };
     let accounts = AccountService::new(
         AccountPorts {
             random: random.clone(),
             users: users.clone(),
-            sessions: Arc::new(SqlSessionRepository::new(database.clone())),
+            sessions: sessions.clone(),
             refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(database.clone())),
             tokens: tokens.clone(),
             kv: cache.clone(),
@@ -151,12 +163,13 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
     let mfa_factors = Arc::new(SqlMfaRepository::new(database.clone()));
     let consent_repository = Arc::new(SqlConsentRepository::new(database.clone()));
     let platform = PlatformService::new(
-        accounts.clone(),
+        directory.clone(),
         organization_repository.clone(),
         audit.clone(),
     );
     let compliance = ComplianceService::new(
         accounts.clone(),
+        directory.clone(),
         CompliancePorts {
             random: random.clone(),
             organizations: organization_repository,
@@ -190,7 +203,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         PasskeyPorts {
             random: random.clone(),
             passkeys: passkey_repository,
-            users,
+            users: users.clone(),
             kv: cache.clone(),
             challenges,
             events,
@@ -201,7 +214,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             secs => secs,
         }),
     );
-    let admin = AdminService::new(accounts.clone(), audit.clone(), random.clone());
+    let admin = AdminService::new(accounts.clone(), directory, audit.clone(), random.clone());
     let client_repository = Arc::new(SqlClientRepository::new(database.clone()));
     let clients = ClientService::new(
         client_repository.clone(),
@@ -221,6 +234,8 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             consents: consent_repository,
             participants: Arc::new(SqlSessionParticipants::new(database.clone())),
             accounts: accounts.clone(),
+            users,
+            sessions,
             tokens,
             kv: cache.clone(),
             events: audit.clone(),

@@ -157,7 +157,7 @@ impl OidcProvider {
         session: SessionId,
         context: &RequestContext,
     ) -> Result<(), OAuthError> {
-        let Some(session) = self.ports.accounts.ports().sessions.get(session).await? else {
+        let Some(session) = self.ports.sessions.get(session).await? else {
             return Ok(());
         };
         // Ending it tells the clients too (see the SessionEndListener below).
@@ -220,7 +220,7 @@ impl SessionEndListener for OidcProvider {
     async fn sessions_ended(&self, sessions: &[SessionId]) {
         for id in sessions {
             let result: Result<(), OAuthError> = async {
-                if let Some(session) = self.ports.accounts.ports().sessions.get(*id).await? {
+                if let Some(session) = self.ports.sessions.get(*id).await? {
                     self.notify_backchannel(&session).await?;
                 }
                 Ok(())

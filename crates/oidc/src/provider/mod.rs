@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use castellan_domain::accounts::hash_token;
 use castellan_domain::{
     AccountService, ClientId, ClientRepository, Clock, ConsentRepository, DomainError, EventSink,
-    KeyValueStore, OAuthClient, RandomSource, SessionParticipants,
+    KeyValueStore, OAuthClient, RandomSource, SessionParticipants, SessionRepository,
+    UserRepository,
 };
 
 pub use authorize::{
@@ -101,8 +102,12 @@ pub struct ProviderPorts {
     pub consents: Arc<dyn ConsentRepository>,
     /// Which clients took part in which session.
     pub participants: Arc<dyn SessionParticipants>,
-    /// Users, sessions and refresh tokens.
+    /// Sessions and refresh tokens.
     pub accounts: AccountService,
+    /// Users, for userinfo and introspection.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions, for logout.
+    pub sessions: Arc<dyn SessionRepository>,
     /// Token signing.
     pub tokens: Arc<JwtTokenIssuer>,
     /// Codes, interactions, device grants, replay caches, deny-lists.

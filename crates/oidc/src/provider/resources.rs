@@ -38,8 +38,6 @@ impl OidcProvider {
         let user_id = uuid::Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
         let user = self
             .ports
-            .accounts
-            .ports()
             .users
             .by_id(UserId(user_id))
             .await?
