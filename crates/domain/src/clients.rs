@@ -167,7 +167,7 @@ impl ClientService {
     ) -> Result<IssuedClient, DomainError> {
         let current = self.get(client_id).await?;
         let mut merged = serde_json::to_value(&current.metadata)
-            .map_err(|error| DomainError::Storage(error.to_string()))?;
+            .map_err(|error| DomainError::caused("encoding client metadata", error))?;
         if let Some(fields) = merged.as_object_mut() {
             for (key, value) in patch {
                 if value.is_null() {

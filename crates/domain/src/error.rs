@@ -54,12 +54,45 @@ pub enum DomainError {
     /// A rate limit was reached.
     #[error("rate limit reached")]
     RateLimited(RateDecision),
-    /// Storage failed (the message is for logs, never for clients).
-    #[error("storage failed: {0}")]
-    Storage(String),
+    /// Something below the rules failed: the database, the key-value store, an encoding, a
+    /// worker thread. Its text is for logs, never for clients.
+    #[error("{context}{}", caused_by(.source.as_deref()))]
+    Internal {
+        /// What was being done.
+        context: String,
+        /// The failure underneath, where there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+/// `": <cause>"` after an internal failure's context, so its log line names the cause too.
+fn caused_by(source: Option<&(dyn std::error::Error + Send + Sync)>) -> String {
+    source
+        .map(|source| format!(": {source}"))
+        .unwrap_or_default()
 }
 
 impl DomainError {
+    /// An internal failure described by `context` alone.
+    pub fn internal(context: impl Into<String>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// An internal failure while doing `context`, caused by `source`.
+    pub fn caused(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// A validation error on `field`.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Validation {
@@ -71,6 +104,6 @@ impl DomainError {
 
 impl From<crate::KvError> for DomainError {
     fn from(error: crate::KvError) -> Self {
-        Self::Storage(error.to_string())
+        Self::caused("the key-value store", error)
     }
 }

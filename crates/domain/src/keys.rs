@@ -33,7 +33,9 @@ impl KeyState {
             "next" => Ok(Self::Next),
             "active" => Ok(Self::Active),
             "retired" => Ok(Self::Retired),
-            other => Err(DomainError::Storage(format!("unknown key state {other:?}"))),
+            other => Err(DomainError::internal(format!(
+                "unknown key state {other:?}"
+            ))),
         }
     }
 }

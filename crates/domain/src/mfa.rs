@@ -234,7 +234,7 @@ impl MfaChallenges {
     pub async fn open(&self, pending: PendingSignIn) -> Result<MfaChallenge, DomainError> {
         let token = self.random.token();
         let value = serde_json::to_vec(&pending)
-            .map_err(|error| DomainError::Storage(format!("encoding a challenge: {error}")))?;
+            .map_err(|error| DomainError::caused("encoding a challenge", error))?;
         self.kv
             .set(&Self::key(&token), &value, Some(self.ttl))
             .await?;

@@ -120,9 +120,8 @@ impl PlatformService {
                     since: now,
                     by: actor.user.id.to_string(),
                 };
-                let value = serde_json::to_vec(&maintenance).map_err(|error| {
-                    DomainError::Storage(format!("encoding maintenance: {error}"))
-                })?;
+                let value = serde_json::to_vec(&maintenance)
+                    .map_err(|error| DomainError::caused("encoding maintenance", error))?;
                 ports.kv.set(MAINTENANCE_KEY, &value, None).await?;
                 Some(maintenance)
             }

@@ -202,8 +202,7 @@ impl Templates {
 impl MailComposer for Templates {
     fn compose(&self, to: &str, notice: &Notice) -> Result<OutgoingMail, DomainError> {
         let wording = self.wording(notice);
-        let rendering =
-            |error: askama::Error| DomainError::Storage(format!("rendering mail: {error}"));
+        let rendering = |error: askama::Error| DomainError::caused("rendering mail", error);
         let text = TextMessage {
             heading: &wording.heading,
             paragraphs: &wording.paragraphs,

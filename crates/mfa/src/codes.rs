@@ -35,7 +35,7 @@ fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, DomainError>
         Some(issuer.replace(':', " ")),
         account.to_owned(),
     )
-    .map_err(|error| DomainError::Storage(format!("building a TOTP: {error}")))
+    .map_err(|error| DomainError::caused("building a TOTP", error))
 }
 
 /// A fresh random TOTP secret.
@@ -73,7 +73,7 @@ pub fn provisioning(
     let totp = totp(secret, issuer, account)?;
     let uri = totp.get_url();
     let code = QrCode::new(uri.as_bytes())
-        .map_err(|error| DomainError::Storage(format!("drawing a QR code: {error}")))?;
+        .map_err(|error| DomainError::caused("drawing a QR code", error))?;
     let image = code
         .render::<svg::Color<'_>>()
         .min_dimensions(200, 200)

@@ -54,7 +54,11 @@ impl Signer {
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(storage)?,
             ),
             "EdDSA" => Self::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(storage)?),
-            other => return Err(storage(format!("unknown key algorithm {other}"))),
+            other => {
+                return Err(DomainError::internal(format!(
+                    "unknown key algorithm {other}"
+                )));
+            }
         })
     }
 
@@ -69,7 +73,7 @@ impl Signer {
 
     /// Signs `message`.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DomainError> {
-        let failed = |_| DomainError::Storage("signing a token failed".to_owned());
+        let failed = |_| DomainError::internal("signing a token failed");
         match self {
             Self::Rsa(key) => {
                 let mut signature = vec![0; key.public_modulus_len()];
@@ -167,7 +171,7 @@ impl LoadedKeys {
     pub(crate) fn signer(&self, algorithm: &str) -> Result<&ActiveSigner, DomainError> {
         self.signers
             .get(algorithm)
-            .ok_or_else(|| DomainError::Storage(format!("no active {algorithm} signing key")))
+            .ok_or_else(|| DomainError::internal(format!("no active {algorithm} signing key")))
     }
 }
 
@@ -193,8 +197,8 @@ impl std::fmt::Debug for KeyManager {
     }
 }
 
-pub(crate) fn storage(error: impl std::fmt::Display) -> DomainError {
-    DomainError::Storage(error.to_string())
+pub(crate) fn storage(error: impl std::error::Error + Send + Sync + 'static) -> DomainError {
+    DomainError::caused("signing keys", error)
 }
 
 /// Generates a key for `algorithm` in `state`, its private half encrypted under the master key.
@@ -298,7 +302,7 @@ impl KeyManager {
             }
             attempts += 1;
             if attempts > 240 {
-                return Err(DomainError::Storage(
+                return Err(DomainError::internal(
                     "another replica holds the signing-key lease and made no keys in 60 s"
                         .to_owned(),
                 ));
@@ -338,7 +342,7 @@ impl KeyManager {
                 .filter(|key| key.algorithm == algorithm && key.state == KeyState::Active)
                 .max_by_key(|key| key.activated_at)
                 .ok_or_else(|| {
-                    DomainError::Storage(format!("no active {algorithm} signing key"))
+                    DomainError::internal(format!("no active {algorithm} signing key"))
                 })?;
             let der = master
                 .decrypt(&active.private_key, active.kid.as_bytes())
@@ -470,7 +474,7 @@ impl KeyManager {
     /// Rotates now. Returns the new active key id.
     pub async fn rotate(&self, context: &RequestContext) -> Result<String, DomainError> {
         self.rotate_when(context, |_| true).await?.ok_or_else(|| {
-            DomainError::Storage(
+            DomainError::internal(
                 "another replica is rotating the signing keys; try again".to_owned(),
             )
         })
@@ -550,7 +554,7 @@ impl KeyManager {
                 .iter()
                 .find(|key| key.algorithm == algorithm && key.state == KeyState::Next)
             else {
-                return Err(DomainError::Storage(format!(
+                return Err(DomainError::internal(format!(
                     "no next {algorithm} signing key to promote"
                 )));
             };

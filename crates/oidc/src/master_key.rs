@@ -125,7 +125,7 @@ impl castellan_domain::SecretSealer for MasterKey {
         associated: &[u8],
     ) -> Result<Vec<u8>, castellan_domain::DomainError> {
         self.encrypt(plaintext, associated)
-            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))
+            .map_err(|error| castellan_domain::DomainError::caused("the master key", error))
     }
 
     fn open(
@@ -134,7 +134,7 @@ impl castellan_domain::SecretSealer for MasterKey {
         associated: &[u8],
     ) -> Result<Vec<u8>, castellan_domain::DomainError> {
         self.decrypt(sealed, associated)
-            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))
+            .map_err(|error| castellan_domain::DomainError::caused("the master key", error))
     }
 }
 

@@ -56,7 +56,7 @@ fn sign_compact<T: Serialize>(
     claims: &T,
     signer: &Signer,
 ) -> Result<String, DomainError> {
-    let failed = |what: &str| DomainError::Storage(format!("signing a token: {what}"));
+    let failed = |what: &str| DomainError::internal(format!("signing a token: {what}"));
     let header = serde_json::to_vec(header).map_err(|error| failed(&error.to_string()))?;
     let claims = serde_json::to_vec(claims).map_err(|error| failed(&error.to_string()))?;
     let mut token = URL_SAFE_NO_PAD.encode(header);

@@ -240,7 +240,7 @@ impl PasskeyService {
         let bytes: [u8; 24] = self.random.bytes();
         let id = encode_id(&bytes);
         let value = serde_json::to_vec(ceremony)
-            .map_err(|error| DomainError::Storage(format!("encoding a ceremony: {error}")))?;
+            .map_err(|error| DomainError::caused("encoding a ceremony", error))?;
         self.kv
             .set(&Self::ceremony_key(&id), &value, Some(self.ceremony_ttl))
             .await?;
@@ -257,12 +257,12 @@ impl PasskeyService {
                 DomainError::Passkey("the ceremony is unknown or expired; begin again".to_owned())
             })?;
         serde_json::from_slice(&value)
-            .map_err(|error| DomainError::Storage(format!("decoding a ceremony: {error}")))
+            .map_err(|error| DomainError::caused("decoding a ceremony", error))
     }
 
     fn decode(record: &PasskeyRecord) -> Result<Passkey, DomainError> {
         serde_json::from_str(&record.credential).map_err(|error| {
-            DomainError::Storage(format!("stored passkey {} is invalid: {error}", record.id))
+            DomainError::caused(format!("stored passkey {} is invalid", record.id), error)
         })
     }
 
@@ -345,7 +345,7 @@ impl PasskeyService {
             credential_id: encode_id(passkey.cred_id().as_ref()),
             name: name.unwrap_or_else(|| format!("Passkey {}", count + 1)),
             credential: serde_json::to_string(&passkey)
-                .map_err(|error| DomainError::Storage(format!("encoding a passkey: {error}")))?,
+                .map_err(|error| DomainError::caused("encoding a passkey", error))?,
             counter: 0,
             backup_eligible: false,
             backup_state: false,
@@ -538,7 +538,7 @@ impl PasskeyService {
     ) -> Result<(), DomainError> {
         passkey.update_credential(result);
         record.credential = serde_json::to_string(&*passkey)
-            .map_err(|error| DomainError::Storage(format!("encoding a passkey: {error}")))?;
+            .map_err(|error| DomainError::caused("encoding a passkey", error))?;
         record.counter = result.counter();
         record.backup_eligible = result.backup_eligible();
         record.backup_state = result.backup_state();

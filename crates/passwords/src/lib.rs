@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 /// The parameters of new hashes: OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane).
 fn params() -> Result<Params, DomainError> {
     Params::new(19 * 1024, 2, 1, Some(32))
-        .map_err(|error| DomainError::Storage(format!("argon2 parameters: {error}")))
+        .map_err(|error| DomainError::caused("argon2 parameters", error))
 }
 
 fn argon2(params: Params) -> Argon2<'static> {
@@ -70,7 +70,7 @@ fn hash_into(
     }
     argon2(params.clone())
         .hash_password_into_with_memory(password, salt, out, memory.as_mut_slice())
-        .map_err(|error| DomainError::Storage(format!("argon2: {error}")))
+        .map_err(|error| DomainError::caused("argon2", error))
 }
 
 fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, DomainError> {
@@ -79,18 +79,16 @@ fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, DomainEr
     let mut salt_bytes = [0u8; 64];
     let salt_raw = salt
         .decode_b64(&mut salt_bytes)
-        .map_err(|error| DomainError::Storage(format!("salt: {error}")))?;
+        .map_err(|error| DomainError::caused("salt", error))?;
     let mut out = [0u8; 32];
     hash_into(&params, password.as_bytes(), salt_raw, &mut out, memory)?;
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(&params)
-            .map_err(|error| DomainError::Storage(format!("argon2: {error}")))?,
+            .map_err(|error| DomainError::caused("argon2", error))?,
         salt: Some(salt.as_salt()),
-        hash: Some(
-            Output::new(&out).map_err(|error| DomainError::Storage(format!("argon2: {error}")))?,
-        ),
+        hash: Some(Output::new(&out).map_err(|error| DomainError::caused("argon2", error))?),
     };
     Ok(hash.to_string())
 }
@@ -137,7 +135,7 @@ impl Argon2Hasher {
                 .name(format!("password-hash-{index}"))
                 .spawn(move || work_loop(&queue))
                 .map_err(|error| {
-                    DomainError::Storage(format!("cannot start a password hashing thread: {error}"))
+                    DomainError::caused("cannot start a password hashing thread", error)
                 })?;
         }
         Ok(Self {
@@ -159,12 +157,12 @@ impl Argon2Hasher {
         let job: Job = Box::new(move |memory| {
             let _ = done.send(work(memory));
         });
-        self.jobs.send(job).map_err(|_| {
-            DomainError::Storage("the password hashing threads have stopped".to_owned())
-        })?;
-        result.await.map_err(|_| {
-            DomainError::Storage("a password hashing thread stopped mid-job".to_owned())
-        })?
+        self.jobs
+            .send(job)
+            .map_err(|_| DomainError::internal("the password hashing threads have stopped"))?;
+        result
+            .await
+            .map_err(|_| DomainError::internal("a password hashing thread stopped mid-job"))?
     }
 }
 

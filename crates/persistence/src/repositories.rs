@@ -34,7 +34,7 @@ pub(crate) fn map_db_error(what: &'static str) -> impl Fn(DbErr) -> DomainError 
         Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
             DomainError::NotFound("referenced record")
         }
-        _ => DomainError::Storage(error.to_string()),
+        _ => DomainError::caused("the database", error),
     }
 }
 

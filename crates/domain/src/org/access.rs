@@ -96,7 +96,7 @@ impl OrganizationService {
             }
         };
         let encoded = serde_json::to_vec(&resolved)
-            .map_err(|error| DomainError::Storage(format!("encoding permissions: {error}")))?;
+            .map_err(|error| DomainError::caused("encoding permissions", error))?;
         self.kv.set(&key, &encoded, Some(PERMISSION_CACHE)).await?;
         Ok(resolved)
     }

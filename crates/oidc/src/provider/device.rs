@@ -163,8 +163,8 @@ impl OidcProvider {
         grant: &DeviceRecord,
         ttl: std::time::Duration,
     ) -> Result<(), DomainError> {
-        let bytes =
-            serde_json::to_vec(grant).map_err(|error| DomainError::Storage(error.to_string()))?;
+        let bytes = serde_json::to_vec(grant)
+            .map_err(|error| DomainError::caused("encoding a device grant", error))?;
         self.ports.kv.set(key, &bytes, Some(ttl)).await?;
         Ok(())
     }

@@ -27,7 +27,7 @@ impl SqlClientRepository {
 
 fn client_to_domain(model: oauth_client::Model) -> Result<OAuthClient, DomainError> {
     let metadata: ClientMetadata = serde_json::from_str(&model.metadata).map_err(|error| {
-        DomainError::Storage(format!(
+        DomainError::internal(format!(
             "stored metadata of client {} is invalid: {error}",
             model.client_id
         ))
@@ -46,7 +46,7 @@ fn client_to_domain(model: oauth_client::Model) -> Result<OAuthClient, DomainErr
 
 fn client_to_active(client: &OAuthClient) -> Result<oauth_client::ActiveModel, DomainError> {
     let metadata = serde_json::to_string(&client.metadata)
-        .map_err(|error| DomainError::Storage(format!("encoding client metadata: {error}")))?;
+        .map_err(|error| DomainError::caused("encoding client metadata", error))?;
     Ok(oauth_client::ActiveModel {
         client_id: Set(client.client_id.clone()),
         metadata: Set(metadata),

@@ -31,13 +31,14 @@ pub(crate) fn to_domain(model: Model) -> Result<User, DomainError> {
     Ok(User {
         id: UserId(model.id),
         email: Email::parse(&model.email).map_err(|_| {
-            DomainError::Storage(format!("stored email of {} is invalid", model.id))
+            DomainError::internal(format!("stored email of {} is invalid", model.id))
         })?,
         first_name: model.first_name,
         last_name: model.last_name,
         email_verified: model.email_verified,
-        role: PlatformRole::parse(&model.role)
-            .map_err(|_| DomainError::Storage(format!("stored role of {} is invalid", model.id)))?,
+        role: PlatformRole::parse(&model.role).map_err(|_| {
+            DomainError::internal(format!("stored role of {} is invalid", model.id))
+        })?,
         password_hash: model.password_hash,
         created_at: model.created_at,
         updated_at: model.updated_at,

@@ -56,8 +56,8 @@ fn no_store_answer(status: StatusCode, body: Value) -> Response {
 
 /// [`no_store_answer`] for a typed answer.
 fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> Result<Response, OAuthFailure> {
-    let body =
-        serde_json::to_value(body).map_err(|error| DomainError::Storage(error.to_string()))?;
+    let body = serde_json::to_value(body)
+        .map_err(|error| DomainError::caused("encoding an answer", error))?;
     Ok(no_store_answer(status, body))
 }
 

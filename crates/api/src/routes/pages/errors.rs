@@ -154,7 +154,7 @@ pub(super) fn error_page(error: DomainError) -> Response {
         | DomainError::Passkey(_)
         | DomainError::NotConfigured(_)
         | DomainError::RateLimited(_)
-        | DomainError::Storage(_)) => server_error(&other),
+        | DomainError::Internal { .. }) => server_error(&other),
         // The domain's error is non-exhaustive: a variant added later is a server error here
         // until it is given a page.
         other => server_error(&other),

@@ -154,8 +154,9 @@ impl OidcProvider {
         &self,
         interaction: &Interaction,
     ) -> Result<(), AuthorizeError> {
-        let bytes = serde_json::to_vec(interaction)
-            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))?;
+        let bytes = serde_json::to_vec(interaction).map_err(|error| {
+            castellan_domain::DomainError::caused("encoding an interaction", error)
+        })?;
         self.ports
             .kv
             .set(

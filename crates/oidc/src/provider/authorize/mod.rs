@@ -124,8 +124,9 @@ impl OidcProvider {
             .await
             .map_err(|failure| failure.error)?;
         let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", self.random_token());
-        let bytes = serde_json::to_vec(&params)
-            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))?;
+        let bytes = serde_json::to_vec(&params).map_err(|error| {
+            castellan_domain::DomainError::caused("encoding a pushed request", error)
+        })?;
         self.ports
             .kv
             .set(

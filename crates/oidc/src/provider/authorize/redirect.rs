@@ -95,7 +95,7 @@ impl OidcProvider {
                 .map(|chosen| chosen.id),
         };
         let bytes = serde_json::to_vec(&grant)
-            .map_err(|error| castellan_domain::DomainError::Storage(error.to_string()))?;
+            .map_err(|error| castellan_domain::DomainError::caused("encoding a code", error))?;
         self.ports
             .kv
             .set(

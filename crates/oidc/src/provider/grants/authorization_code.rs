@@ -56,7 +56,7 @@ impl Grant for AuthorizationCodeGrant {
             ));
         };
         let record: CodeRecord = serde_json::from_slice(&bytes)
-            .map_err(|error| DomainError::Storage(format!("stored code: {error}")))?;
+            .map_err(|error| DomainError::caused("stored code", error))?;
         if record.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "the code was issued to another client",
@@ -92,7 +92,7 @@ impl Grant for AuthorizationCodeGrant {
             exp: issued.access_exp,
             grant_id: issued.grant_id,
         })
-        .map_err(|error| DomainError::Storage(error.to_string()))?;
+        .map_err(|error| DomainError::caused("encoding a used code", error))?;
         provider
             .ports
             .kv

@@ -31,7 +31,7 @@ impl Grant for DeviceCodeGrant {
             return Err(OAuthError::invalid_grant("the device code is unknown"));
         };
         let record: DeviceRecord = serde_json::from_slice(&bytes)
-            .map_err(|error| DomainError::Storage(format!("stored device grant: {error}")))?;
+            .map_err(|error| DomainError::caused("stored device grant", error))?;
         if record.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "the device code belongs to another client",

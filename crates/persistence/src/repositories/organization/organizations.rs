@@ -18,7 +18,7 @@ use crate::repositories::{like_pattern, map_db_error, page_bounds};
 
 pub(super) fn to_domain(model: organization::Model) -> Result<Organization, DomainError> {
     let policy: OrganizationPolicy = serde_json::from_str(&model.policy).map_err(|error| {
-        DomainError::Storage(format!("stored policy of {} is invalid: {error}", model.id))
+        DomainError::caused(format!("stored policy of {} is invalid", model.id), error)
     })?;
     Ok(Organization {
         id: OrganizationId(model.id),
@@ -32,7 +32,7 @@ pub(super) fn to_domain(model: organization::Model) -> Result<Organization, Doma
 
 fn to_active(organization: &Organization) -> Result<organization::ActiveModel, DomainError> {
     let policy = serde_json::to_string(&organization.policy)
-        .map_err(|error| DomainError::Storage(format!("encoding a policy: {error}")))?;
+        .map_err(|error| DomainError::caused("encoding a policy", error))?;
     Ok(organization::ActiveModel {
         id: Set(organization.id.0),
         slug: Set(organization.slug.clone()),
