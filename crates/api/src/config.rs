@@ -236,7 +236,7 @@ impl Default for KeysConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PasswordPolicyConfig {
-    /// Length plus upper, lower, digit and special character (Janua's default).
+    /// Length plus upper, lower, digit and special character (the default).
     Composition,
     /// NIST SP 800-63B: length and blocklist only.
     Nist,

@@ -1,5 +1,5 @@
 //! The `/api/v1` error surface: every failure becomes
-//! `{"detail","error_code","status_code"}` with the codes of Janua's reference. This is the one
+//! `{"detail","error_code","status_code"}` with stable codes. This is the one
 //! place where errors are turned into HTTP; 5xx bodies stay generic and the cause is logged.
 
 use std::time::Duration;
@@ -78,10 +78,10 @@ pub struct ErrorBody {
     /// The HTTP status, repeated for clients that only see the body.
     #[schema(example = 401)]
     pub status_code: u16,
-    /// Seed 003's machine-readable reason, where it has one (`PENDING_CONFIRMATION`).
+    /// A machine-readable reason, where there is one (`PENDING_CONFIRMATION`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
-    /// Seed 003's sentence, next to its `code`.
+    /// The sentence, next to its `code`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -94,7 +94,7 @@ pub struct ApiError {
     detail: String,
     rate: Option<RateDecision>,
     retry_after: Option<Duration>,
-    seed_code: Option<&'static str>,
+    reason_code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -106,7 +106,7 @@ impl ApiError {
             detail: detail.into(),
             rate: None,
             retry_after: None,
-            seed_code: None,
+            reason_code: None,
         }
     }
 
@@ -201,7 +201,7 @@ impl From<DomainError> for ApiError {
                 let mut error = Self::forbidden(
                     "Please confirm your email address to complete the registration.",
                 );
-                error.seed_code = Some("PENDING_CONFIRMATION");
+                error.reason_code = Some("PENDING_CONFIRMATION");
                 error
             }
             DomainError::InvalidMfaCode => Self::new(
@@ -239,11 +239,11 @@ impl IntoResponse for ApiError {
         let rate = self.rate;
         let retry_after = self.retry_after;
         let body = ErrorBody {
-            error: self.seed_code.map(|_| self.detail.clone()),
+            error: self.reason_code.map(|_| self.detail.clone()),
             detail: self.detail,
             error_code: self.code,
             status_code: self.status.as_u16(),
-            code: self.seed_code,
+            code: self.reason_code,
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();

@@ -32,7 +32,7 @@ where
     }
 }
 
-/// A body as JSON or as `application/x-www-form-urlencoded` (the seeds send both), with the
+/// A body as JSON or as `application/x-www-form-urlencoded` (clients send both), with the
 /// same errors as [`ApiJson`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonOrForm<T>(pub T);

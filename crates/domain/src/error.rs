@@ -29,8 +29,7 @@ pub enum DomainError {
         /// How long until the lock lapses.
         retry_after: Duration,
     },
-    /// The password is right but the address is not confirmed yet (seed 003's
-    /// `PENDING_CONFIRMATION`).
+    /// The password is right but the address is not confirmed yet (`PENDING_CONFIRMATION`).
     #[error("the email address is not confirmed yet")]
     PendingConfirmation,
     /// A second-factor code is wrong, or was already used.

@@ -1,5 +1,6 @@
-//! Access tokens: RS256 JWTs with the claims of DESIGN.md, signed once per token with the active
-//! key (its `kid` in the header) and verified against every published key.
+//! Access tokens: JWTs with the registered claims (`iss sub aud exp iat nbf jti`) and
+//! Castellan's own, signed once per token with the active key (its `kid` in the header) and
+//! verified against every published key.
 
 use std::sync::Arc;
 use std::time::Duration;

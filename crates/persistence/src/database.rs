@@ -1,6 +1,6 @@
 //! The relational database: one URL selects SQLite or PostgreSQL. Migrations are applied
 //! through any `MigratorTrait`; the binary passes `castellan-migration`'s, which keeps this
-//! crate free of a dependency on the schema crate (see DESIGN.md's arrows).
+//! crate free of a dependency on the schema crate (see docs/architecture.md).
 
 use std::path::Path;
 use std::time::Duration;

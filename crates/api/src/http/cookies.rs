@@ -1,4 +1,4 @@
-//! Cookie mode (seed 001): the tokens travel in `HttpOnly` cookies instead of the body, with a
+//! Cookie mode: the tokens travel in `HttpOnly` cookies instead of the body, with a
 //! readable CSRF cookie whose value state-changing requests must echo in `X-CSRF-Token`.
 
 use axum_extra::extract::cookie::{Cookie, SameSite};

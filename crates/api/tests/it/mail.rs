@@ -154,8 +154,8 @@ async fn server_with_smtp(
     .await
 }
 
-/// Seed 003's registration and login with confirmation required: PENDING_CONFIRMATION until
-/// the emailed link is opened; then Janua's password reset and magic link, the email change,
+/// Form registration and login with confirmation required: PENDING_CONFIRMATION until
+/// the emailed link is opened; then the password reset and magic link, the email change,
 /// and the security notices.
 #[tokio::test]
 async fn every_mail_flow_over_smtp() {
@@ -172,7 +172,7 @@ async fn every_mail_flow_over_smtp() {
         };
         let email = "user@mrdemonwolf.github.io";
 
-        // Seed 003: register, then login before confirming.
+        // Register, then log in before confirming.
         let response = server
             .client
             .post(server.url("/api/v1/auth/signup"))

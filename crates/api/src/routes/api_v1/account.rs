@@ -128,7 +128,7 @@ pub struct PasswordConfirmation {
     password: String,
 }
 
-/// Delete the caller's account (seed 004): every session ends and the tokens stop working.
+/// Delete the caller's account: every session ends and the tokens stop working.
 #[utoipa::path(delete, path = "/users/me", tag = "account", security(("bearer" = [])),
     request_body = PasswordConfirmation,
     responses((status = 200, body = MessageBody), (status = 401, description = "Wrong password (AUTHENTICATION_ERROR)", body = ErrorBody)))]
@@ -147,7 +147,7 @@ async fn delete_me(
     }))
 }
 
-/// A password change. Seed 004's `{password, newPassword}` is accepted too.
+/// A password change. `{password, newPassword}` is accepted too.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
     /// The current password.
@@ -197,7 +197,7 @@ pub struct RoleBody {
     role: &'static str,
 }
 
-/// The caller's platform role (seed 004's get role).
+/// The caller's platform role.
 #[utoipa::path(get, path = "/users/me/role", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = RoleBody), (status = 401, description = "TOKEN_ERROR", body = ErrorBody)))]
 async fn my_role(caller: Authenticated) -> Json<RoleBody> {

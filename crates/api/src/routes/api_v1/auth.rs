@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-/// A new account. JSON or form; seed 003's `username` and seed 000's `full_name` are accepted.
+/// A new account. JSON or form; `username` (for `email`) and `full_name` are accepted too.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// Email address.
@@ -62,7 +62,7 @@ pub struct SignupResponse {
     /// Confirmation.
     #[schema(example = "Account created")]
     message: &'static str,
-    /// `PENDING_CONFIRMATION` when sign-in waits for the emailed link (seed 003).
+    /// `PENDING_CONFIRMATION` when sign-in waits for the emailed link.
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'static str>,
 }
@@ -131,7 +131,7 @@ async fn sign_up(
     ))
 }
 
-/// Credentials: JSON `{email, password}` or form `username=...&password=...` (seed 000).
+/// Credentials: JSON `{email, password}` or form `username=...&password=...`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SigninRequest {
     /// Email address.
@@ -220,7 +220,7 @@ fn refresh_token_from(
 }
 
 /// Exchange a refresh token for new tokens. The token comes as JSON `{refresh_token}`, as a form
-/// field, as `Authorization: Bearer <refresh token>` (seed 000), or from the cookie (with the
+/// field, as `Authorization: Bearer <refresh token>`, or from the cookie (with the
 /// CSRF header). Each token works once; presenting a used one revokes its whole session.
 #[utoipa::path(post, path = "/auth/token/refresh", tag = "auth",
     request_body(content = RefreshRequest, content_type = "application/json"),
@@ -266,7 +266,7 @@ pub struct LogoutResponse {
     /// Confirmation.
     #[schema(example = "Logout successful")]
     message: &'static str,
-    /// Machine-readable outcome (seed 003).
+    /// Machine-readable outcome.
     #[schema(example = "LOGGED_OUT")]
     code: &'static str,
 }
@@ -331,7 +331,7 @@ pub struct ValidateResponse {
     role: &'static str,
 }
 
-/// Check an access token (seed 004's validate): 200 while it is valid and its session is not
+/// Check an access token: 200 while it is valid and its session is not
 /// revoked, 401 otherwise.
 #[utoipa::path(get, path = "/auth/validate", tag = "auth", security(("bearer" = [])),
     responses(

@@ -59,7 +59,7 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The signed-in user.
     pub user: UserBody,
-    /// True when the sign-in used a second factor (seed 003's name).
+    /// True when the sign-in used a second factor (the name form clients read).
     #[serde(rename = "twoFactor")]
     pub two_factor: bool,
     /// The platform requires a second factor and the account has none: this session may only
@@ -82,8 +82,8 @@ impl From<&TokenPair> for TokenResponse {
     }
 }
 
-/// The answer to a correct password when a second factor must follow (Janua's shape, with
-/// seed 003's `twoFactor`).
+/// The answer to a correct password when a second factor must follow (with
+/// `twoFactor` for form clients).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MfaRequiredResponse {
     /// Always true.
@@ -96,7 +96,7 @@ pub struct MfaRequiredResponse {
     pub mfa_methods: Vec<&'static str>,
     /// Seconds the token stays valid.
     pub expires_in: u64,
-    /// Always true (seed 003's name).
+    /// Always true (the name form clients read).
     #[serde(rename = "twoFactor")]
     pub two_factor: bool,
 }

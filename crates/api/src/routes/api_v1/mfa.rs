@@ -1,5 +1,5 @@
 //! Second factors (`/api/v1/mfa/...`): TOTP enrolment, backup codes, turning MFA off, and the
-//! second step of a sign-in, in Janua's shape and seed 003's (`/api/v1/auth/two-factor`).
+//! second step of a sign-in, as JSON and as a form (`/api/v1/auth/two-factor`).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -23,7 +23,7 @@ use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::state::AppState;
 
-/// The `/api/v1/mfa` routes and seed 003's two-factor step.
+/// The `/api/v1/mfa` routes and the form two-factor step.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(status))
@@ -236,7 +236,7 @@ async fn disable(
     }))
 }
 
-/// Generate a new set of ten backup codes, replacing the old ones (seed 002's GET). This GET
+/// Generate a new set of ten backup codes, replacing the old ones (a GET works too, for clients that call it so). This GET
 /// changes state, so with cookie authentication it needs the CSRF header like a POST.
 #[utoipa::path(get, path = "/mfa/backup-codes", tag = "mfa", security(("bearer" = [])),
     responses(
@@ -279,12 +279,12 @@ async fn regenerate_backup_codes(
     ))
 }
 
-/// The second step of a sign-in (Janua's names; seed 003's `token` also works).
+/// The second step of a sign-in (`token` works for `mfa_token` too).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
     /// From the sign-in answer.
     mfa_token: Option<String>,
-    /// Seed 003's name for `mfa_token`.
+    /// Another name for `mfa_token`.
     token: Option<String>,
     /// A TOTP code or a backup code.
     #[schema(example = "123456")]
@@ -329,7 +329,7 @@ async fn verify(
     answer_second_step(&state, &context, request, cookie_mode).await
 }
 
-/// Seed 003's two-factor step: form `token` and `code`, answered with the tokens and
+/// The form two-factor step: form `token` and `code`, answered with the tokens and
 /// `twoFactor: true`.
 #[utoipa::path(post, path = "/auth/two-factor", tag = "mfa",
     request_body(content = VerifyRequest, content_type = "application/x-www-form-urlencoded"),

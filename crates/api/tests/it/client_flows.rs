@@ -1,6 +1,7 @@
-//! The flows of seeds 000, 001, 003 and 004, translated to
-//! `/api/v1` paths, replayed on SQLite and on PostgreSQL + Redis. Seed 003's two-factor step
-//! and seed 002's MFA calls are in `mfa.rs`.
+//! The flows that existing client applications use, on `/api/v1` paths, replayed on SQLite
+//! and on PostgreSQL + Redis: a gateway with form login and bearer refresh, cookie sessions,
+//! form clients, and a client with heartbeat, validate and role calls. The form two-factor
+//! step and the MFA calls are in `mfa.rs`.
 
 use std::collections::HashMap;
 
@@ -10,10 +11,10 @@ use serde_json::json;
 
 use crate::support::{PASSWORD, access, refresh, servers};
 
-/// Seed 000 (JANUX): health, register, form login, bearer use, first super admin, refresh with
+/// A gateway: health, register, form login, bearer use, first super admin, refresh with
 /// the refresh token as bearer, logout that kills the token.
 #[tokio::test]
-async fn seed_000_janux_gateway() {
+async fn gateway_flow() {
     for server in servers().await {
         assert_eq!(
             server.get_json("/health").await,
@@ -58,7 +59,7 @@ async fn seed_000_janux_gateway() {
         assert_eq!(admin["user"]["role"], "super_admin");
         assert_eq!(server.get_as("/api/v1/users", &access(&admin)).await.0, 200);
 
-        // Refresh with the refresh token as bearer (seed 000's /auth/refresh).
+        // Refresh with the refresh token as bearer (a gateway's /auth/refresh).
         let (status, _, renewed) = server
             .call(
                 Method::POST,
@@ -119,10 +120,10 @@ fn cookies(headers: &HeaderMap) -> HashMap<String, (String, String)> {
         .collect()
 }
 
-/// Seed 001: login that sets HttpOnly cookies, refresh from the cookie (with the CSRF header),
+/// Cookie sessions: login that sets HttpOnly cookies, refresh from the cookie (with the CSRF header),
 /// logout that revokes and clears them.
 #[tokio::test]
-async fn seed_001_cookie_sessions() {
+async fn cookie_sessions() {
     for server in servers().await {
         server.account("cooluser1@example.com").await;
         let response = server
@@ -229,10 +230,10 @@ async fn seed_001_cookie_sessions() {
     }
 }
 
-/// Seed 003 (its two-factor step is in `mfa.rs`): form registration and login, form refresh, logout
+/// Form clients (the two-factor step is in `mfa.rs`): form registration and login, form refresh, logout
 /// with a machine-readable code.
 #[tokio::test]
-async fn seed_003_form_flows() {
+async fn form_flows() {
     for server in servers().await {
         let response = server
             .client
@@ -282,10 +283,10 @@ async fn seed_003_form_flows() {
     }
 }
 
-/// Seed 004 (authentiq): heartbeat, register (409 on duplicate), login (429 on abuse), validate,
+/// A client of heartbeat, validate and role calls: heartbeat, register (409 on duplicate), login (429 on abuse), validate,
 /// change password, list users (admin), get and change role, logout, delete own account.
 #[tokio::test]
-async fn seed_004_authentiq() {
+async fn heartbeat_validate_and_role_client() {
     for server in servers().await {
         let response = server
             .client
@@ -354,7 +355,7 @@ async fn seed_004_authentiq() {
             401
         );
 
-        // Change password (seed 004's field names); the old one stops working.
+        // Change password (`password` and `newPassword`); the old one stops working.
         let new_password = "Another-Horse-7-Staple";
         let (status, _, body) = server
             .call(
