@@ -33,6 +33,29 @@ impl SqlOrganizationRepository {
         Ok(transaction)
     }
 
+    /// Opens the organization's locked transaction for a change to `user`'s membership, unless
+    /// that change would leave no owner: `drops_owner` says whether it takes the owner role
+    /// from a member who has it. `None` means refused (the transaction is rolled back).
+    async fn change_keeping_an_owner(
+        &self,
+        id: OrganizationId,
+        user: UserId,
+        drops_owner: bool,
+    ) -> Result<Option<DatabaseTransaction>, DomainError> {
+        let map = map_db_error("membership");
+        let transaction = self.locked(id).await?;
+        let current = membership::Entity::find_by_id((id.0, user.0))
+            .one(&transaction)
+            .await
+            .map_err(&map)?
+            .ok_or(DomainError::NotFound("member"))?;
+        if current.role == "owner" && drops_owner && Self::owners(&transaction, id).await? <= 1 {
+            transaction.rollback().await.map_err(&map)?;
+            return Ok(None);
+        }
+        Ok(Some(transaction))
+    }
+
     async fn owners(
         transaction: &DatabaseTransaction,
         id: OrganizationId,
@@ -141,17 +164,12 @@ impl MembershipStore for SqlOrganizationRepository {
         role: &str,
     ) -> Result<bool, DomainError> {
         let map = map_db_error("membership");
-        let transaction = self.locked(id).await?;
-        let current = membership::Entity::find_by_id((id.0, user.0))
-            .one(&transaction)
-            .await
-            .map_err(&map)?
-            .ok_or(DomainError::NotFound("member"))?;
-        if current.role == "owner" && role != "owner" && Self::owners(&transaction, id).await? <= 1
-        {
-            transaction.rollback().await.map_err(&map)?;
+        let Some(transaction) = self
+            .change_keeping_an_owner(id, user, role != "owner")
+            .await?
+        else {
             return Ok(false);
-        }
+        };
         membership::Entity::update_many()
             .col_expr(membership::Column::Role, Expr::value(role))
             .filter(membership::Column::OrganizationId.eq(id.0))
@@ -169,16 +187,9 @@ impl MembershipStore for SqlOrganizationRepository {
         user: UserId,
     ) -> Result<bool, DomainError> {
         let map = map_db_error("membership");
-        let transaction = self.locked(id).await?;
-        let current = membership::Entity::find_by_id((id.0, user.0))
-            .one(&transaction)
-            .await
-            .map_err(&map)?
-            .ok_or(DomainError::NotFound("member"))?;
-        if current.role == "owner" && Self::owners(&transaction, id).await? <= 1 {
-            transaction.rollback().await.map_err(&map)?;
+        let Some(transaction) = self.change_keeping_an_owner(id, user, true).await? else {
             return Ok(false);
-        }
+        };
         membership::Entity::delete_by_id((id.0, user.0))
             .exec(&transaction)
             .await
