@@ -8,7 +8,7 @@ mod refresh;
 mod registration;
 mod sessions;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,8 +20,7 @@ use crate::kv::KeyValueStore;
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::random::RandomSource;
 use crate::session::{
-    RefreshRecord, RefreshTokenRepository, Session, SessionEndListener, SessionId,
-    SessionRepository,
+    RefreshRecord, RefreshTokenRepository, Session, SessionEnds, SessionId, SessionRepository,
 };
 use crate::signin::credentials::PasswordCheck;
 use crate::token::{OrganizationDirectory, TokenIssuer, VerifiedToken};
@@ -85,6 +84,8 @@ pub struct AccountPorts {
     pub clock: Arc<dyn Clock>,
     /// Random tokens and codes.
     pub random: Arc<dyn RandomSource>,
+    /// Where ended sessions are announced.
+    pub session_ends: SessionEnds,
 }
 
 /// A request to create an account.
@@ -157,8 +158,6 @@ pub struct AccountService {
     settings: AccountSettings,
     credentials: PasswordCheck,
     organizations: Arc<dyn OrganizationDirectory>,
-    /// Set once at start-up: the protocol service that listens is built on this one.
-    session_end: Arc<OnceLock<Arc<dyn SessionEndListener>>>,
 }
 
 /// A name field trimmed, empty as `None`, and refused past 100 characters or with control
@@ -195,7 +194,6 @@ impl AccountService {
             settings,
             credentials,
             organizations,
-            session_end: Arc::new(OnceLock::new()),
         }
     }
 

@@ -69,8 +69,8 @@ pub use random::{RandomSource, SystemRandom};
 pub use ratelimit::{Limit, RateDecision, RateLimiter};
 pub use sensitive::{AccessToken, ClientSecret, OneTimeCode, Password, RefreshToken};
 pub use session::{
-    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener, SessionId,
-    SessionRepository,
+    RefreshRecord, RefreshTokenRepository, RequestContext, Session, SessionEndListener,
+    SessionEnds, SessionEndsReceiver, SessionId, SessionRepository,
 };
 pub use signin::{
     Amr, AuthMethod, Authenticated, BrowserSignIn, FirstFactor, Lockout, PasswordCheck, Proof,

@@ -163,6 +163,39 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
     -> Result<u64, DomainError>;
 }
 
+/// Where ended sessions are announced. The protocol service that tells the applications
+/// (back-channel logout) is built on the account service, so it listens at the other end of
+/// this channel instead of being handed to the account service after both exist.
+#[derive(Debug, Clone)]
+pub struct SessionEnds(tokio::sync::mpsc::UnboundedSender<Vec<SessionId>>);
+
+/// The listening end of [`SessionEnds`].
+#[derive(Debug)]
+pub struct SessionEndsReceiver(tokio::sync::mpsc::UnboundedReceiver<Vec<SessionId>>);
+
+impl SessionEnds {
+    /// A new channel: the announcing and the listening end.
+    pub fn channel() -> (Self, SessionEndsReceiver) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        (Self(sender), SessionEndsReceiver(receiver))
+    }
+
+    /// Announces that `sessions` have ended. With nobody listening (a command that only runs
+    /// a task) there is no one to tell, which is not an error.
+    pub(crate) fn announce(&self, sessions: &[SessionId]) {
+        let _ = self.0.send(sessions.to_vec());
+    }
+}
+
+impl SessionEndsReceiver {
+    /// Hands every announced end to `listener`, until every announcing end is gone.
+    pub async fn serve(mut self, listener: std::sync::Arc<dyn SessionEndListener>) {
+        while let Some(sessions) = self.0.recv().await {
+            listener.sessions_ended(&sessions).await;
+        }
+    }
+}
+
 /// Told when sessions end (logout, revocation, password change, account deletion, refresh-token
 /// reuse), so protocols can tell the applications that took part in them.
 #[async_trait::async_trait]

@@ -7,7 +7,7 @@ use castellan_domain::{
     AccountPorts, AccountService, AdminService, ClientService, CompliancePorts, ComplianceService,
     DirectoryPorts, EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticeSink,
     NoticeWiring, OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService,
-    RateLimiter, SessionRepository, SignInPorts, SignInService, UserRepository,
+    RateLimiter, SessionEnds, SessionRepository, SignInPorts, SignInService, UserRepository,
 };
 use castellan_mail::{MailWorker, Templates, WorkerSettings};
 use castellan_mfa::{MfaPorts, MfaService};
@@ -95,6 +95,8 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         ),
     );
     let require_verified_email = settings.require_verified_email;
+    // Ended sessions reach the provider, built later on the account service, through this.
+    let (session_ends, ended_sessions) = SessionEnds::channel();
     let sessions: Arc<dyn SessionRepository> =
         Arc::new(SqlSessionRepository::new(database.clone()));
     let directory = DirectoryPorts {
@@ -106,6 +108,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
     };
     let accounts = AccountService::new(
         AccountPorts {
+            session_ends,
             random: random.clone(),
             users: users.clone(),
             sessions: sessions.clone(),
@@ -245,9 +248,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         },
         provider_settings(&config),
     );
-    // The provider is built on the account service and listens to it, so this one link is
-    // made after both exist.
-    accounts.on_session_end(Arc::new(oidc.clone()));
+    tokio::spawn(ended_sessions.serve(Arc::new(oidc.clone())));
     let state = AppState::new(Services {
         config: Arc::new(config),
         health: Arc::new(health),

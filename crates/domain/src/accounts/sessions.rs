@@ -2,7 +2,6 @@
 //! organization, checking access tokens against the deny-list, and ending sessions (logout,
 //! revocation) so that their tokens stop working on every replica at once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -12,7 +11,7 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::DomainError;
 use crate::org::OrganizationId;
 use crate::secret::{chrono_duration, hash_token};
-use crate::session::{RefreshRecord, RequestContext, Session, SessionEndListener, SessionId};
+use crate::session::{RefreshRecord, RequestContext, Session, SessionId};
 use crate::signin::method::Amr;
 use crate::signin::policy;
 use crate::token::{AccessGrant, OrgChoice, OrgClaims};
@@ -100,12 +99,6 @@ impl AccountService {
             .await?
             .ok_or(DomainError::InvalidToken)?;
         self.issue_pair(user, &session).await
-    }
-
-    /// Registers the listener told about every ended session (once; later calls are ignored).
-    pub fn on_session_end(&self, listener: Arc<dyn SessionEndListener>) {
-        // A second registration is a wiring mistake with nothing to undo: keep the first.
-        let _ = self.session_end.set(listener);
     }
 
     /// Stores a new session of `user`, authenticated with `amr` and scoped to `organization`
@@ -298,10 +291,8 @@ impl AccountService {
                 .set(&Self::revoked_key(*session), b"1", Some(ttl))
                 .await?;
         }
-        if let Some(listener) = self.session_end.get()
-            && !sessions.is_empty()
-        {
-            listener.sessions_ended(sessions).await;
+        if !sessions.is_empty() {
+            self.ports.session_ends.announce(sessions);
         }
         Ok(())
     }
