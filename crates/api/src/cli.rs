@@ -383,7 +383,7 @@ async fn create_admin(config: Config, args: CreateAdminArgs) -> anyhow::Result<(
     }
     let new = castellan_domain::NewAccount {
         email: args.email,
-        password: args.password,
+        password: castellan_domain::Password::new(args.password),
         first_name: args.first_name,
         last_name: args.last_name,
     };

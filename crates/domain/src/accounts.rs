@@ -19,6 +19,7 @@ use crate::error::DomainError;
 use crate::kv::KeyValueStore;
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::random::RandomSource;
+use crate::sensitive::Password;
 use crate::session::{
     RefreshRecord, RefreshTokenRepository, Session, SessionEnds, SessionId, SessionRepository,
 };
@@ -94,7 +95,7 @@ pub struct NewAccount {
     /// Email address (normalised on the way in).
     pub email: String,
     /// The chosen password.
-    pub password: String,
+    pub password: Password,
     /// Given name.
     pub first_name: Option<String>,
     /// Family name.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::accounts::AccountService;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::secret::{chrono_duration, hash_token};
+use crate::sensitive::Password;
 use crate::session::RequestContext;
 use crate::signin::factor::FirstFactor;
 use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
@@ -475,10 +476,12 @@ impl EmailService {
     pub async fn reset_password(
         &self,
         token: &str,
-        new_password: &str,
+        new_password: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.accounts.password_policy().check(new_password)?;
+        self.accounts
+            .password_policy()
+            .check(new_password.expose())?;
         let token = self.consume(token, TokenPurpose::PasswordReset).await?;
         let user = self.user(token.user_id).await?;
         self.accounts

@@ -1,6 +1,7 @@
 //! Passwords: the policy a new password must meet, and the port that hashes and verifies them.
 
 use crate::DomainError;
+use crate::sensitive::Password;
 
 /// Which rules a password must follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,12 +206,12 @@ fn repeats_one_base(candidate: &str) -> bool {
 #[async_trait::async_trait]
 pub trait PasswordHasher: Send + Sync + std::fmt::Debug {
     /// The PHC string of a fresh, salted hash of `password`.
-    async fn hash(&self, password: &str) -> Result<String, DomainError>;
+    async fn hash(&self, password: &Password) -> Result<String, DomainError>;
     /// True when `password` matches the PHC string `hash`. A malformed hash never matches.
-    async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError>;
+    async fn verify(&self, password: &Password, hash: &str) -> Result<bool, DomainError>;
     /// Spends the time of one verification without an account, so "no such user" cannot be
     /// told apart from "wrong password" by timing.
-    async fn verify_decoy(&self, password: &str) -> Result<(), DomainError>;
+    async fn verify_decoy(&self, password: &Password) -> Result<(), DomainError>;
 }
 
 #[cfg(test)]

@@ -30,6 +30,13 @@ macro_rules! secret_type {
             }
         }
 
+        /// Empty: a form field that was left out.
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new(String::new())
+            }
+        }
+
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{}([redacted])", stringify!($name))

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use castellan_domain::{
     AuditAction, AuditEvent, AuthMethod, Authenticated, Clock, DomainError, EventSink, MfaMethod,
-    MfaRepository, PasskeyRepository, Proof, RandomSource, RequestContext, SecretSealer,
-    SignInService, TotpFactor, User, UserId, UserRepository,
+    MfaRepository, OneTimeCode, PasskeyRepository, Password, Proof, RandomSource, RequestContext,
+    SecretSealer, SignInService, TotpFactor, User, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 
@@ -69,21 +69,12 @@ impl MfaStatus {
 }
 
 /// How to prove it is really the user before turning MFA off.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub enum Reauthentication {
     /// The account password.
-    Password(String),
+    Password(Password),
     /// A current TOTP code or an unused backup code.
-    Code(String),
-}
-
-impl std::fmt::Debug for Reauthentication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Password(_) => "Reauthentication::Password(..)",
-            Self::Code(_) => "Reauthentication::Code(..)",
-        })
-    }
+    Code(OneTimeCode),
 }
 
 /// The MFA use cases.
@@ -259,7 +250,7 @@ impl MfaService {
                     .lockout()
                     .ensure_unlocked(user.email.as_str())
                     .await?;
-                if !self.check_code(user.id, &code, context).await? {
+                if !self.check_code(user.id, code.expose(), context).await? {
                     return Err(self.code_failed(user, context).await);
                 }
             }

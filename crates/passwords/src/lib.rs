@@ -15,7 +15,7 @@ use argon2::password_hash::{
     Output, ParamsString, PasswordHash, PasswordVerifier as _, SaltString,
 };
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use castellan_domain::{DomainError, PasswordHasher};
+use castellan_domain::{DomainError, Password, PasswordHasher};
 use rand::rngs::OsRng;
 use tokio::sync::OnceCell;
 
@@ -168,27 +168,29 @@ impl Argon2Hasher {
 
 #[async_trait::async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &str) -> Result<String, DomainError> {
-        let password = password.to_owned();
-        self.run(move |memory| hash_with(&password, memory)).await
-    }
-
-    async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError> {
-        let password = password.to_owned();
-        let hash = hash.to_owned();
-        self.run(move |memory| verify_with(&password, &hash, memory))
+    async fn hash(&self, password: &Password) -> Result<String, DomainError> {
+        // The worker thread gets its own copy, still a secret that is wiped when dropped.
+        let password = password.clone();
+        self.run(move |memory| hash_with(password.expose(), memory))
             .await
     }
 
-    async fn verify_decoy(&self, password: &str) -> Result<(), DomainError> {
+    async fn verify(&self, password: &Password, hash: &str) -> Result<bool, DomainError> {
+        let password = password.clone();
+        let hash = hash.to_owned();
+        self.run(move |memory| verify_with(password.expose(), &hash, memory))
+            .await
+    }
+
+    async fn verify_decoy(&self, password: &Password) -> Result<(), DomainError> {
         let decoy = self
             .decoy
             .get_or_try_init(|| async {
                 let random: [u8; 16] = rand::random();
-                self.hash(&base64::Engine::encode(
+                self.hash(&Password::new(base64::Engine::encode(
                     &base64::engine::general_purpose::STANDARD,
                     random,
-                ))
+                )))
                 .await
             })
             .await?
@@ -205,29 +207,58 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_and_are_salted() {
         let hasher = Argon2Hasher::new(2).unwrap();
-        let first = hasher.hash("Correct-Horse-9").await.unwrap();
-        let second = hasher.hash("Correct-Horse-9").await.unwrap();
+        let first = hasher
+            .hash(&Password::new("Correct-Horse-9"))
+            .await
+            .unwrap();
+        let second = hasher
+            .hash(&Password::new("Correct-Horse-9"))
+            .await
+            .unwrap();
         assert!(
             first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{first}"
         );
         assert_ne!(first, second);
-        assert!(hasher.verify("Correct-Horse-9", &first).await.unwrap());
-        assert!(!hasher.verify("correct-horse-9", &first).await.unwrap());
         assert!(
-            !hasher
-                .verify("Correct-Horse-9", "not a hash")
+            hasher
+                .verify(&Password::new("Correct-Horse-9"), &first)
                 .await
                 .unwrap()
         );
-        hasher.verify_decoy("anything").await.unwrap();
+        assert!(
+            !hasher
+                .verify(&Password::new("correct-horse-9"), &first)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(&Password::new("Correct-Horse-9"), "not a hash")
+                .await
+                .unwrap()
+        );
+        hasher
+            .verify_decoy(&Password::new("anything"))
+            .await
+            .unwrap();
         // Hashes made the library's usual way (other code, older parameters) still verify.
         let other = Argon2::default()
             .hash_password(b"Correct-Horse-9", &SaltString::generate(&mut OsRng))
             .unwrap()
             .to_string();
-        assert!(hasher.verify("Correct-Horse-9", &other).await.unwrap());
-        assert!(!hasher.verify("wrong", &other).await.unwrap());
+        assert!(
+            hasher
+                .verify(&Password::new("Correct-Horse-9"), &other)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(&Password::new("wrong"), &other)
+                .await
+                .unwrap()
+        );
         let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap());
         assert!(
             standard

@@ -5,6 +5,7 @@ use super::{AccountService, Principal, clean_name};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::DomainError;
 use crate::password::PasswordPolicy;
+use crate::sensitive::Password;
 use crate::session::RequestContext;
 use crate::user::{ProfilePatch, User, UserId};
 
@@ -19,15 +20,15 @@ impl AccountService {
     pub async fn change_password(
         &self,
         principal: &Principal,
-        current: &str,
-        new: &str,
+        current: &Password,
+        new: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         self.credentials
             .confirm(&principal.user, current, context)
             .await?;
-        self.settings.password_policy.check(new)?;
-        if current == new {
+        self.settings.password_policy.check(new.expose())?;
+        if current.matches(new.expose()) {
             return Err(DomainError::invalid(
                 "new_password",
                 "must differ from the current password",
@@ -54,10 +55,10 @@ impl AccountService {
     pub async fn reset_password(
         &self,
         mut user: User,
-        new: &str,
+        new: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.settings.password_policy.check(new)?;
+        self.settings.password_policy.check(new.expose())?;
         user.password_hash = Some(self.hasher.hash(new).await?);
         user.updated_at = self.now();
         self.ports.users.update(&user).await?;
@@ -74,7 +75,7 @@ impl AccountService {
     pub async fn delete_account(
         &self,
         principal: &Principal,
-        password: &str,
+        password: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         self.credentials

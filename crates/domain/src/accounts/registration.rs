@@ -15,7 +15,7 @@ impl AccountService {
         role: PlatformRole,
     ) -> Result<User, DomainError> {
         let email = Email::parse(&new.email)?;
-        self.settings.password_policy.check(&new.password)?;
+        self.settings.password_policy.check(new.password.expose())?;
         let first_name = clean_name("first_name", new.first_name)?;
         let last_name = clean_name("last_name", new.last_name)?;
         if self.ports.users.by_email(&email).await?.is_some() {

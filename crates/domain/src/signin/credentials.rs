@@ -7,6 +7,7 @@ use super::lockout::Lockout;
 use crate::error::DomainError;
 use crate::password::PasswordHasher;
 use crate::secret::hash_token;
+use crate::sensitive::Password;
 use crate::session::RequestContext;
 use crate::user::{Email, User, UserRepository};
 
@@ -42,7 +43,7 @@ impl PasswordCheck {
     pub async fn check(
         &self,
         email: &str,
-        password: &str,
+        password: &Password,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
         let parsed = Email::parse(email).ok();
@@ -77,7 +78,7 @@ impl PasswordCheck {
     pub async fn confirm(
         &self,
         user: &User,
-        password: &str,
+        password: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         let matches = match user.password_hash.as_deref() {

@@ -1,6 +1,7 @@
 //! The first factors of a sign-in: what can prove who the user is. Each is one variant, so a
 //! new way to sign in is a new variant that the flow's exhaustive match then asks to handle.
 
+use crate::sensitive::Password;
 use crate::user::User;
 
 /// What proves who the user is, as the first step of a sign-in. Proofs that another service
@@ -13,7 +14,7 @@ pub enum FirstFactor {
         /// The address as typed.
         email: String,
         /// The password as typed.
-        password: String,
+        password: Password,
     },
     /// A magic link proved the address of this user (`email`).
     MagicLink(User),

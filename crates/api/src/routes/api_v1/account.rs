@@ -15,6 +15,7 @@ use crate::extract::ApiJson;
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::Password;
 
 /// The self-service routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -125,7 +126,8 @@ async fn update_me(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordConfirmation {
     /// The account's password.
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
 }
 
 /// Delete the caller's account: every session ends and the tokens stop working.
@@ -152,10 +154,12 @@ async fn delete_me(
 pub struct PasswordChange {
     /// The current password.
     #[serde(alias = "password")]
-    current_password: String,
+    #[schema(value_type = String)]
+    current_password: Password,
     /// The new password, meeting the policy.
     #[serde(alias = "newPassword")]
-    new_password: String,
+    #[schema(value_type = String)]
+    new_password: Password,
 }
 
 /// Change the caller's password; every other session ends.

@@ -20,6 +20,7 @@ use crate::extract::ApiJson;
 use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::Password;
 
 /// The administration routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -214,7 +215,8 @@ pub struct AdminRequest {
     /// Email.
     email: String,
     /// Password meeting the policy.
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
     /// Given name.
     first_name: Option<String>,
     /// Family name.
@@ -258,7 +260,8 @@ pub struct BootstrapRequest {
     /// Email.
     email: String,
     /// Password meeting the policy.
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
     /// Given name.
     first_name: Option<String>,
     /// Family name.

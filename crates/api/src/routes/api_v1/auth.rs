@@ -21,6 +21,7 @@ use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::http::cookies::{REFRESH_COOKIE, clearing_cookies, secure_cookies};
 use crate::state::AppState;
+use castellan_domain::Password;
 
 /// The `/api/v1/auth` routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,8 +43,8 @@ pub struct SignupRequest {
     /// Accepted in place of `email` when it is an email address.
     username: Option<String>,
     /// Password meeting the policy (default: 12+ characters with upper, lower, digit, special).
-    #[schema(example = "Correct-Horse-9-Battery")]
-    password: String,
+    #[schema(value_type = String, example = "Correct-Horse-9-Battery")]
+    password: Password,
     /// Given name.
     first_name: Option<String>,
     /// Family name.
@@ -140,7 +141,8 @@ pub struct SigninRequest {
     /// Accepted in place of `email` (OAuth2 password-form style).
     username: Option<String>,
     /// Password.
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
     /// `cookie` to receive the tokens as cookies instead of in the body.
     session: Option<String>,
     /// Scope the tokens to this organization (id or slug); the caller must belong to it.

@@ -19,6 +19,7 @@ use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::routes::pages;
 use crate::state::AppState;
+use castellan_domain::Password;
 
 /// The routes of the mail flows.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -108,7 +109,8 @@ pub struct ResetConfirmRequest {
     /// From the link.
     token: String,
     /// Meeting the password policy.
-    new_password: String,
+    #[schema(value_type = String)]
+    new_password: Password,
 }
 
 /// Set a new password with a reset token: every session ends, and the account is told.

@@ -22,6 +22,7 @@ use crate::extract::JsonOrForm;
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::{OneTimeCode, Password};
 
 /// The `/api/v1/mfa` routes and the form two-factor step.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -197,9 +198,11 @@ async fn confirm_totp(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DisableRequest {
     /// The account password.
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<Password>,
     /// A current TOTP code or an unused backup code.
-    code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    code: Option<OneTimeCode>,
 }
 
 /// Turn MFA off: removes the TOTP factor and the backup codes (passkeys stay). Needs the

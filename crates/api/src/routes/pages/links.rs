@@ -17,6 +17,7 @@ use super::render::{form_page, message, page_status};
 use super::{FormTarget, browser_user, see_other, sign_in_first};
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::Password;
 
 /// The page a link in a message lands on: what happened, or why the link no longer works.
 pub(crate) fn link_page(outcome: Result<String, DomainError>, heading: &str) -> Response {
@@ -211,7 +212,7 @@ pub(super) struct ResetForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
-    new_password: String,
+    new_password: Password,
 }
 
 pub(super) async fn reset_submit(

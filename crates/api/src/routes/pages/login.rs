@@ -21,6 +21,7 @@ use super::{
 };
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::Password;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -97,7 +98,7 @@ pub(super) struct LoginForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
-    password: String,
+    password: Password,
     #[serde(flatten)]
     target: FormTarget,
 }

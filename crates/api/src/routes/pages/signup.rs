@@ -16,6 +16,7 @@ use super::render::{form_page, message, page_status};
 use super::{FormTarget, interaction_link, page_interaction};
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::Password;
 
 #[derive(Template)]
 #[template(path = "signup.html")]
@@ -36,7 +37,7 @@ pub(super) struct SignupForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
-    password: String,
+    password: Password,
     #[serde(default)]
     first_name: String,
     #[serde(default)]
