@@ -19,7 +19,7 @@ use crate::error::DomainError;
 use crate::kv::KeyValueStore;
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::random::RandomSource;
-use crate::sensitive::Password;
+use crate::sensitive::{AccessToken, Password, RefreshToken};
 use crate::session::{
     RefreshRecord, RefreshTokenRepository, Session, SessionEnds, SessionId, SessionRepository,
 };
@@ -106,9 +106,9 @@ pub struct NewAccount {
 #[derive(Debug, Clone)]
 pub struct TokenPair {
     /// The signed access token.
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// The opaque refresh token (shown once, stored hashed).
-    pub refresh_token: String,
+    pub refresh_token: RefreshToken,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// The session both belong to.

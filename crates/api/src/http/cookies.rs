@@ -52,7 +52,7 @@ pub fn session_cookies(
     [
         cookie(
             ACCESS_COOKIE,
-            pair.access_token.clone(),
+            pair.access_token.expose().to_owned(),
             "/",
             access_age,
             true,
@@ -60,7 +60,7 @@ pub fn session_cookies(
         ),
         cookie(
             REFRESH_COOKIE,
-            pair.refresh_token.clone(),
+            pair.refresh_token.expose().to_owned(),
             REFRESH_PATH,
             refresh_max_age_secs,
             true,

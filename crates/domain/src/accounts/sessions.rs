@@ -11,6 +11,7 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::error::DomainError;
 use crate::org::OrganizationId;
 use crate::secret::{chrono_duration, hash_token};
+use crate::sensitive::{AccessToken, RefreshToken};
 use crate::session::{RefreshRecord, RequestContext, Session, SessionId};
 use crate::signin::method::Amr;
 use crate::signin::policy;
@@ -230,8 +231,8 @@ impl AccountService {
             })
             .await?;
         Ok(TokenPair {
-            access_token: access.token,
-            refresh_token,
+            access_token: AccessToken::new(access.token),
+            refresh_token: RefreshToken::new(refresh_token),
             expires_in: access.expires_in,
             session_id: session.id,
             mfa_enrollment_required: self.needs_enrollment(&session.amr),

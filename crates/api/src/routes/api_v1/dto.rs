@@ -1,6 +1,6 @@
 //! Bodies shared by several routes.
 
-use castellan_domain::{Session, TokenPair, User};
+use castellan_domain::{AccessToken, RefreshToken, Session, TokenPair, User};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -48,9 +48,11 @@ impl From<&User> for UserBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     /// RS256 JWT; verify it with `/.well-known/jwks.json`.
-    pub access_token: String,
+    #[schema(value_type = String)]
+    pub access_token: AccessToken,
     /// Opaque; exchange it at `/api/v1/auth/token/refresh` (each use returns a new one).
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: RefreshToken,
     /// Always `bearer`.
     #[schema(example = "bearer")]
     pub token_type: &'static str,
