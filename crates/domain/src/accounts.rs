@@ -27,11 +27,6 @@ use crate::signin::credentials::PasswordCheck;
 use crate::token::{OrganizationDirectory, TokenIssuer, VerifiedToken};
 use crate::user::{User, UserRepository};
 
-// The token helpers moved to `crate::secret`; these paths stay for the code that names them
-// here.
-pub(crate) use crate::secret::hex;
-pub use crate::secret::{chrono_duration, hash_token};
-
 /// Tunable rules of the account service.
 #[derive(Debug, Clone)]
 pub struct AccountSettings {

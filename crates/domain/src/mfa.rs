@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::secret::hash_token;
-use crate::signin::method::{Amr, AuthMethod};
+use crate::signin::method::Amr;
 use crate::user::UserId;
 use crate::{DomainError, KeyValueStore, RandomSource};
 
@@ -276,28 +276,5 @@ impl MfaChallenges {
             self.kv.delete(&Self::key(token)).await?;
         }
         Ok(())
-    }
-}
-
-/// The `amr` names of a sign-in that added `second` to the first factor's methods (RFC 8176),
-/// for callers that hold the names as sessions and tokens carry them; names Castellan does not
-/// emit are left out, as [`Amr::from_names`] does.
-pub fn with_second_factor(first: &[String], second: &str) -> Vec<String> {
-    let amr = Amr::from_names(first);
-    match AuthMethod::parse(second) {
-        Some(second) => amr.with_second_factor(second).names(),
-        None => amr.names(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn second_factor_amr_adds_the_method_and_mfa_once() {
-        let amr = with_second_factor(&["pwd".to_owned()], "otp");
-        assert_eq!(amr, ["pwd", "otp", "mfa"]);
-        assert_eq!(with_second_factor(&amr, "otp"), amr);
     }
 }

@@ -471,7 +471,7 @@ impl MailWorker {
             .claim(
                 self.settings.batch,
                 now,
-                now + castellan_domain::accounts::chrono_duration(self.settings.lease),
+                now + castellan_domain::secret::chrono_duration(self.settings.lease),
             )
             .await?;
         let mut delivered = 0;
@@ -485,7 +485,7 @@ impl MailWorker {
                     let attempts = queued.attempts + 1;
                     let retry_at = (attempts < self.settings.max_attempts).then(|| {
                         self.clock.now()
-                            + castellan_domain::accounts::chrono_duration(
+                            + castellan_domain::secret::chrono_duration(
                                 self.settings.backoff(attempts),
                             )
                     });

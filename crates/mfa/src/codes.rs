@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use castellan_domain::{DomainError, RandomSource, UserId, accounts::hash_token};
+use castellan_domain::{DomainError, RandomSource, UserId, secret::hash_token};
 use qrcode::QrCode;
 use qrcode::render::svg;
 use subtle::ConstantTimeEq as _;

@@ -144,7 +144,7 @@ impl OrganizationService {
             id: Uuid::now_v7(),
             organization_id: id,
             domain,
-            token: crate::accounts::hex(&token),
+            token: crate::secret::hex(&token),
             verified_at: None,
             verified_by: None,
             created_at: self.clock.now(),

@@ -29,10 +29,10 @@ impl OrganizationService {
         let organization = self.organization(id).await?;
         let token = self.random.token();
         let now = self.clock.now();
-        let expires_at = now + crate::accounts::chrono_duration(INVITATION_LIFETIME);
+        let expires_at = now + crate::secret::chrono_duration(INVITATION_LIFETIME);
         self.invitations
             .create_invitation(&Invitation {
-                hash: crate::accounts::hash_token(&token),
+                hash: crate::secret::hash_token(&token),
                 organization_id: id,
                 email: email.as_str().to_owned(),
                 role,
@@ -75,7 +75,7 @@ impl OrganizationService {
         let invitation = self
             .invitations
             .accept_invitation(
-                &crate::accounts::hash_token(token.trim()),
+                &crate::secret::hash_token(token.trim()),
                 user.email.as_str(),
                 self.clock.now(),
             )

@@ -144,6 +144,20 @@ mod tests {
     }
 
     #[test]
+    fn second_factor_amr_adds_the_method_and_mfa_once() {
+        let amr = Amr::from_names(&["pwd".to_owned()])
+            .with_second_factor(AuthMethod::OneTimeCode)
+            .names();
+        assert_eq!(amr, ["pwd", "otp", "mfa"]);
+        assert_eq!(
+            Amr::from_names(&amr)
+                .with_second_factor(AuthMethod::OneTimeCode)
+                .names(),
+            amr
+        );
+    }
+
+    #[test]
     fn serialises_as_the_rfc_names() {
         let amr = Amr::of(&[AuthMethod::HardwareKey, AuthMethod::UserPresence]);
         assert_eq!(

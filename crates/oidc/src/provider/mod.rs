@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use castellan_domain::accounts::hash_token;
+use castellan_domain::secret::hash_token;
 use castellan_domain::{
     AccountService, ClientId, ClientRepository, Clock, ConsentRepository, DomainError, EventSink,
     KeyValueStore, OAuthClient, RandomSource, SessionParticipants, SessionRepository,
