@@ -20,6 +20,7 @@ use crate::extract::ApiJson;
 use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::OneTimeCode;
 use castellan_domain::Password;
 
 /// The administration routes.
@@ -256,7 +257,8 @@ async fn create_admin(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BootstrapRequest {
     /// The one-time setup token.
-    setup_token: String,
+    #[schema(value_type = String)]
+    setup_token: OneTimeCode,
     /// Email.
     email: String,
     /// Password meeting the policy.
@@ -289,7 +291,7 @@ async fn bootstrap(
     };
     let user = state
         .admin
-        .bootstrap(&request.setup_token, new, &context)
+        .bootstrap(request.setup_token.expose(), new, &context)
         .await?;
     Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
 }

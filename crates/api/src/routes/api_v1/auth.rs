@@ -22,6 +22,7 @@ use crate::http::client::Client;
 use crate::http::cookies::{REFRESH_COOKIE, clearing_cookies, secure_cookies};
 use crate::state::AppState;
 use castellan_domain::Password;
+use castellan_domain::RefreshToken;
 
 /// The `/api/v1/auth` routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -186,7 +187,8 @@ async fn sign_in(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token.
-    refresh_token: String,
+    #[schema(value_type = String)]
+    refresh_token: RefreshToken,
 }
 
 /// Where the refresh token came from, which decides how the answer travels.
@@ -203,7 +205,9 @@ fn refresh_token_from(
 ) -> Result<Option<Presented>, ApiError> {
     if !body.iter().all(u8::is_ascii_whitespace) {
         let request: RefreshRequest = parse_json_or_form(headers, body)?;
-        return Ok(Some(Presented::Body(request.refresh_token)));
+        return Ok(Some(Presented::Body(
+            request.refresh_token.expose().to_owned(),
+        )));
     }
     if let Some(token) = bearer_from_headers(headers) {
         return Ok(Some(Presented::Body(token.to_owned())));

@@ -19,6 +19,7 @@ use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::routes::pages;
 use crate::state::AppState;
+use castellan_domain::OneTimeCode;
 use castellan_domain::Password;
 
 /// The routes of the mail flows.
@@ -46,7 +47,9 @@ pub struct EmailRequest {
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
 pub struct TokenQuery {
     /// The token.
-    token: String,
+    #[param(value_type = String)]
+    #[schema(value_type = String)]
+    token: OneTimeCode,
 }
 
 const SENT_IF_KNOWN: &str =
@@ -67,7 +70,10 @@ async fn verify_email(
     Client(context): Client,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let outcome = state.email.verify_email(&query.token, &context).await;
+    let outcome = state
+        .email
+        .verify_email(query.token.expose(), &context)
+        .await;
     pages::link_page(
         outcome.map(|user| format!("{} is confirmed. You can close this page.", user.email)),
         "Email confirmed",
@@ -107,7 +113,8 @@ async fn request_reset(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetConfirmRequest {
     /// From the link.
-    token: String,
+    #[schema(value_type = String)]
+    token: OneTimeCode,
     /// Meeting the password policy.
     #[schema(value_type = String)]
     new_password: Password,
@@ -128,7 +135,7 @@ async fn confirm_reset(
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .email
-        .reset_password(&request.token, &request.new_password, &context)
+        .reset_password(request.token.expose(), &request.new_password, &context)
         .await?;
     Ok(Json(MessageBody {
         message: "Password changed; sign in with the new password",
@@ -154,7 +161,8 @@ async fn request_magic_link(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MagicLinkVerifyRequest {
     /// From the link.
-    token: String,
+    #[schema(value_type = String)]
+    token: OneTimeCode,
 }
 
 /// Sign in with a magic-link token: the same answer as `/auth/signin` (a second factor still
@@ -173,7 +181,7 @@ async fn verify_magic_link(
 ) -> Result<Response, ApiError> {
     let magic_link = state
         .email
-        .verify_magic_link(&request.token, &context)
+        .verify_magic_link(request.token.expose(), &context)
         .await?;
     let outcome = state
         .signin
@@ -219,7 +227,7 @@ async fn confirm_email_change_page(
 ) -> Response {
     let outcome = state
         .email
-        .confirm_email_change(&query.token, &context)
+        .confirm_email_change(query.token.expose(), &context)
         .await;
     pages::link_page(
         outcome.map(|user| format!("Your account's address is now {}.", user.email)),
@@ -231,7 +239,8 @@ async fn confirm_email_change_page(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangeConfirmRequest {
     /// From the link.
-    token: String,
+    #[schema(value_type = String)]
+    token: OneTimeCode,
 }
 
 /// Complete an email change (for clients that handle the link themselves).
@@ -249,7 +258,7 @@ async fn confirm_email_change(
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .email
-        .confirm_email_change(&request.token, &context)
+        .confirm_email_change(request.token.expose(), &context)
         .await?;
     Ok(Json(MessageBody {
         message: "The account's address changed",

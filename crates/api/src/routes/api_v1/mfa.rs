@@ -137,7 +137,8 @@ async fn enable_totp(
 pub struct CodeRequest {
     /// Six digits.
     #[schema(example = "123456")]
-    code: String,
+    #[schema(value_type = String)]
+    code: OneTimeCode,
 }
 
 /// MFA is on; here are the backup codes.
@@ -186,7 +187,7 @@ async fn confirm_totp(
 ) -> Result<Response, ApiError> {
     let codes = state
         .mfa
-        .confirm_totp(&caller.principal.user, &request.code, &context)
+        .confirm_totp(&caller.principal.user, request.code.expose(), &context)
         .await?;
     Ok(BackupCodesResponse::answer(
         codes,
@@ -286,12 +287,15 @@ async fn regenerate_backup_codes(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
     /// From the sign-in answer.
-    mfa_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    mfa_token: Option<OneTimeCode>,
     /// Another name for `mfa_token`.
-    token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    token: Option<OneTimeCode>,
     /// A TOTP code or a backup code.
     #[schema(example = "123456")]
-    code: String,
+    #[schema(value_type = String)]
+    code: OneTimeCode,
     /// `cookie` for the tokens as cookies.
     session: Option<String>,
 }
@@ -305,9 +309,12 @@ async fn answer_second_step(
     let token = request
         .mfa_token
         .or(request.token)
-        .filter(|token| !token.is_empty())
+        .filter(|token| !token.expose().is_empty())
         .ok_or_else(|| ApiError::validation("mfa_token: is required"))?;
-    let proof = state.mfa.complete(&token, &request.code, context).await?;
+    let proof = state
+        .mfa
+        .complete(token.expose(), request.code.expose(), context)
+        .await?;
     let outcome = state.signin.sign_in(proof, None, context).await?;
     let cookie_mode = cookie_mode || request.session.is_some_and(|mode| mode == "cookie");
     Ok(sign_in_answer(state, outcome, cookie_mode))

@@ -22,6 +22,7 @@ use crate::extract::{ApiJson, JsonOrForm, OptionalBody};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::OneTimeCode;
 
 /// The `/api/v1/passkeys` routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -253,7 +254,8 @@ pub struct AuthenticateBeginRequest {
     /// Username-first sign-in.
     email: Option<String>,
     /// The second step after a password.
-    mfa_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    mfa_token: Option<OneTimeCode>,
 }
 
 /// Begin a passkey sign-in.
@@ -272,7 +274,7 @@ async fn authenticate_begin(
         .passkeys
         .begin_sign_in(SignInRequest {
             email: request.email,
-            mfa_token: request.mfa_token,
+            mfa_token: request.mfa_token.map(|token| token.expose().to_owned()),
         })
         .await?;
     ceremony_answer(begun)

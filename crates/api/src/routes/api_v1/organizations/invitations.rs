@@ -12,12 +12,14 @@ use crate::extract::JsonOrForm;
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::state::AppState;
+use castellan_domain::OneTimeCode;
 
 /// The token of an invitation.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AcceptRequest {
     /// From the invitation's link.
-    token: String,
+    #[schema(value_type = String)]
+    token: OneTimeCode,
 }
 
 /// Accept an invitation sent to the caller's address: the caller joins the organization with
@@ -36,7 +38,7 @@ pub(super) async fn accept(
 ) -> Result<Json<OrganizationBody>, ApiError> {
     let organization = state
         .organizations
-        .accept_invitation(&caller.principal.user, &request.token, &context)
+        .accept_invitation(&caller.principal.user, request.token.expose(), &context)
         .await?;
     Ok(Json(OrganizationBody::from(&organization)))
 }
