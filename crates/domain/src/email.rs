@@ -635,12 +635,12 @@ impl EmailService {
 #[derive(Debug, Clone)]
 pub struct NoticeSink {
     inner: Arc<dyn EventSink>,
-    notices: NoticeWiring,
+    notices: NoticePorts,
 }
 
 /// Where the notice sink finds accounts and sends their notices.
 #[derive(Debug, Clone)]
-pub struct NoticeWiring {
+pub struct NoticePorts {
     /// Where accounts are looked up.
     pub users: Arc<dyn crate::UserRepository>,
     /// Where notices go.
@@ -656,7 +656,7 @@ const DEVICE_MEMORY: Duration = Duration::from_secs(180 * 24 * 3600);
 
 impl NoticeSink {
     /// A sink recording into `inner` and mailing notices through `notices`.
-    pub fn new(inner: Arc<dyn EventSink>, notices: NoticeWiring) -> Self {
+    pub fn new(inner: Arc<dyn EventSink>, notices: NoticePorts) -> Self {
         Self { inner, notices }
     }
 
@@ -698,13 +698,13 @@ impl NoticeSink {
     }
 
     async fn recipient(
-        wiring: &NoticeWiring,
+        notices: &NoticePorts,
         event: &AuditEvent,
     ) -> Result<Option<User>, DomainError> {
         if event.action == AuditAction::Lockout.as_str() {
             // A lock names the address, which may have no account.
             return match event.target.as_deref().map(Email::parse) {
-                Some(Ok(email)) => wiring.users.by_email(&email).await,
+                Some(Ok(email)) => notices.users.by_email(&email).await,
                 _ => Ok(None),
             };
         }
@@ -716,7 +716,7 @@ impl NoticeSink {
                 .map(UserId)
         });
         match id {
-            Some(id) => wiring.users.by_id(id).await,
+            Some(id) => notices.users.by_id(id).await,
             None => Ok(None),
         }
     }
@@ -724,7 +724,7 @@ impl NoticeSink {
     /// Whether a sign-in comes from a device this account has not used before. The first
     /// sign-in of an account sets the baseline and tells nobody.
     async fn unseen_device(
-        wiring: &NoticeWiring,
+        notices: &NoticePorts,
         user: UserId,
         event: &AuditEvent,
     ) -> Result<bool, DomainError> {
@@ -733,11 +733,11 @@ impl NoticeSink {
             user,
             event.user_agent.as_deref().unwrap_or_default()
         ));
-        let first_ever = wiring
+        let first_ever = notices
             .kv
             .set_if_absent(&format!("devices-seen:{user}"), b"1", Some(DEVICE_MEMORY))
             .await?;
-        let new_device = wiring
+        let new_device = notices
             .kv
             .set_if_absent(&format!("device:{device}"), b"1", Some(DEVICE_MEMORY))
             .await?;
@@ -745,27 +745,27 @@ impl NoticeSink {
     }
 
     async fn notify(&self, event: &AuditEvent, notice: Notice) -> Result<(), DomainError> {
-        let wiring = &self.notices;
+        let notices = &self.notices;
         if !event.success {
             return Ok(());
         }
         let new_sign_in = matches!(notice, Notice::NewSignIn { .. });
         // Every sign-in passes here: with new-device notices off it costs nothing.
-        if new_sign_in && !wiring.notify_new_sign_in {
+        if new_sign_in && !notices.notify_new_sign_in {
             return Ok(());
         }
         // A known device (most sign-ins) is settled from the key-value store, before the
         // account is read.
         if new_sign_in
             && let Some(actor) = event.actor
-            && !Self::unseen_device(wiring, actor, event).await?
+            && !Self::unseen_device(notices, actor, event).await?
         {
             return Ok(());
         }
-        let Some(user) = Self::recipient(wiring, event).await? else {
+        let Some(user) = Self::recipient(notices, event).await? else {
             return Ok(());
         };
-        wiring
+        notices
             .outbox
             .send(user.email.as_str(), &notice, event.at)
             .await

@@ -45,7 +45,7 @@ pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use compliance::{CompliancePorts, ComplianceService, ConsentLedger, ConsentRecord};
 pub use email::{
     EmailPorts, EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks,
-    MailComposer, MailQueue, Mailer, Notice, NoticeSink, NoticeWiring, Outbox, OutgoingMail,
+    MailComposer, MailQueue, Mailer, Notice, NoticePorts, NoticeSink, Outbox, OutgoingMail,
     QueuedMail, TokenPurpose,
 };
 pub use error::DomainError;

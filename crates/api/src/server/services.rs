@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use castellan_domain::{
     AccountPorts, AccountService, AdminService, ClientService, CompliancePorts, ComplianceService,
-    DirectoryPorts, EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticeSink,
-    NoticeWiring, OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService,
+    DirectoryPorts, EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts,
+    NoticeSink, OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService,
     RateLimiter, SessionEnds, SessionRepository, SignInPorts, SignInService, UserRepository,
 };
 use castellan_mail::{MailWorker, Templates, WorkerSettings};
@@ -61,7 +61,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
     // Security events also become notices to the account holder.
     let events = Arc::new(NoticeSink::new(
         audit.clone(),
-        NoticeWiring {
+        NoticePorts {
             users: users.clone(),
             outbox: outbox.clone(),
             kv: cache.clone(),
