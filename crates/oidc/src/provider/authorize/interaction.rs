@@ -309,14 +309,14 @@ impl OidcProvider {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::disallowed_methods,
-    clippy::disallowed_types,
-    reason = "tests read the wall clock and the system generator, as outside peers do"
-)]
 mod tests {
     use super::*;
     use castellan_domain::{Email, OrganizationId, PlatformRole, UserId};
+
+    /// The instant the tests happen at: only the differences between times matter here.
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
 
     fn interaction() -> Interaction {
         Interaction {
@@ -344,7 +344,7 @@ mod tests {
     }
 
     fn signed_in(minutes_ago: i64) -> (Session, User) {
-        let now = chrono::Utc::now();
+        let now = now();
         let user = User {
             id: UserId::new(),
             email: Email::parse("ada@example.com").unwrap(),
@@ -376,13 +376,13 @@ mod tests {
             user_id: UserId::new(),
             client_id: "c".to_owned(),
             scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
-            granted_at: chrono::Utc::now(),
+            granted_at: now(),
         }
     }
 
     #[test]
     fn the_flow_asks_for_sign_in_then_consent_then_issues() {
-        let now = chrono::Utc::now();
+        let now = now();
         let mut request = interaction();
         assert_eq!(next_step(&request, None, None, now), Ok(Step::SignIn));
         let (session, user) = signed_in(1);
@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn prompts_and_max_age_force_a_fresh_sign_in() {
-        let now = chrono::Utc::now();
+        let now = now();
         let (session, user) = signed_in(30);
         let browser = Some((&session, &user));
         let full = consent(&["openid", "email"]);
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn prompt_none_never_shows_a_page() {
-        let now = chrono::Utc::now();
+        let now = now();
         let mut request = interaction();
         request.prompt = vec!["none".to_owned()];
         assert_eq!(
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_organization_is_settled_after_sign_in_and_before_consent() {
-        let now = chrono::Utc::now();
+        let now = now();
         let (session, user) = signed_in(1);
         let browser = Some((&session, &user));
         let mut request = interaction();
