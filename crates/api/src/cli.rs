@@ -390,10 +390,11 @@ async fn create_admin(config: Config, args: CreateAdminArgs) -> anyhow::Result<(
     let context = castellan_domain::RequestContext {
         ip: None,
         user_agent: Some("castellan-cli".to_owned()),
+        device: None,
     };
     let user = app
         .state
-        .accounts
+        .registration
         .create_account(new, role, None, &context)
         .await?;
     write_stdout(&format!(
@@ -414,6 +415,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
             let context = castellan_domain::RequestContext {
                 ip: None,
                 user_agent: Some("castellan-cli".to_owned()),
+                device: None,
             };
             let issued = state
                 .clients

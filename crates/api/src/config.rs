@@ -289,8 +289,13 @@ pub struct RateLimitConfig {
     pub per_ip_per_minute: u64,
     /// Requests per hour per client IP.
     pub per_ip_per_hour: u64,
-    /// Sign-in, sign-up and refresh requests per minute per client IP.
+    /// Requests per minute per client IP to the routes that take credentials or mailed links
+    /// (sign-in, second step, sign-up, bootstrap, resend, reset, magic link, hosted forms).
     pub auth_per_ip_per_minute: u64,
+    /// API refreshes per minute of one refresh-token family.
+    pub refresh_per_family_per_minute: u64,
+    /// API refreshes per minute of one account, all its token families together.
+    pub refresh_per_account_per_minute: u64,
     /// Requests per minute per signed-in account.
     pub per_account_per_minute: u64,
     /// Client IPs never limited (monitoring, trusted back ends).
@@ -307,6 +312,8 @@ impl Default for RateLimitConfig {
             per_ip_per_minute: 60,
             per_ip_per_hour: 1000,
             auth_per_ip_per_minute: 10,
+            refresh_per_family_per_minute: 30,
+            refresh_per_account_per_minute: 60,
             per_account_per_minute: 120,
             allow_list: Vec::new(),
             trusted_proxies: Vec::new(),

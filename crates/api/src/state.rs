@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use castellan_domain::{
-    AccountService, AdminService, AuditLog, ClientService, ComplianceService, EmailService,
-    OrganizationService, PlatformService, RateLimiter, SignInService,
+    AdminService, AuditLog, ClientService, ComplianceService, EmailService, OrganizationService,
+    PlatformService, ProfileService, RandomSource, RateLimiter, RegistrationService,
+    SessionService, SignInService,
 };
 use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
@@ -45,8 +46,12 @@ pub struct Services {
     pub health: Arc<HealthChecker>,
     /// The Prometheus renderer.
     pub metrics: Metrics,
-    /// Accounts, sessions and tokens.
-    pub accounts: AccountService,
+    /// Creating accounts.
+    pub registration: RegistrationService,
+    /// Sessions and their tokens: authentication, refresh, logout, revocation.
+    pub sessions: SessionService,
+    /// Changing and deleting accounts.
+    pub profiles: ProfileService,
     /// The sign-in flow every surface uses.
     pub signin: SignInService,
     /// Platform administration.
@@ -77,4 +82,6 @@ pub struct Services {
     pub platform: PlatformService,
     /// Data export, erasure and consent records.
     pub compliance: ComplianceService,
+    /// Random ids minted at the edge (device cookies).
+    pub random: Arc<dyn RandomSource>,
 }

@@ -1,12 +1,17 @@
-//! The account service: creating accounts, the sessions a sign-in opens and the refresh tokens
-//! that extend them, logout with immediate revocation, and self-service password and profile
-//! changes. HTTP handlers and the CLI both call it, so the rules live in one place. Signing in
-//! itself is the [`crate::signin`] flow, which opens its sessions here.
+//! Accounts, as three services by use case: [`RegistrationService`] creates accounts,
+//! [`SessionService`] holds the sessions a sign-in opens and the refresh tokens that extend them
+//! (with logout and immediate revocation), and [`ProfileService`] changes and deletes accounts
+//! (self-service, a mailed reset link, or an administrator). HTTP handlers and the CLI call
+//! them, so the rules live in one place. Signing in itself is the [`crate::signin`] flow, which
+//! opens its sessions through [`SessionService`].
 
 mod profile;
 mod refresh;
 mod registration;
 mod sessions;
+
+pub use profile::{ProfilePorts, ProfileService};
+pub use registration::{RegistrationPorts, RegistrationService};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +22,17 @@ use crate::audit::{AuditEvent, EventSink};
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::kv::KeyValueStore;
-use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::password::PasswordPolicy;
 use crate::random::RandomSource;
+use crate::ratelimit::RateLimiter;
 use crate::sensitive::{AccessToken, Password, RefreshToken};
 use crate::session::{
     RefreshRecord, RefreshTokenRepository, Session, SessionEnds, SessionId, SessionRepository,
 };
-use crate::signin::credentials::PasswordCheck;
 use crate::token::{OrganizationDirectory, TokenIssuer, VerifiedToken};
 use crate::user::{User, UserRepository};
 
-/// Tunable rules of the account service.
+/// Tunable rules of accounts, as configured; each service takes the part it enforces.
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
     /// Failed sign-ins that lock an account.
@@ -45,6 +50,19 @@ pub struct AccountSettings {
     pub mfa_required: bool,
     /// A password sign-in waits until the address is confirmed (`PendingConfirmation`).
     pub require_verified_email: bool,
+    /// How often the API's refresh tokens may be exchanged; `None`: without limit.
+    pub refresh_budget: Option<RefreshBudget>,
+}
+
+/// How often refresh tokens may be exchanged. Refresh tokens are long random secrets that
+/// cannot be guessed, so they are not counted per address like a password; they are counted
+/// per token family (a client stuck in a refresh loop) and per account (many devices at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshBudget {
+    /// Exchanges per minute of one token family.
+    pub per_family_per_minute: u64,
+    /// Exchanges per minute of one account's refresh tokens, all families together.
+    pub per_account_per_minute: u64,
 }
 
 impl Default for AccountSettings {
@@ -57,13 +75,39 @@ impl Default for AccountSettings {
             password_policy: PasswordPolicy::default(),
             mfa_required: false,
             require_verified_email: false,
+            refresh_budget: None,
         }
     }
 }
 
-/// The adapters the account service works through.
+impl AccountSettings {
+    /// The rules the session service enforces.
+    pub fn sessions(&self) -> SessionSettings {
+        SessionSettings {
+            refresh_idle: self.refresh_idle,
+            session_absolute: self.session_absolute,
+            mfa_required: self.mfa_required,
+            refresh_budget: self.refresh_budget,
+        }
+    }
+}
+
+/// Tunable rules of the session service.
 #[derive(Debug, Clone)]
-pub struct AccountPorts {
+pub struct SessionSettings {
+    /// A refresh token unused for this long expires (sliding).
+    pub refresh_idle: Duration,
+    /// A session ends this long after sign-in, whatever the refreshes.
+    pub session_absolute: Duration,
+    /// Sessions without a second factor may only enrol one.
+    pub mfa_required: bool,
+    /// How often the API's refresh tokens may be exchanged; `None`: without limit.
+    pub refresh_budget: Option<RefreshBudget>,
+}
+
+/// The adapters the session service works through.
+#[derive(Debug, Clone)]
+pub struct SessionPorts {
     /// Users.
     pub users: Arc<dyn UserRepository>,
     /// Sessions.
@@ -146,14 +190,14 @@ impl Principal {
     }
 }
 
-/// The account use cases.
+/// Sessions and their tokens: opening one for a signed-in user, scoping it to an
+/// organization, refresh-token rotation, and ending sessions on every replica at once.
 #[derive(Debug, Clone)]
-pub struct AccountService {
-    ports: AccountPorts,
-    hasher: Arc<dyn PasswordHasher>,
-    settings: AccountSettings,
-    credentials: PasswordCheck,
+pub struct SessionService {
+    ports: SessionPorts,
+    settings: SessionSettings,
     organizations: Arc<dyn OrganizationDirectory>,
+    limiter: RateLimiter,
 }
 
 /// A name field trimmed, empty as `None`, and refused past 100 characters or with control
@@ -174,21 +218,18 @@ fn clean_name(field: &'static str, name: Option<String>) -> Result<Option<String
     Ok(Some(name))
 }
 
-impl AccountService {
-    /// A service over the given adapters; passwords of signed-in users are confirmed with
-    /// `credentials`, and sessions are scoped to the organizations `organizations` resolves.
+impl SessionService {
+    /// A service over the given adapters; sessions are scoped to the organizations
+    /// `organizations` resolves.
     pub fn new(
-        ports: AccountPorts,
-        hasher: Arc<dyn PasswordHasher>,
-        settings: AccountSettings,
-        credentials: PasswordCheck,
+        ports: SessionPorts,
+        settings: SessionSettings,
         organizations: Arc<dyn OrganizationDirectory>,
     ) -> Self {
         Self {
+            limiter: RateLimiter::new(ports.kv.clone(), ports.clock.clone()),
             ports,
-            hasher,
             settings,
-            credentials,
             organizations,
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use crate::DomainError;
-use crate::accounts::{AccountService, NewAccount, Principal};
+use crate::accounts::{NewAccount, Principal, ProfileService, RegistrationService};
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};
 use crate::clock::Clock;
 use crate::kv::KeyValueStore;
@@ -30,7 +30,7 @@ pub struct AdminUserPatch {
 }
 
 /// The adapters that administration, platform figures and compliance read directly (the
-/// account use cases they share go through the account service).
+/// account use cases they share go through the registration and profile services).
 #[derive(Debug, Clone)]
 pub struct DirectoryPorts {
     /// Users.
@@ -48,7 +48,8 @@ pub struct DirectoryPorts {
 /// The administration use cases.
 #[derive(Debug, Clone)]
 pub struct AdminService {
-    accounts: AccountService,
+    registration: RegistrationService,
+    profiles: ProfileService,
     directory: DirectoryPorts,
     audit: Arc<dyn AuditLog>,
     random: Arc<dyn RandomSource>,
@@ -99,15 +100,18 @@ pub(crate) fn require_super_admin(actor: &Principal) -> Result<(), DomainError> 
 }
 
 impl AdminService {
-    /// A service over the account service's adapters and the audit log.
+    /// A service that creates accounts through `registration`, changes and deletes them
+    /// through `profiles`, and reads the directory and the audit log.
     pub fn new(
-        accounts: AccountService,
+        registration: RegistrationService,
+        profiles: ProfileService,
         directory: DirectoryPorts,
         audit: Arc<dyn AuditLog>,
         random: Arc<dyn RandomSource>,
     ) -> Self {
         Self {
-            accounts,
+            registration,
+            profiles,
             directory,
             audit,
             random,
@@ -166,7 +170,7 @@ impl AdminService {
         if let Some(verified) = patch.email_verified {
             user.email_verified = verified;
         }
-        self.accounts
+        self.profiles
             .update_profile(&user, patch.profile, actor.user.id, context)
             .await
     }
@@ -185,7 +189,7 @@ impl AdminService {
             require_super_admin(actor)?;
         }
         self.keep_a_super_admin(&user).await?;
-        self.accounts
+        self.profiles
             .delete_user(&user, Some(actor.user.id), context)
             .await
     }
@@ -239,7 +243,7 @@ impl AdminService {
         if !role.is_admin() {
             return Err(DomainError::invalid("role", "must be admin or super_admin"));
         }
-        self.accounts
+        self.registration
             .create_account(new, role, Some(actor.user.id), context)
             .await
     }
@@ -300,7 +304,7 @@ impl AdminService {
         }
         // Validate before consuming the token, so a typo in the password does not burn it.
         let user = self
-            .accounts
+            .registration
             .prepare_account(new, PlatformRole::SuperAdmin)
             .await?;
         match kv.take(SETUP_TOKEN_KEY).await? {

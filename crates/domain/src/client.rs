@@ -81,6 +81,9 @@ pub const ORGANIZATION_SCOPE_PREFIX: &str = "org:";
 /// are kept at least this long.
 pub const MAX_ACCESS_TOKEN_LIFETIME_SECS: u64 = 86_400;
 
+/// The longest refresh-token reuse leeway a client may have (seconds).
+pub const MAX_REFRESH_REUSE_LEEWAY_SECS: u64 = 300;
+
 /// Signing algorithms ID tokens can be asked for.
 pub const ID_TOKEN_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
@@ -135,6 +138,11 @@ pub struct ClientMetadata {
     /// Access-token lifetime for this client, overriding the global one.
     #[serde(default)]
     pub access_token_lifetime_secs: Option<u64>,
+    /// For this long after a refresh token was rotated, presenting it again answers with a
+    /// new token of the same family instead of counting as reuse (two tabs refreshing at
+    /// once); 0, the default, treats every second use as reuse.
+    #[serde(default)]
+    pub refresh_reuse_leeway_secs: u64,
     /// Back-Channel Logout endpoint.
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
@@ -163,6 +171,7 @@ impl ClientMetadata {
             require_pushed_authorization_requests: false,
             require_pkce: true,
             access_token_lifetime_secs: None,
+            refresh_reuse_leeway_secs: 0,
             backchannel_logout_uri: None,
             jwks: None,
             jwks_uri: None,
@@ -269,7 +278,19 @@ impl ClientMetadata {
                 format!("must be 1 to {MAX_ACCESS_TOKEN_LIFETIME_SECS}"),
             ));
         }
+        if self.refresh_reuse_leeway_secs > MAX_REFRESH_REUSE_LEEWAY_SECS {
+            return Err(DomainError::invalid(
+                "refresh_reuse_leeway_secs",
+                format!("must be 0 to {MAX_REFRESH_REUSE_LEEWAY_SECS}"),
+            ));
+        }
         Ok(())
+    }
+
+    /// How long after rotation a refresh token may be presented again without counting as
+    /// reuse.
+    pub fn refresh_reuse_leeway(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.refresh_reuse_leeway_secs)
     }
 
     /// True when the client may use `grant`.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::DomainError;
-use crate::accounts::{AccountService, Principal};
+use crate::accounts::{Principal, ProfileService};
 use crate::admin::DirectoryPorts;
 use crate::audit::{AuditAction, AuditEvent, AuditLog, AuditQuery};
 use crate::client::ConsentRepository;
@@ -70,7 +70,7 @@ pub struct CompliancePorts {
 /// The compliance use cases.
 #[derive(Debug, Clone)]
 pub struct ComplianceService {
-    accounts: AccountService,
+    profiles: ProfileService,
     directory: DirectoryPorts,
     ports: CompliancePorts,
 }
@@ -89,14 +89,14 @@ fn event_json(event: &AuditEvent) -> Value {
 }
 
 impl ComplianceService {
-    /// A service over `accounts` and these adapters.
+    /// A service that deletes accounts through `profiles`, over these adapters.
     pub fn new(
-        accounts: AccountService,
+        profiles: ProfileService,
         directory: DirectoryPorts,
         ports: CompliancePorts,
     ) -> Self {
         Self {
-            accounts,
+            profiles,
             directory,
             ports,
         }
@@ -315,7 +315,7 @@ impl ComplianceService {
         // Random, not derived from the id: relying parties hold the id as `sub`.
         let alias_bytes: [u8; 8] = self.ports.random.bytes();
         let alias = format!("erased:{}", crate::secret::hex(&alias_bytes));
-        self.accounts
+        self.profiles
             .delete_user(&user, Some(actor.user.id), context)
             .await?;
         self.ports.audit.pseudonymise(user.id, &alias).await?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::accounts::AccountService;
+use crate::accounts::{ProfileService, RegistrationService};
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::secret::{chrono_duration, hash_token};
 use crate::sensitive::Password;
@@ -291,7 +291,8 @@ pub struct EmailPorts {
 /// The email use cases.
 #[derive(Debug, Clone)]
 pub struct EmailService {
-    accounts: AccountService,
+    registration: RegistrationService,
+    profiles: ProfileService,
     tokens: Arc<dyn EmailTokenRepository>,
     users: Arc<dyn UserRepository>,
     outbox: Outbox,
@@ -302,11 +303,17 @@ pub struct EmailService {
 }
 
 impl EmailService {
-    /// A service that creates accounts and sets passwords through `accounts`, and sends
-    /// through the outbox of `ports`.
-    pub fn new(accounts: AccountService, ports: EmailPorts, settings: EmailSettings) -> Self {
+    /// A service that creates accounts through `registration`, sets passwords through
+    /// `profiles`, and sends through the outbox of `ports`.
+    pub fn new(
+        registration: RegistrationService,
+        profiles: ProfileService,
+        ports: EmailPorts,
+        settings: EmailSettings,
+    ) -> Self {
         Self {
-            accounts,
+            registration,
+            profiles,
             tokens: ports.tokens,
             users: ports.users,
             outbox: ports.outbox,
@@ -379,7 +386,7 @@ impl EmailService {
         new: NewAccount,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
-        let user = self.accounts.sign_up(new, context).await?;
+        let user = self.registration.sign_up(new, context).await?;
         self.send_verification(&user).await?;
         Ok(user)
     }
@@ -479,12 +486,12 @@ impl EmailService {
         new_password: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.accounts
+        self.profiles
             .password_policy()
             .check(new_password.expose())?;
         let token = self.consume(token, TokenPurpose::PasswordReset).await?;
         let user = self.user(token.user_id).await?;
-        self.accounts
+        self.profiles
             .reset_password(user, new_password, context)
             .await
     }
@@ -537,7 +544,7 @@ impl EmailService {
         let mut user = match existing {
             Some(user) => user,
             None if self.settings.magic_links == MagicLinks::Signup => {
-                self.accounts
+                self.registration
                     .create_passwordless(&token.email, PlatformRole::User, context)
                     .await?
             }

@@ -31,8 +31,9 @@ pub mod token;
 pub mod user;
 
 pub use accounts::{
-    AccountPorts, AccountService, AccountSettings, NewAccount, Principal, RefreshExchange,
-    TokenPair,
+    AccountSettings, NewAccount, Principal, ProfilePorts, ProfileService, RefreshBudget,
+    RefreshExchange, RegistrationPorts, RegistrationService, SessionPorts, SessionService,
+    SessionSettings, TokenPair,
 };
 pub use admin::{AdminService, AdminUserPatch, DirectoryPorts};
 pub use audit::{AuditAction, AuditEvent, AuditLog, AuditQuery, EventSink};

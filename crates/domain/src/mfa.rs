@@ -1,7 +1,7 @@
 //! Second factors: what a user has enrolled (TOTP, backup codes, passkeys), the ports that store
 //! them, and the sign-in challenge that sits between a first factor and a second. The protocol
 //! work (TOTP codes, WebAuthn ceremonies) lives in the `mfa` and `passkeys` crates; the pieces
-//! both of them and the account service share live here.
+//! both of them and the sign-in flow share live here.
 
 use std::time::Duration;
 
@@ -132,7 +132,7 @@ pub trait PasskeyRepository: Send + Sync + std::fmt::Debug {
     async fn delete(&self, user: UserId, id: Uuid) -> Result<bool, DomainError>;
 }
 
-/// Which second factors a user can present at sign-in. The account service asks this after a
+/// Which second factors a user can present at sign-in. The sign-in flow asks this after a
 /// correct password to decide whether a second step follows.
 #[async_trait::async_trait]
 pub trait FactorDirectory: Send + Sync + std::fmt::Debug {

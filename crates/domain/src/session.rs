@@ -41,6 +41,9 @@ pub struct RequestContext {
     pub ip: Option<String>,
     /// The client's `User-Agent`.
     pub user_agent: Option<String>,
+    /// The browser's device cookie, as its SHA-256 (the cookie itself never leaves the edge):
+    /// the lockout judges a device that signed in before on its own failures.
+    pub device: Option<String>,
 }
 
 /// One signed-in session of a user.
@@ -164,8 +167,8 @@ pub trait RefreshTokenRepository: Send + Sync + std::fmt::Debug {
 }
 
 /// Where ended sessions are announced. The protocol service that tells the applications
-/// (back-channel logout) is built on the account service, so it listens at the other end of
-/// this channel instead of being handed to the account service after both exist.
+/// (back-channel logout) is built on the session service, so it listens at the other end of
+/// this channel instead of being handed to the session service after both exist.
 #[derive(Debug, Clone)]
 pub struct SessionEnds(tokio::sync::mpsc::UnboundedSender<Vec<SessionId>>);
 

@@ -19,7 +19,7 @@ pub use factor::FirstFactor;
 pub use lockout::Lockout;
 pub use method::{Amr, AuthMethod};
 
-use crate::accounts::{AccountService, TokenPair};
+use crate::accounts::{SessionService, TokenPair};
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::clock::Clock;
 use crate::error::DomainError;
@@ -141,7 +141,7 @@ pub struct SignInPorts {
 /// The sign-in use cases.
 #[derive(Debug, Clone)]
 pub struct SignInService {
-    sessions: AccountService,
+    sessions: SessionService,
     credentials: PasswordCheck,
     ports: SignInPorts,
     require_verified_email: bool,
@@ -151,7 +151,7 @@ impl SignInService {
     /// A flow that checks passwords with `credentials` and opens sessions through `sessions`;
     /// with `require_verified_email`, a password sign-in waits until the address is confirmed.
     pub fn new(
-        sessions: AccountService,
+        sessions: SessionService,
         credentials: PasswordCheck,
         ports: SignInPorts,
         require_verified_email: bool,
@@ -212,10 +212,16 @@ impl SignInService {
     }
 
     /// The pending sign-in a second-step token stands for, refused while the address is
-    /// locked; nothing is used up.
-    pub async fn pending(&self, mfa_token: &str) -> Result<PendingSignIn, DomainError> {
+    /// locked for the device of `context`; nothing is used up.
+    pub async fn pending(
+        &self,
+        mfa_token: &str,
+        context: &RequestContext,
+    ) -> Result<PendingSignIn, DomainError> {
         let pending = self.ports.challenges.peek(mfa_token).await?;
-        self.lockout().ensure_unlocked(&pending.email).await?;
+        self.lockout()
+            .ensure_unlocked(&pending.email, context)
+            .await?;
         Ok(pending)
     }
 
@@ -386,7 +392,9 @@ impl SignInService {
             .sessions
             .create_session(user, amr.names(), organization, context)
             .await?;
-        self.lockout().clear(user.email.as_str()).await?;
+        self.lockout()
+            .signed_in(user.email.as_str(), context)
+            .await?;
         self.ports
             .organizations
             .join_by_domain(user, context)

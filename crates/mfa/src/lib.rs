@@ -50,7 +50,7 @@ pub struct MfaStatus {
 }
 
 impl MfaStatus {
-    /// What the second step of a sign-in accepts, as the account service's factor directory
+    /// What the second step of a sign-in accepts, as the sign-in flow's factor directory
     /// reports it: nothing until TOTP is on, then TOTP, backup codes while any are left, and
     /// passkeys when there are any.
     pub fn methods(&self) -> Vec<MfaMethod> {
@@ -160,7 +160,7 @@ impl MfaService {
     ) -> Result<Vec<String>, DomainError> {
         self.signin
             .lockout()
-            .ensure_unlocked(user.email.as_str())
+            .ensure_unlocked(user.email.as_str(), context)
             .await?;
         let factor = match self.ports.factors.totp(user.id).await? {
             Some(factor) if factor.confirmed_at.is_none() => factor,
@@ -248,7 +248,7 @@ impl MfaService {
             Reauthentication::Code(code) => {
                 self.signin
                     .lockout()
-                    .ensure_unlocked(user.email.as_str())
+                    .ensure_unlocked(user.email.as_str(), context)
                     .await?;
                 if !self.check_code(user.id, code.expose(), context).await? {
                     return Err(self.code_failed(user, context).await);
@@ -328,8 +328,12 @@ impl MfaService {
     }
 
     /// The user a pending sign-in stands for.
-    async fn pending_user(&self, token: &str) -> Result<User, DomainError> {
-        let pending = self.signin.pending(token).await?;
+    async fn pending_user(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<User, DomainError> {
+        let pending = self.signin.pending(token, context).await?;
         self.ports
             .users
             .by_id(pending.user_id)
@@ -345,7 +349,7 @@ impl MfaService {
         code: &str,
         context: &RequestContext,
     ) -> Result<Proof, DomainError> {
-        let user = self.pending_user(mfa_token).await?;
+        let user = self.pending_user(mfa_token, context).await?;
         if !self.check_code(user.id, code, context).await? {
             self.signin.second_step_failed(mfa_token).await?;
             return Err(self.code_failed(&user, context).await);
@@ -380,7 +384,7 @@ impl MfaService {
         code: &str,
         context: &RequestContext,
     ) -> Result<(Proof, Vec<String>), DomainError> {
-        let user = self.pending_user(token).await?;
+        let user = self.pending_user(token, context).await?;
         let backup_codes = match self.confirm_totp(&user, code, context).await {
             Ok(codes) => codes,
             Err(error) => {

@@ -220,6 +220,14 @@ impl Config {
                         "rate_limit.per_account_per_minute",
                         self.rate_limit.per_account_per_minute,
                     ),
+                    (
+                        "rate_limit.refresh_per_family_per_minute",
+                        self.rate_limit.refresh_per_family_per_minute,
+                    ),
+                    (
+                        "rate_limit.refresh_per_account_per_minute",
+                        self.rate_limit.refresh_per_account_per_minute,
+                    ),
                 ])
                 .into_iter()
                 .flatten(),

@@ -15,11 +15,14 @@ use crate::error::ApiError;
 use crate::http::cookies::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER};
 use crate::state::AppState;
 
+/// The API's refresh route: it keeps working in maintenance mode, and is counted per token
+/// family and per account (by the session service), not per address.
+pub const REFRESH_ROUTE: &str = "/api/v1/auth/token/refresh";
+
 /// API routes that sign in or finish a sign-in: they keep working in maintenance mode and
 /// share the sign-in rate-limit budget.
 pub const SIGN_IN_ROUTES: &[&str] = &[
     "/api/v1/auth/signin",
-    "/api/v1/auth/token/refresh",
     "/api/v1/auth/two-factor",
     "/api/v1/mfa/verify",
     "/api/v1/passkeys/authenticate/begin",
@@ -97,13 +100,13 @@ impl FromRequestParts<AppState> for Authenticated {
                 token
             }
         };
-        let principal = state.accounts.authenticate(&token).await?;
+        let principal = state.sessions.authenticate(&token).await?;
         // Nested routers see their path with the prefix stripped; the original has it all.
         let path = parts
             .extensions
             .get::<axum::extract::OriginalUri>()
             .map_or_else(|| parts.uri.path(), |original| original.path());
-        if state.accounts.needs_enrollment(&principal.token.amr)
+        if state.sessions.needs_enrollment(&principal.token.amr)
             && !ENROLMENT_PATHS
                 .iter()
                 .any(|prefix| path.starts_with(prefix))

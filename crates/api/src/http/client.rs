@@ -1,5 +1,5 @@
 //! Who is calling: the client IP (from the socket, or from `X-Forwarded-For` only when the
-//! socket peer is a configured trusted proxy) and the user agent.
+//! socket peer is a configured trusted proxy), the user agent, and the device cookie's hash.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -60,9 +60,14 @@ impl FromRequestParts<AppState> for Client {
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect());
+        let device = parts
+            .extensions
+            .get::<crate::http::device::DeviceHash>()
+            .map(|device| device.0.clone());
         Ok(Self(RequestContext {
             ip: ip.map(|ip| ip.to_string()),
             user_agent,
+            device,
         }))
     }
 }

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::api_errors::is_api_path;
-use crate::http::auth::{SIGN_IN_ROUTES, bearer_from_headers};
+use crate::http::auth::{REFRESH_ROUTE, SIGN_IN_ROUTES, bearer_from_headers};
 use crate::state::AppState;
 
-/// Sign-out keeps working during maintenance too, beside [`SIGN_IN_ROUTES`].
+/// Sign-out keeps working during maintenance too, beside [`SIGN_IN_ROUTES`] and refresh.
 const LOGOUT: &str = "/api/v1/auth/logout";
 
 /// How long clients are asked to wait.
@@ -30,7 +30,12 @@ pub async fn maintenance_guard(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !write || !is_api_path(path) || SIGN_IN_ROUTES.contains(&path) || path == LOGOUT {
+    if !write
+        || !is_api_path(path)
+        || SIGN_IN_ROUTES.contains(&path)
+        || path == REFRESH_ROUTE
+        || path == LOGOUT
+    {
         return next.run(request).await;
     }
     let maintenance = match state.platform.maintenance().await {
@@ -39,7 +44,7 @@ pub async fn maintenance_guard(
         _ => return next.run(request).await,
     };
     if let Some(token) = bearer_from_headers(request.headers())
-        && let Ok(principal) = state.accounts.authenticate(token).await
+        && let Ok(principal) = state.sessions.authenticate(token).await
         && principal.user.role.is_admin()
     {
         return next.run(request).await;

@@ -6,6 +6,7 @@ pub mod api_errors;
 pub mod auth;
 pub mod client;
 pub mod cookies;
+pub mod device;
 pub mod envelope;
 pub mod maintenance;
 pub mod metrics;

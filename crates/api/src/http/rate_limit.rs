@@ -1,6 +1,8 @@
 //! Per-IP rate limits on `/api/v1`: a per-minute and a per-hour budget for every route, and a
-//! tighter one for sign-in, sign-up, refresh and bootstrap, which the hosted pages' sign-in,
-//! sign-up and device-code forms share. The counters live in the key-value
+//! tighter one for the routes that take credentials or mailed links (sign-in and its second
+//! step, sign-up, bootstrap, email resend, password reset, magic links), which the hosted pages'
+//! credential forms share. Refresh is not among them: its tokens cannot be guessed, so the
+//! session service counts it per token family and per account instead. The counters live in the key-value
 //! store, so replicas share them. If the store cannot be reached the request is let through (and
 //! logged): an outage of the cache should not take sign-in down with it.
 
@@ -29,7 +31,7 @@ const AUTH_ROUTES: &[&str] = &[
 ];
 
 /// Hosted-page forms that take credentials or codes: they share the sign-in budget.
-const PAGE_FORMS: &[&str] = &[
+pub const PAGE_FORMS: &[&str] = &[
     "/login",
     "/login/mfa",
     "/login/passkey",

@@ -17,6 +17,7 @@ use tracing::Level;
 
 use crate::config::Config;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
+use crate::http::device::device_cookie;
 use crate::http::envelope::envelope;
 use crate::http::maintenance::maintenance_guard;
 use crate::http::rate_limit::limit_requests;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             maintenance_guard,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), device_cookie))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_requests,

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_domain::{
-    AccountPorts, AccountService, AdminService, ClientService, CompliancePorts, ComplianceService,
-    DirectoryPorts, EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts,
-    NoticeSink, OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService,
-    RateLimiter, SessionEnds, SessionRepository, SignInPorts, SignInService, UserRepository,
+    AdminService, ClientService, CompliancePorts, ComplianceService, DirectoryPorts, EmailPorts,
+    EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts, NoticeSink,
+    OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService, ProfilePorts,
+    ProfileService, RateLimiter, RegistrationPorts, RegistrationService, SessionEnds, SessionPorts,
+    SessionRepository, SessionService, SignInPorts, SignInService, UserRepository,
 };
 use castellan_mail::{MailWorker, Templates, WorkerSettings};
 use castellan_mfa::{MfaPorts, MfaService};
@@ -80,7 +81,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
     .with_invitations(outbox.clone(), &config.issuer);
     let organizations = with_domain_verification(organizations, &config.organizations);
     // Sessions are scoped through the organization service, and sign-ins count toward the
-    // lockout: both are built before the account service that uses them.
+    // lockout: both are built before the account services that use them.
     let settings = account_settings(&config);
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::for_this_machine()?);
     let credentials = PasswordCheck::new(
@@ -95,7 +96,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         ),
     );
     let require_verified_email = settings.require_verified_email;
-    // Ended sessions reach the provider, built later on the account service, through this.
+    // Ended sessions reach the provider, built later on the session service, through this.
     let (session_ends, ended_sessions) = SessionEnds::channel();
     let sessions: Arc<dyn SessionRepository> =
         Arc::new(SqlSessionRepository::new(database.clone()));
@@ -106,8 +107,8 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         events: events.clone(),
         clock: clock.clone(),
     };
-    let accounts = AccountService::new(
-        AccountPorts {
+    let session_service = SessionService::new(
+        SessionPorts {
             session_ends,
             random: random.clone(),
             users: users.clone(),
@@ -118,13 +119,31 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             events: events.clone(),
             clock: clock.clone(),
         },
-        hasher,
-        settings,
-        credentials.clone(),
+        settings.sessions(),
         Arc::new(organizations.clone()),
     );
+    let registration = RegistrationService::new(
+        RegistrationPorts {
+            users: users.clone(),
+            hasher: hasher.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        settings.password_policy,
+    );
+    let profiles = ProfileService::new(
+        ProfilePorts {
+            users: users.clone(),
+            hasher,
+            credentials: credentials.clone(),
+            sessions: session_service.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+        },
+        settings.password_policy,
+    );
     let signin = SignInService::new(
-        accounts.clone(),
+        session_service.clone(),
         credentials,
         SignInPorts {
             factors: Arc::new(SqlFactorDirectory::new(database.clone())),
@@ -136,7 +155,8 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         require_verified_email,
     );
     let email = EmailService::new(
-        accounts.clone(),
+        registration.clone(),
+        profiles.clone(),
         EmailPorts {
             random: random.clone(),
             tokens: Arc::new(SqlEmailTokenRepository::new(database.clone())),
@@ -171,7 +191,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         audit.clone(),
     );
     let compliance = ComplianceService::new(
-        accounts.clone(),
+        profiles.clone(),
         directory.clone(),
         CompliancePorts {
             random: random.clone(),
@@ -217,7 +237,13 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             secs => secs,
         }),
     );
-    let admin = AdminService::new(accounts.clone(), directory, audit.clone(), random.clone());
+    let admin = AdminService::new(
+        registration.clone(),
+        profiles.clone(),
+        directory,
+        audit.clone(),
+        random.clone(),
+    );
     let client_repository = Arc::new(SqlClientRepository::new(database.clone()));
     let clients = ClientService::new(
         client_repository.clone(),
@@ -236,7 +262,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             clients: client_repository,
             consents: consent_repository,
             participants: Arc::new(SqlSessionParticipants::new(database.clone())),
-            accounts: accounts.clone(),
+            accounts: session_service.clone(),
             users,
             sessions,
             tokens,
@@ -253,7 +279,9 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         config: Arc::new(config),
         health: Arc::new(health),
         metrics,
-        accounts,
+        registration,
+        sessions: session_service,
+        profiles,
         signin,
         admin,
         audit,
@@ -269,6 +297,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         organizations,
         platform,
         compliance,
+        random,
     });
     Ok(App { state, database })
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::{AccountSettings, OrganizationService, PasswordPolicy, PolicyMode};
+use castellan_domain::{
+    AccountSettings, OrganizationService, PasswordPolicy, PolicyMode, RefreshBudget,
+};
 use castellan_mail::{Branding, LettreMailer, Security, SmtpSettings};
 use castellan_oidc::ProviderSettings;
 use castellan_passkeys::RelyingParty;
@@ -122,6 +124,10 @@ pub(super) fn account_settings(config: &Config) -> AccountSettings {
         },
         mfa_required: config.mfa.required,
         require_verified_email: config.accounts.require_verified_email,
+        refresh_budget: config.rate_limit.enabled.then_some(RefreshBudget {
+            per_family_per_minute: config.rate_limit.refresh_per_family_per_minute,
+            per_account_per_minute: config.rate_limit.refresh_per_account_per_minute,
+        }),
     }
 }
 

@@ -1,18 +1,62 @@
 //! Self-service changes to an account: profile fields, the password (changed by its owner or
 //! reset through a mailed link), and deletion, by its owner or by an administrator.
 
-use super::{AccountService, Principal, clean_name};
-use crate::audit::{AuditAction, AuditEvent};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Principal, SessionService, clean_name};
+use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::clock::Clock;
 use crate::error::DomainError;
-use crate::password::PasswordPolicy;
+use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::sensitive::Password;
 use crate::session::RequestContext;
-use crate::user::{ProfilePatch, User, UserId};
+use crate::signin::credentials::PasswordCheck;
+use crate::user::{ProfilePatch, User, UserId, UserRepository};
 
-impl AccountService {
+/// The adapters and services profile changes work through.
+#[derive(Debug, Clone)]
+pub struct ProfilePorts {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Confirms the current password before a change (and counts failures toward the lockout).
+    pub credentials: PasswordCheck,
+    /// Ends sessions when a password changes or an account goes.
+    pub sessions: SessionService,
+    /// The audit log.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Changing and deleting accounts: profile fields, the password (by its owner, or through a
+/// reset link), and deletion by the owner or an administrator.
+#[derive(Debug, Clone)]
+pub struct ProfileService {
+    ports: ProfilePorts,
+    policy: PasswordPolicy,
+}
+
+impl ProfileService {
+    /// A service over `ports` that holds new passwords to `policy`.
+    pub fn new(ports: ProfilePorts, policy: PasswordPolicy) -> Self {
+        Self { ports, policy }
+    }
+
     /// What new passwords must meet.
     pub fn password_policy(&self) -> &PasswordPolicy {
-        &self.settings.password_policy
+        &self.policy
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.ports.events.record(event).await
     }
 
     /// Changes the caller's password after checking the current one, and signs out every
@@ -24,10 +68,11 @@ impl AccountService {
         new: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.credentials
+        self.ports
+            .credentials
             .confirm(&principal.user, current, context)
             .await?;
-        self.settings.password_policy.check(new.expose())?;
+        self.policy.check(new.expose())?;
         if current.matches(new.expose()) {
             return Err(DomainError::invalid(
                 "new_password",
@@ -35,10 +80,12 @@ impl AccountService {
             ));
         }
         let mut user = principal.user.clone();
-        user.password_hash = Some(self.hasher.hash(new).await?);
+        user.password_hash = Some(self.ports.hasher.hash(new).await?);
         user.updated_at = self.now();
         self.ports.users.update(&user).await?;
         let ended = self
+            .ports
+            .sessions
             .revoke_all_sessions(user.id, Some(principal.session_id()))
             .await?;
         self.record(
@@ -58,11 +105,15 @@ impl AccountService {
         new: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.settings.password_policy.check(new.expose())?;
-        user.password_hash = Some(self.hasher.hash(new).await?);
+        self.policy.check(new.expose())?;
+        user.password_hash = Some(self.ports.hasher.hash(new).await?);
         user.updated_at = self.now();
         self.ports.users.update(&user).await?;
-        let ended = self.revoke_all_sessions(user.id, None).await?;
+        let ended = self
+            .ports
+            .sessions
+            .revoke_all_sessions(user.id, None)
+            .await?;
         self.record(
             AuditEvent::new(AuditAction::PasswordChanged, self.now(), context)
                 .on(user.id)
@@ -78,7 +129,8 @@ impl AccountService {
         password: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.credentials
+        self.ports
+            .credentials
             .confirm(&principal.user, password, context)
             .await?;
         self.delete_user(&principal.user, Some(principal.user.id), context)
@@ -92,7 +144,10 @@ impl AccountService {
         actor: Option<UserId>,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.revoke_all_sessions(user.id, None).await?;
+        self.ports
+            .sessions
+            .revoke_all_sessions(user.id, None)
+            .await?;
         if !self.ports.users.delete(user.id).await? {
             return Err(DomainError::NotFound("user"));
         }

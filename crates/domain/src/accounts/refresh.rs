@@ -1,23 +1,41 @@
-//! Refresh tokens: rotation on every use with reuse detection (a used token presented again
-//! revokes its session), introspection, and revocation by grant or by client.
+//! Refresh tokens: rotation on every use with reuse detection, introspection, and revocation
+//! by grant or by client.
+//!
+//! The tokens of one grant (one authorization of one client, or one API sign-in) are a family:
+//! each rotation adds a member. A rotated token presented again means one of the family leaked
+//! (RFC 9700 §4.14.2), so the whole family goes: its refresh tokens, and the access tokens they
+//! issued through the grant deny-list. A client's family is not its user's sign-in session: the
+//! browser stays signed in and the user's other applications keep their tokens. An API
+//! sign-in's session has no other family, so there the session ends with it.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{AccountService, RefreshExchange, TokenPair};
+use super::{RefreshBudget, RefreshExchange, SessionService, TokenPair};
 use crate::audit::{AuditAction, AuditEvent};
+use crate::client::OAuthClient;
 use crate::error::DomainError;
-use crate::secret::hash_token;
+use crate::ratelimit::Limit;
+use crate::secret::{chrono_duration, hash_token};
 use crate::session::{RefreshRecord, RequestContext, Session};
-use crate::user::UserId;
+use crate::user::{User, UserId};
 
-impl AccountService {
-    /// Exchanges a refresh token for a new pair. A token already exchanged means it leaked: the
-    /// session and all its tokens are revoked.
+impl SessionService {
+    /// Exchanges a refresh token of the API for a new pair, within the refresh budget. A token
+    /// already exchanged means it leaked: the session and all its tokens are revoked.
     pub async fn refresh(
         &self,
         refresh_token: &str,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
+        if let Some(budget) = self.settings.refresh_budget
+            && let Some(record) = self.find_refresh(refresh_token).await?
+            && record.client_id.is_none()
+        {
+            self.count_refresh(&record, budget).await?;
+        }
         let exchange = self.exchange_refresh(refresh_token, None, context).await?;
         self.pair(exchange.user, &exchange.session, exchange.token)
             .await
@@ -25,11 +43,12 @@ impl AccountService {
 
     /// Rotates a refresh token issued to `client` (`None`: Castellan's own API) and returns the
     /// next one with its session and user. A token of another client is refused before it is
-    /// touched; a token already exchanged revokes its session.
+    /// touched; a token already exchanged revokes its family, unless it was rotated within the
+    /// client's reuse leeway, which answers with another member of the same family.
     pub async fn exchange_refresh(
         &self,
         refresh_token: &str,
-        client: Option<&str>,
+        client: Option<&OAuthClient>,
         context: &RequestContext,
     ) -> Result<RefreshExchange, DomainError> {
         let now = self.now();
@@ -41,27 +60,63 @@ impl AccountService {
         else {
             return Err(DomainError::InvalidToken);
         };
-        if record.client_id.as_deref() != client {
+        if record.client_id.as_deref() != client.map(|client| client.client_id.as_str()) {
             return Err(DomainError::InvalidToken);
-        }
-        if record.used_at.is_some() {
-            return Err(self.reuse_detected(&record, context).await);
         }
         if record.expires_at <= now || !session.is_active(now) {
             return Err(DomainError::InvalidToken);
         }
-        let client = record.client_id.clone().zip(record.scope.clone());
-        let (token, next) =
-            self.new_refresh_record(&session, client, record.grant_id, record.organization_id);
+        let leeway = client.map(|client| chrono_duration(client.metadata.refresh_reuse_leeway()));
+        let within_leeway = |used_at: DateTime<Utc>| {
+            leeway.is_some_and(|leeway| !leeway.is_zero() && now - used_at <= leeway)
+        };
+        if let Some(used_at) = record.used_at {
+            if within_leeway(used_at) {
+                return self.sibling(&record, session, user).await;
+            }
+            return Err(self.reuse_detected(&record, context).await);
+        }
+        let (token, next) = self.successor(&record, &session);
         if !self
             .ports
             .refresh_tokens
             .rotate(record.id, now, &next)
             .await?
         {
-            // Another request exchanged it between our read and now: the same leak.
+            // Another request exchanged it between our read and now: two tabs refreshing at
+            // once, within any leeway; otherwise the same leak.
+            if leeway.is_some_and(|leeway| !leeway.is_zero()) {
+                return self.sibling(&record, session, user).await;
+            }
             return Err(self.reuse_detected(&record, context).await);
         }
+        Ok(RefreshExchange {
+            token,
+            record: next,
+            session,
+            user,
+        })
+    }
+
+    /// The next member of `record`'s family.
+    fn successor(&self, record: &RefreshRecord, session: &Session) -> (String, RefreshRecord) {
+        let client = record.client_id.clone().zip(record.scope.clone());
+        self.new_refresh_record(session, client, record.grant_id, record.organization_id)
+    }
+
+    /// Another member of the family of a token rotated within the leeway. The family must
+    /// still stand: once it was revoked, its tokens are gone and this is never reached.
+    async fn sibling(
+        &self,
+        record: &RefreshRecord,
+        session: Session,
+        user: User,
+    ) -> Result<RefreshExchange, DomainError> {
+        if self.is_grant_revoked(record.grant_id).await? {
+            return Err(DomainError::InvalidToken);
+        }
+        let (token, next) = self.successor(record, &session);
+        self.ports.refresh_tokens.insert(&next).await?;
         Ok(RefreshExchange {
             token,
             record: next,
@@ -89,8 +144,9 @@ impl AccountService {
         })
     }
 
-    /// Revokes the grant a refresh token of `client_id` belongs to; false when the token is
-    /// unknown or another client's (RFC 7009 answers alike either way).
+    /// Revokes the grant a refresh token of `client_id` belongs to, with the access tokens it
+    /// issued (RFC 7009 §2.1); false when the token is unknown or another client's (RFC 7009
+    /// answers alike either way).
     pub async fn revoke_refresh_grant(
         &self,
         refresh_token: &str,
@@ -102,12 +158,8 @@ impl AccountService {
         if record.client_id.as_deref() != Some(client_id) {
             return Ok(false);
         }
-        Ok(self
-            .ports
-            .refresh_tokens
-            .revoke_grant(record.grant_id)
-            .await?
-            > 0)
+        self.revoke_grant(record.grant_id).await?;
+        Ok(true)
     }
 
     /// Revokes every refresh token a client holds for a user (consent withdrawn).
@@ -122,10 +174,33 @@ impl AccountService {
             .await
     }
 
-    /// Revokes every refresh token of a grant (a replayed authorization code's, say).
+    /// Revokes a grant's family: every refresh token of it, and the access tokens they issued
+    /// (a replayed authorization code's, a reused refresh token's, a revoked one's).
     pub async fn revoke_grant(&self, grant_id: Uuid) -> Result<(), DomainError> {
         self.ports.refresh_tokens.revoke_grant(grant_id).await?;
+        self.ports
+            .kv
+            .set(
+                &Self::revoked_grant_key(grant_id),
+                b"1",
+                Some(self.deny_list_ttl()),
+            )
+            .await?;
         Ok(())
+    }
+
+    /// True when a grant's family was revoked: its access tokens are refused until they expire.
+    pub async fn is_grant_revoked(&self, grant_id: Uuid) -> Result<bool, DomainError> {
+        Ok(self
+            .ports
+            .kv
+            .get(&Self::revoked_grant_key(grant_id))
+            .await?
+            .is_some())
+    }
+
+    fn revoked_grant_key(grant_id: Uuid) -> String {
+        format!("revoked-grant:{grant_id}")
     }
 
     /// Ends the session a refresh token belongs to (logout with only the refresh token).
@@ -150,10 +225,23 @@ impl AccountService {
     ) -> DomainError {
         let result: Result<(), DomainError> = async {
             let session = self.ports.sessions.get(record.session_id).await?;
-            self.revoke_sessions(&[record.session_id]).await?;
+            let revoked = match &record.client_id {
+                Some(client_id) => {
+                    self.revoke_grant(record.grant_id).await?;
+                    format!(
+                        "a rotated refresh token was presented again; the grant of client \
+                         {client_id} was revoked, the session kept"
+                    )
+                }
+                None => {
+                    self.revoke_grant(record.grant_id).await?;
+                    self.revoke_sessions(&[record.session_id]).await?;
+                    "a rotated refresh token was presented again; session revoked".to_owned()
+                }
+            };
             let mut event = AuditEvent::new(AuditAction::RefreshReuse, self.now(), context)
                 .on(record.session_id)
-                .failed("a rotated refresh token was presented again; session revoked");
+                .failed(&revoked);
             event.actor = session.map(|session| session.user_id);
             self.record(event).await
         }
@@ -162,6 +250,43 @@ impl AccountService {
             Ok(()) => DomainError::InvalidToken,
             Err(error) => error,
         }
+    }
+
+    /// Counts an exchange of `record`'s family against `budget`: per family and per account.
+    async fn count_refresh(
+        &self,
+        record: &RefreshRecord,
+        budget: RefreshBudget,
+    ) -> Result<(), DomainError> {
+        let Some(session) = self.ports.sessions.get(record.session_id).await? else {
+            return Ok(());
+        };
+        let minute = Duration::from_secs(60);
+        for (subject, limit) in [
+            (
+                format!("refresh-family:{}", record.grant_id),
+                budget.per_family_per_minute,
+            ),
+            (
+                format!("refresh-account:{}", session.user_id),
+                budget.per_account_per_minute,
+            ),
+        ] {
+            let decision = self
+                .limiter
+                .hit(
+                    &subject,
+                    Limit {
+                        limit,
+                        window: minute,
+                    },
+                )
+                .await?;
+            if !decision.allowed {
+                return Err(DomainError::RateLimited(decision));
+            }
+        }
+        Ok(())
     }
 
     /// The stored record of a refresh token, if there is one.

@@ -1,13 +1,53 @@
 //! Creating accounts: sign-up with a password, accounts an administrator creates with any role,
 //! and passwordless accounts for an address its owner has just proved.
 
-use super::{AccountService, NewAccount, clean_name};
-use crate::audit::{AuditAction, AuditEvent};
-use crate::error::DomainError;
-use crate::session::RequestContext;
-use crate::user::{Email, PlatformRole, User, UserId};
+use std::sync::Arc;
 
-impl AccountService {
+use chrono::{DateTime, Utc};
+
+use super::{NewAccount, clean_name};
+use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::session::RequestContext;
+use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
+
+/// The adapters registration works through.
+#[derive(Debug, Clone)]
+pub struct RegistrationPorts {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// The audit log.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Creating accounts: by sign-up, by an administrator, or passwordless for a proved address.
+#[derive(Debug, Clone)]
+pub struct RegistrationService {
+    ports: RegistrationPorts,
+    policy: PasswordPolicy,
+}
+
+impl RegistrationService {
+    /// A service over `ports` that holds new passwords to `policy`.
+    pub fn new(ports: RegistrationPorts, policy: PasswordPolicy) -> Self {
+        Self { ports, policy }
+    }
+
+    /// What new passwords must meet.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
     /// Checks and prepares a new account with `role`, without storing it.
     pub async fn prepare_account(
         &self,
@@ -15,7 +55,7 @@ impl AccountService {
         role: PlatformRole,
     ) -> Result<User, DomainError> {
         let email = Email::parse(&new.email)?;
-        self.settings.password_policy.check(new.password.expose())?;
+        self.policy.check(new.password.expose())?;
         let first_name = clean_name("first_name", new.first_name)?;
         let last_name = clean_name("last_name", new.last_name)?;
         if self.ports.users.by_email(&email).await?.is_some() {
@@ -29,7 +69,7 @@ impl AccountService {
             last_name,
             email_verified: false,
             role,
-            password_hash: Some(self.hasher.hash(&new.password).await?),
+            password_hash: Some(self.ports.hasher.hash(&new.password).await?),
             created_at: now,
             updated_at: now,
         })
@@ -61,7 +101,7 @@ impl AccountService {
         if let Some(actor) = actor {
             event = event.by(actor);
         }
-        self.record(event).await?;
+        self.ports.events.record(event).await?;
         Ok(user)
     }
 
@@ -87,12 +127,14 @@ impl AccountService {
             updated_at: now,
         };
         self.ports.users.create(&user).await?;
-        self.record(
-            AuditEvent::new(AuditAction::Signup, now, context)
-                .on(user.id)
-                .note(format!("role={}; magic link", role.as_str())),
-        )
-        .await?;
+        self.ports
+            .events
+            .record(
+                AuditEvent::new(AuditAction::Signup, now, context)
+                    .on(user.id)
+                    .note(format!("role={}; magic link", role.as_str())),
+            )
+            .await?;
         Ok(user)
     }
 }

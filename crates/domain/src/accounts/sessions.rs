@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{AccountService, Principal, TokenPair};
+use super::{Principal, SessionService, TokenPair};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::DomainError;
 use crate::org::OrganizationId;
@@ -18,7 +18,7 @@ use crate::signin::policy;
 use crate::token::{AccessGrant, OrgChoice, OrgClaims};
 use crate::user::{User, UserId};
 
-impl AccountService {
+impl SessionService {
     /// The organization claims of a session's tokens, as of now.
     async fn organization_claims(
         &self,
@@ -282,10 +282,7 @@ impl AccountService {
     /// Puts sessions on the shared deny-list (already revoked in the database), so their
     /// access tokens stop working on every replica at once, and tells the listener.
     async fn deny_list(&self, sessions: &[SessionId]) -> Result<(), DomainError> {
-        // The entry must outlive every access token of the session, clients' longer-lived
-        // ones included.
-        let longest = Duration::from_secs(crate::client::MAX_ACCESS_TOKEN_LIFETIME_SECS);
-        let ttl = self.ports.tokens.access_token_lifetime().max(longest) + Duration::from_secs(60);
+        let ttl = self.deny_list_ttl();
         for session in sessions {
             self.ports
                 .kv
@@ -296,6 +293,13 @@ impl AccountService {
             self.ports.session_ends.announce(sessions);
         }
         Ok(())
+    }
+
+    /// How long a deny-list entry lasts: longer than every access token it refuses, clients'
+    /// longer-lived ones included.
+    pub(super) fn deny_list_ttl(&self) -> Duration {
+        let longest = Duration::from_secs(crate::client::MAX_ACCESS_TOKEN_LIFETIME_SECS);
+        self.ports.tokens.access_token_lifetime().max(longest) + Duration::from_secs(60)
     }
 
     /// Checks an access token: signature and expiry, then the deny-list, then that the user

@@ -1,7 +1,7 @@
 //! The permission check: what a member may do in an organization (their role's permissions
 //! and their groups' roles', cached in the key-value store and invalidated on every change);
 //! the [`Authorized`] proof that only the check makes and every organization-scoped use case
-//! takes; and the organization directory the account service signs members in through.
+//! takes; and the organization directory the session service scopes sessions through.
 
 use std::marker::PhantomData;
 use std::time::Duration;

@@ -53,7 +53,7 @@ impl PasswordCheck {
             || format!("sha256:{}", hash_token(email)),
             |email| email.as_str().to_owned(),
         );
-        self.lockout.ensure_unlocked(&normalised).await?;
+        self.lockout.ensure_unlocked(&normalised, context).await?;
         let user = match &parsed {
             Some(email) => self.users.by_email(email).await?,
             None => None,

@@ -30,6 +30,10 @@ pub struct ClientAccessClaims {
     /// The session, when a user signed in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The refresh grant (token family) it was issued under, so that revoking the family
+    /// refuses it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<uuid::Uuid>,
     /// When the user authenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,

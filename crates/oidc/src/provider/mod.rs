@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use castellan_domain::secret::hash_token;
 use castellan_domain::{
-    AccountService, ClientId, ClientRepository, Clock, ConsentRepository, DomainError, EventSink,
-    KeyValueStore, OAuthClient, RandomSource, SessionParticipants, SessionRepository,
+    ClientId, ClientRepository, Clock, ConsentRepository, DomainError, EventSink, KeyValueStore,
+    OAuthClient, RandomSource, SessionParticipants, SessionRepository, SessionService,
     UserRepository,
 };
 
@@ -102,8 +102,8 @@ pub struct ProviderPorts {
     pub consents: Arc<dyn ConsentRepository>,
     /// Which clients took part in which session.
     pub participants: Arc<dyn SessionParticipants>,
-    /// Sessions and refresh tokens.
-    pub accounts: AccountService,
+    /// Signed-in sessions and their refresh tokens.
+    pub accounts: SessionService,
     /// Users, for userinfo and introspection.
     pub users: Arc<dyn UserRepository>,
     /// Sessions, for logout.
@@ -152,11 +152,6 @@ impl OidcProvider {
     /// The settings.
     pub fn settings(&self) -> &ProviderSettings {
         &self.settings
-    }
-
-    /// The account service it signs users in through.
-    pub fn accounts(&self) -> &AccountService {
-        &self.ports.accounts
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -232,6 +227,11 @@ impl OidcProvider {
             .get(&format!("revoked-jti:{}", claims.jti))
             .await?
             .is_some()
+        {
+            return Err(DomainError::InvalidToken);
+        }
+        if let Some(grant_id) = claims.grant_id
+            && self.ports.accounts.is_grant_revoked(grant_id).await?
         {
             return Err(DomainError::InvalidToken);
         }

@@ -72,6 +72,7 @@ impl OidcProvider {
                         _ => Map::new(),
                     };
                     answer.remove("userinfo_claims");
+                    answer.remove("grant_id");
                     answer.insert("active".into(), true.into());
                     answer.insert("token_type".into(), "Bearer".into());
                     answer

@@ -116,7 +116,7 @@ async fn update_me(
         last_name: request.last_name,
     };
     let updated = state
-        .accounts
+        .profiles
         .update_profile(user, patch, user.id, &context)
         .await?;
     Ok(Json(UserBody::from(&updated)))
@@ -141,7 +141,7 @@ async fn delete_me(
     ApiJson(request): ApiJson<PasswordConfirmation>,
 ) -> Result<Json<MessageBody>, ApiError> {
     state
-        .accounts
+        .profiles
         .delete_account(&caller.principal, &request.password, &context)
         .await?;
     Ok(Json(MessageBody {
@@ -177,7 +177,7 @@ async fn change_password(
     ApiJson(request): ApiJson<PasswordChange>,
 ) -> Result<Json<MessageBody>, ApiError> {
     state
-        .accounts
+        .profiles
         .change_password(
             &caller.principal,
             &request.current_password,
@@ -221,7 +221,7 @@ async fn list_sessions(
     caller: Authenticated,
 ) -> Result<Json<Vec<SessionBody>>, ApiError> {
     let current = caller.principal.session_id();
-    let sessions = state.accounts.sessions(&caller.principal).await?;
+    let sessions = state.sessions.sessions(&caller.principal).await?;
     Ok(Json(
         sessions
             .iter()
@@ -246,7 +246,7 @@ async fn revoke_other_sessions(
 ) -> Result<Json<RevokedBody>, ApiError> {
     let principal = &caller.principal;
     let revoked = state
-        .accounts
+        .sessions
         .revoke_all_sessions(principal.user.id, Some(principal.session_id()))
         .await?;
     Ok(Json(RevokedBody { revoked }))
@@ -264,7 +264,7 @@ async fn revoke_session(
 ) -> Result<StatusCode, ApiError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("No such session"))?;
     state
-        .accounts
+        .sessions
         .revoke_session(&caller.principal, SessionId(id), &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)

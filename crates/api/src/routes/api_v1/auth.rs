@@ -245,7 +245,7 @@ async fn refresh(
 ) -> Result<Response, ApiError> {
     match refresh_token_from(&method, &headers, &jar, &body)? {
         Some(Presented::Body(token)) => {
-            let pair = state.accounts.refresh(&token, &context).await?;
+            let pair = state.sessions.refresh(&token, &context).await?;
             Ok(token_answer(
                 &state,
                 &pair,
@@ -254,7 +254,7 @@ async fn refresh(
             ))
         }
         Some(Presented::Cookie(token)) => {
-            let pair = state.accounts.refresh(&token, &context).await?;
+            let pair = state.sessions.refresh(&token, &context).await?;
             Ok(token_answer(
                 &state,
                 &pair,
@@ -297,11 +297,11 @@ async fn logout(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     match authenticated {
-        Ok(caller) => state.accounts.logout(&caller.principal, &context).await?,
+        Ok(caller) => state.sessions.logout(&caller.principal, &context).await?,
         Err(error) => match refresh_token_from(&method, &headers, &jar, &body)? {
             Some(Presented::Body(token) | Presented::Cookie(token)) => {
                 state
-                    .accounts
+                    .sessions
                     .logout_refresh_token(&token, &context)
                     .await?;
             }

@@ -29,8 +29,9 @@ fn metadata(value: Value) -> Result<ClientMetadata, ApiError> {
 }
 
 /// Register a client (admin). The body is RFC 7591 client metadata plus Castellan's
-/// `first_party`, `require_pushed_authorization_requests`, `require_pkce` and
-/// `access_token_lifetime_secs`; the answer carries `client_id` and, for confidential
+/// `first_party`, `require_pushed_authorization_requests`, `require_pkce`,
+/// `access_token_lifetime_secs` and `refresh_reuse_leeway_secs`; the answer carries `client_id`
+/// and, for confidential
 /// clients, `client_secret` (shown this once).
 #[utoipa::path(post, path = "/clients", tag = "clients", security(("bearer" = [])),
     request_body(content = Object, description = "RFC 7591 client metadata"),

@@ -286,6 +286,7 @@ fn metadata_from(body: &[u8]) -> Result<ClientMetadata, OAuthFailure> {
             "registration_client_uri",
             "first_party",
             "access_token_lifetime_secs",
+            "refresh_reuse_leeway_secs",
         ] {
             map.remove(readonly);
         }
@@ -381,6 +382,7 @@ async fn update_registration(
     let mut metadata = metadata_from(&body)?;
     metadata.first_party = client.metadata.first_party;
     metadata.access_token_lifetime_secs = client.metadata.access_token_lifetime_secs;
+    metadata.refresh_reuse_leeway_secs = client.metadata.refresh_reuse_leeway_secs;
     let issued = state
         .clients
         .update(&client_id, metadata, None, &context)

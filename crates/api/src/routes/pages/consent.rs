@@ -110,7 +110,7 @@ pub(super) async fn organization_page(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let choices = match state.accounts.organization_choices(user.id).await {
+    let choices = match state.sessions.organization_choices(user.id).await {
         Ok(choices) => choices,
         Err(error) => return error_page(error),
     };

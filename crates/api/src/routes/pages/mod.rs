@@ -134,7 +134,7 @@ fn resolve(result: Result<Resolution, AuthorizeError>) -> Response {
 /// The signed-in user of the browser, if its session is active.
 async fn browser_user(state: &AppState, jar: &CookieJar) -> Option<(SessionId, User)> {
     let session = state.sso.session(jar)?;
-    match state.accounts.active_session(session).await {
+    match state.sessions.active_session(session).await {
         Ok(Some((session, user))) => Some((session.id, user)),
         _ => None,
     }

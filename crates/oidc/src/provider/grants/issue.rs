@@ -55,6 +55,14 @@ pub(in crate::provider) struct MintedAccess {
     pub expires_in: u64,
 }
 
+/// The sign-in session an access token is issued within, and the refresh grant (token family)
+/// it belongs to, when there is one.
+#[derive(Clone, Copy)]
+pub(in crate::provider) struct Within<'a> {
+    pub session: &'a Session,
+    pub grant_id: Option<Uuid>,
+}
+
 /// The user-facing part of a token response: for which client, with which scopes.
 pub(in crate::provider) struct UserGrant<'a> {
     pub client: &'a OAuthClient,
@@ -91,19 +99,20 @@ fn at_hash(access_token: &str, algorithm: &str) -> String {
 }
 
 impl OidcProvider {
-    /// Signs an access token for `client` about `subject`, within `session` when a user
-    /// signed in, scoped to `organization` when one was chosen.
+    /// Signs an access token for `client` about `subject`, `within` a session and grant when a
+    /// user signed in, scoped to `organization` when one was chosen.
     pub(in crate::provider) async fn mint_access(
         &self,
         client: &OAuthClient,
         subject: &str,
         scope: &Scope,
-        session: Option<&Session>,
+        within: Option<Within<'_>>,
         userinfo_claims: Vec<String>,
         organization: Option<&OrgClaims>,
     ) -> Result<MintedAccess, OAuthError> {
         let now = self.now().timestamp();
         let lifetime = self.access_lifetime(client);
+        let session = within.map(|within| within.session);
         let exp = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
         let claims = ClientAccessClaims {
             iss: self.settings.issuer.clone(),
@@ -116,6 +125,7 @@ impl OidcProvider {
             client_id: client.client_id.clone(),
             scope: scope.clone(),
             sid: session.map(|session| session.id.to_string()),
+            grant_id: within.and_then(|within| within.grant_id),
             auth_time: session.map(|session| session.created_at.timestamp()),
             userinfo_claims,
             org_id: organization.map(|org| org.id.clone()),
@@ -173,13 +183,13 @@ impl OidcProvider {
 
     /// Access token, ID token (with `openid`) and refresh token (with `offline_access` and the
     /// refresh grant) for `user` in `session`. `rotated` is the refresh token a refresh grant
-    /// just issued.
+    /// just issued, with its grant id.
     pub(in crate::provider) async fn user_tokens(
         &self,
         grant: UserGrant<'_>,
         session: &Session,
         user: &User,
-        rotated: Option<RefreshToken>,
+        rotated: Option<(RefreshToken, Uuid)>,
     ) -> Result<UserTokens, OAuthError> {
         let UserGrant {
             client,
@@ -192,12 +202,39 @@ impl OidcProvider {
             Some(id) => Some(self.organization_claims(id, session).await?),
             None => None,
         };
+        // The refresh token comes first: the access token names the family it belongs to.
+        let wants_refresh =
+            scope.contains("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
+        let (refresh_token, family, opened_grant) = match rotated {
+            Some((token, grant_id)) => (Some(token), Some(grant_id), None),
+            None if wants_refresh => {
+                let (token, grant_id) = self
+                    .ports
+                    .accounts
+                    .issue_client_refresh(
+                        session,
+                        &client.client_id,
+                        &scope.to_string(),
+                        grant_organization,
+                    )
+                    .await?;
+                (
+                    Some(RefreshToken::new(token)),
+                    Some(grant_id),
+                    Some(grant_id),
+                )
+            }
+            None => (None, None, None),
+        };
         let access = self
             .mint_access(
                 client,
                 &user.id.to_string(),
                 scope,
-                Some(session),
+                Some(Within {
+                    session,
+                    grant_id: family,
+                }),
                 requested_claims(claims, "userinfo"),
                 organization.as_ref(),
             )
@@ -214,29 +251,10 @@ impl OidcProvider {
         } else {
             None
         };
-        let wants_refresh =
-            scope.contains("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
-        let (refresh_token, grant_id) = match rotated {
-            Some(token) => (Some(token), None),
-            None if wants_refresh => {
-                let (token, grant_id) = self
-                    .ports
-                    .accounts
-                    .issue_client_refresh(
-                        session,
-                        &client.client_id,
-                        &scope.to_string(),
-                        grant_organization,
-                    )
-                    .await?;
-                (Some(RefreshToken::new(token)), Some(grant_id))
-            }
-            None => (None, None),
-        };
         Ok(UserTokens {
             access_jti: access.jti,
             access_exp: access.exp,
-            grant_id,
+            grant_id: opened_grant,
             response: TokenResponse {
                 access_token: access.token,
                 token_type: "Bearer",

@@ -27,7 +27,7 @@ impl Grant for RefreshTokenGrant {
         client: &OAuthClient,
         context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        // The account service takes the token as text: its signatures are its own.
+        // The session service takes the token as text: its signatures are its own.
         let token = self.refresh_token.expose();
         // A narrower scope is checked before the token is touched, so a refused request
         // leaves it usable.
@@ -47,7 +47,7 @@ impl Grant for RefreshTokenGrant {
         let exchange = provider
             .ports
             .accounts
-            .exchange_refresh(token, Some(&client.client_id), context)
+            .exchange_refresh(token, Some(client), context)
             .await
             .map_err(|error| match error {
                 DomainError::InvalidToken => {
@@ -69,7 +69,7 @@ impl Grant for RefreshTokenGrant {
                 },
                 &exchange.session,
                 &exchange.user,
-                Some(RefreshToken::new(exchange.token)),
+                Some((RefreshToken::new(exchange.token), exchange.record.grant_id)),
             )
             .await?
             .response;

@@ -84,7 +84,7 @@ pub(super) async fn switch(
     crate::extract::OptionalBody(request): crate::extract::OptionalBody<SwitchRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     let pair = state
-        .accounts
+        .sessions
         .switch_organization(&caller.principal, request.organization.as_deref())
         .await?;
     Ok(crate::routes::api_v1::tokens::token_answer(
