@@ -86,7 +86,8 @@ pub(super) async fn adapters(
         clock.clone(),
         &config.issuer,
         access_ttl,
-    ));
+    )
+    .with_leeway(Duration::from_secs(config.tokens.clock_leeway_secs)));
     Ok(Adapters {
         database,
         cache,
