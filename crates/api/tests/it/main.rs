@@ -28,4 +28,5 @@ mod platform;
 mod rate_limits;
 mod shutdown;
 mod support;
+mod surface;
 mod tokens;
