@@ -135,7 +135,12 @@ impl JwtTokenIssuer {
 
     /// Refuses a token past `exp` (unless `allow_expired`) or before `nbf` by more than the
     /// leeway, on the injected clock.
-    fn check_window(&self, exp: i64, nbf: Option<i64>, allow_expired: bool) -> Result<(), DomainError> {
+    fn check_window(
+        &self,
+        exp: i64,
+        nbf: Option<i64>,
+        allow_expired: bool,
+    ) -> Result<(), DomainError> {
         let now = self.clock.now().timestamp();
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
         let expired = exp.saturating_add(leeway) < now;
