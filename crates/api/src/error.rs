@@ -98,10 +98,10 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     detail: String,
-    rate: Option<RateDecision>,
+    rate: Option<Box<RateDecision>>,
     retry_after: Option<Duration>,
     reason_code: Option<&'static str>,
-    fields: Vec<FieldError>,
+    fields: Box<[FieldError]>,
 }
 
 impl ApiError {
@@ -114,7 +114,7 @@ impl ApiError {
             rate: None,
             retry_after: None,
             reason_code: None,
-            fields: Vec::new(),
+            fields: Box::default(),
         }
     }
 
@@ -131,7 +131,7 @@ impl ApiError {
             .collect::<Vec<_>>()
             .join("; ");
         let mut error = Self::validation(detail);
-        error.fields = fields;
+        error.fields = fields.into_boxed_slice();
         error
     }
 
@@ -166,7 +166,7 @@ impl ApiError {
             "Too many requests; slow down",
         );
         error.retry_after = Some(decision.reset_after);
-        error.rate = Some(decision);
+        error.rate = Some(Box::new(decision));
         error
     }
 
@@ -276,7 +276,7 @@ impl IntoResponse for ApiError {
             error_code: self.code,
             status_code: self.status.as_u16(),
             code: self.reason_code,
-            errors: self.fields,
+            errors: self.fields.into_vec(),
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
