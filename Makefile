@@ -29,14 +29,23 @@ endef
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: help deps browser-deps build run release test ci fmt fmt-check clippy deny openapi openapi-check arrows bench load clean
+# Where `make install` puts the castellan command (on the PATH of most shells).
+PREFIX ?= $(HOME)/.local
+
+.PHONY: help deps browser-deps build run release install test ci fmt fmt-check clippy deny openapi openapi-check schemathesis arrows bench load clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+	  | sed -e 's|$$(CARGO_TARGET_DIR)|$(CARGO_TARGET_DIR)|g' -e 's|$$(PREFIX)|$(PREFIX)|g' \
+	  | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## Install missing system packages (apt-get as root, sudo otherwise)
 	$(call apt_install,$(APT_PACKAGES))
 	@command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), version 1.94 or newer"; exit 1; }
+	@# A plain `cargo build` or `cargo run` in the clone builds into ./target: point it at the
+	@# shared build directory, so it reuses what make built (unless ./target exists already).
+	@mkdir -p "$(CARGO_TARGET_DIR)"; [ -e target ] || [ -L target ] || ln -s "$(CARGO_TARGET_DIR)" target
+	@[ -e "$(CARGO_TARGET_DIR)/debug/castellan" ] || echo "note: the first build compiles every dependency: about 18 minutes on 2 cores, a few on 8"
 
 build: deps ## Build the castellan binary (debug)
 	$(CARGO) build -p castellan-api
@@ -46,6 +55,10 @@ run: deps ## Start Castellan on http://localhost:8000 with the embedded default 
 
 release: deps ## Build the optimised binary into $(CARGO_TARGET_DIR)/release/castellan
 	$(CARGO) build --release -p castellan-api
+
+install: release ## Put the castellan command into $(PREFIX)/bin (PREFIX=/usr/local for all users)
+	install -D -m 0755 "$(CARGO_TARGET_DIR)/release/castellan" "$(PREFIX)/bin/castellan"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on your PATH; add it, e.g. export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
 
 test: deps browser-deps ## Run every test; PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set
 	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ]; then \
@@ -57,11 +70,12 @@ test: deps browser-deps ## Run every test; PostgreSQL/Redis tests run when DATAB
 browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page browser tests
 	$(call apt_install,$(BROWSER_PACKAGES))
 
-ci: deps browser-deps fmt-check clippy deny ## What CI runs: formatting, lints, licences and duplicate crates, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check
+ci: deps browser-deps fmt-check clippy deny ## What CI runs: formatting, lints, licences and duplicate crates, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check, schemathesis
 	@scripts/ensure-services.sh "$(CI_DATABASE_URL)" "$(CI_REDIS_URL)"
 	DATABASE_URL="$${DATABASE_URL:-$(CI_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(CI_REDIS_URL)}" \
 	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked
 	@$(MAKE) --no-print-directory openapi-check
+	@$(MAKE) --no-print-directory schemathesis
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -87,6 +101,10 @@ openapi-check: ## Fail when openapi.yaml differs from what the code generates
 	@$(CARGO) run -q -p castellan-api --bin castellan -- openapi | diff -u openapi.yaml - \
 	  || { echo "openapi.yaml is stale: run 'make openapi' and commit it"; exit 1; }
 	@echo "openapi.yaml is current"
+
+schemathesis: ## Fuzz the running server against openapi.yaml (installs schemathesis from PyPI into a venv)
+	$(CARGO) build -p castellan-api --bin castellan
+	CASTELLAN_BIN="$(CARGO_TARGET_DIR)/debug/castellan" scripts/schemathesis.sh
 
 arrows: ## Check the architecture: crate dependency arrows, file sizes, no direct clock or RNG outside adapters
 	$(CARGO) test -p castellan-api --test it --locked architecture

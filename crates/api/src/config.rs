@@ -190,6 +190,9 @@ impl Default for OidcConfig {
 pub struct TokensConfig {
     /// Access-token lifetime in seconds.
     pub access_token_ttl_secs: u64,
+    /// Seconds an access token is still accepted past its `exp` (and before its `nbf`), for
+    /// clocks that drift apart.
+    pub clock_leeway_secs: u64,
     /// A refresh token unused this many days expires (sliding).
     pub refresh_token_idle_days: u64,
     /// A session ends this many days after sign-in, whatever the refreshes.
@@ -200,6 +203,7 @@ impl Default for TokensConfig {
     fn default() -> Self {
         Self {
             access_token_ttl_secs: 900,
+            clock_leeway_secs: 30,
             refresh_token_idle_days: 30,
             session_absolute_days: 90,
         }

@@ -12,6 +12,8 @@ use castellan_oidc::provider::{OAuthError, OAuthErrorCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use crate::extract::FieldError;
+
 /// The machine-readable error codes of the REST API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -84,6 +86,10 @@ pub struct ErrorBody {
     /// The sentence, next to its `code`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For `VALIDATION_ERROR`: every field at fault with the rule it breaks (the `detail` says
+    /// the same in one sentence).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 /// An error answered by the REST API.
@@ -92,9 +98,10 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     detail: String,
-    rate: Option<RateDecision>,
+    rate: Option<Box<RateDecision>>,
     retry_after: Option<Duration>,
     reason_code: Option<&'static str>,
+    fields: Box<[FieldError]>,
 }
 
 impl ApiError {
@@ -107,7 +114,25 @@ impl ApiError {
             rate: None,
             retry_after: None,
             reason_code: None,
+            fields: Box::default(),
         }
+    }
+
+    /// 422 `VALIDATION_ERROR` naming `field` and the rule it breaks.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid_fields(vec![FieldError::new(field, message)])
+    }
+
+    /// 422 `VALIDATION_ERROR` naming every field at fault, in the detail and in `errors`.
+    pub fn invalid_fields(fields: Vec<FieldError>) -> Self {
+        let detail = fields
+            .iter()
+            .map(|error| format!("{}: {}", error.field, error.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut error = Self::validation(detail);
+        error.fields = fields.into_boxed_slice();
+        error
     }
 
     /// 401 `TOKEN_ERROR`.
@@ -116,6 +141,15 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             ErrorCode::TokenError,
             "Invalid or expired token",
+        )
+    }
+
+    /// 401 `TOKEN_ERROR` for a request that presented no token at all.
+    pub fn missing_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::TokenError,
+            "No access token: send it as Authorization: Bearer <token> (or in the access_token cookie)",
         )
     }
 
@@ -132,7 +166,7 @@ impl ApiError {
             "Too many requests; slow down",
         );
         error.retry_after = Some(decision.reset_after);
-        error.rate = Some(decision);
+        error.rate = Some(Box::new(decision));
         error
     }
 
@@ -169,9 +203,7 @@ impl ApiError {
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {
-            DomainError::Validation { field, message } => {
-                Self::validation(format!("{field}: {message}"))
-            }
+            DomainError::Validation { field, message } => Self::invalid(field, message),
             DomainError::Conflict("email") => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ConflictError,
@@ -244,6 +276,7 @@ impl IntoResponse for ApiError {
             error_code: self.code,
             status_code: self.status.as_u16(),
             code: self.reason_code,
+            errors: self.fields.into_vec(),
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -290,27 +323,39 @@ impl From<DomainError> for OAuthFailure {
     }
 }
 
+impl OAuthFailure {
+    /// The error answered with `status` rather than its code's own: a refusal made before the
+    /// endpoint ran (a body over the limit is `invalid_request` with 413).
+    pub fn with_status(self, status: StatusCode) -> Response {
+        render_oauth(self.0, status)
+    }
+}
+
 impl IntoResponse for OAuthFailure {
     fn into_response(self) -> Response {
-        let error = self.0;
-        let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = serde_json::json!({
-            "error": error.code.as_str(),
-            "error_description": error.description,
-        });
-        let mut response = (status, no_store(), Json(body)).into_response();
-        let headers = response.headers_mut();
-        let challenge = match error.code {
-            OAuthErrorCode::InvalidClient => Some("Basic realm=\"castellan\"".to_owned()),
-            OAuthErrorCode::InvalidToken | OAuthErrorCode::InsufficientScope => Some(format!(
-                "Bearer realm=\"castellan\", error=\"{}\"",
-                error.code.as_str()
-            )),
-            _ => None,
-        };
-        if let Some(value) = challenge.and_then(|value| HeaderValue::from_str(&value).ok()) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
+        let status = StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        render_oauth(self.0, status)
     }
+}
+
+/// The RFC 6749 body and headers of `error`, with `status`.
+fn render_oauth(error: OAuthError, status: StatusCode) -> Response {
+    let body = serde_json::json!({
+        "error": error.code.as_str(),
+        "error_description": error.description,
+    });
+    let mut response = (status, no_store(), Json(body)).into_response();
+    let headers = response.headers_mut();
+    let challenge = match error.code {
+        OAuthErrorCode::InvalidClient => Some("Basic realm=\"castellan\"".to_owned()),
+        OAuthErrorCode::InvalidToken | OAuthErrorCode::InsufficientScope => Some(format!(
+            "Bearer realm=\"castellan\", error=\"{}\"",
+            error.code.as_str()
+        )),
+        _ => None,
+    };
+    if let Some(value) = challenge.and_then(|value| HeaderValue::from_str(&value).ok()) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }

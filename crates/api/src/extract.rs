@@ -2,18 +2,24 @@
 //! `/api/v1` format and names the field at fault, and the OAuth endpoints' form body, whose
 //! errors are RFC 6749's.
 
+mod fields;
+
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use castellan_oidc::provider::OAuthError;
 use serde::Deserializer;
 use serde::de::value::{Error as DeError, MapDeserializer};
 use serde::de::{DeserializeOwned, IntoDeserializer, Visitor};
 
+pub use fields::FieldError;
+
 use crate::error::{ApiError, ErrorCode, OAuthFailure};
 
 /// `axum::Json` with `/api/v1` errors: 400 for broken JSON, 415 without a JSON content type,
-/// 422 naming the field when the JSON does not fit the expected shape.
+/// 422 naming every field when the JSON does not fit the expected shape.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -25,10 +31,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "Expected a body with Content-Type: application/json",
+            ));
         }
+        let body = read_body(request, state).await?;
+        json_body(&body).map(Self)
     }
 }
 
@@ -45,21 +56,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = is_form(request.headers());
-        if !is_form {
+        if !is_form(request.headers()) {
             return ApiJson::from_request(request, state)
                 .await
                 .map(|ApiJson(value)| Self(value));
         }
-        match axum::Form::<T>::from_request(request, state).await {
-            Ok(axum::Form(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::validation(
-                rejection
-                    .body_text()
-                    .trim_start_matches("Failed to deserialize form body: ")
-                    .to_owned(),
-            )),
-        }
+        let body = read_body(request, state).await?;
+        fields::from_urlencoded(&body)
+            .map(Self)
+            .map_err(ApiError::invalid_fields)
     }
 }
 
@@ -77,19 +82,107 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let headers = request.headers().clone();
-        let body = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                ApiError::new(
-                    rejection.status(),
-                    ErrorCode::for_status(rejection.status()),
-                    rejection.body_text(),
-                )
-            })?;
+        let body = read_body(request, state).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
         parse_json_or_form(&headers, &body).map(Self)
+    }
+}
+
+/// The query parameters as `T`, with `/api/v1` errors: 422 naming every parameter that does
+/// not fit (`page: invalid digit found in string`), where axum's `Query` answers a bare 400.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        fields::from_urlencoded(query.as_bytes())
+            .map(Self)
+            .map_err(ApiError::invalid_fields)
+    }
+}
+
+/// Two sets of query parameters read from one query (paging and filters), with the errors of
+/// [`ApiQuery`] for both at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQueries<A, B>(pub A, pub B);
+
+impl<S, A, B> FromRequestParts<S> for ApiQueries<A, B>
+where
+    A: DeserializeOwned,
+    B: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default().as_bytes();
+        match (
+            fields::from_urlencoded(query),
+            fields::from_urlencoded(query),
+        ) {
+            (Ok(first), Ok(second)) => Ok(Self(first, second)),
+            (first, second) => {
+                let mut errors = first.err().unwrap_or_default();
+                errors.extend(second.err().unwrap_or_default());
+                Err(ApiError::invalid_fields(errors))
+            }
+        }
+    }
+}
+
+/// The whole body, or the `/api/v1` error of a body that could not be read (413 over the
+/// limit).
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status();
+            let detail = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "The request body is too large".to_owned()
+            } else {
+                rejection.body_text()
+            };
+            ApiError::new(status, ErrorCode::for_status(status), detail)
+        })
+}
+
+/// Whether the content type is JSON (`application/json` or `application/*+json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// A JSON body as `T`: 400 when it is not JSON, 422 naming every field that does not fit.
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    match axum::Json::<T>::from_bytes(body) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(JsonRejection::JsonDataError(_)) => {
+            fields::from_json(body).map_err(ApiError::invalid_fields)
+        }
+        Err(rejection) => Err(json_rejection(&rejection)),
     }
 }
 
@@ -184,24 +277,20 @@ pub fn parse_json_or_form<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, ApiError> {
     if is_form(headers) {
-        serde_urlencoded::from_bytes(body).map_err(|error| ApiError::validation(error.to_string()))
+        fields::from_urlencoded(body).map_err(ApiError::invalid_fields)
     } else {
-        axum::Json::<T>::from_bytes(body)
-            .map(|axum::Json(value)| value)
-            .map_err(|rejection| json_rejection(&rejection))
+        json_body(body)
     }
+}
+
+/// A JSON value already read (a body taken as a whole first) as `T`, with 422 naming every
+/// field that does not fit.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    fields::from_value(value).map_err(ApiError::invalid_fields)
 }
 
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(error) => {
-            // axum's message carries serde's path to the field, e.g. "email: invalid type".
-            let detail = error
-                .body_text()
-                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
-                .to_owned();
-            ApiError::validation(detail)
-        }
         JsonRejection::JsonSyntaxError(error) => ApiError::bad_request(format!(
             "The body is not valid JSON: {}",
             error
@@ -271,7 +360,10 @@ mod tests {
         let (status, body) = call(Some("application/json"), r#"{"age":3}"#).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
-            body["detail"].as_str().unwrap().contains("`email`"),
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("email: is required"),
             "{body}"
         );
     }

@@ -1,5 +1,7 @@
 //! Logging: human-readable lines by default, one JSON object per line by configuration.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -19,6 +21,8 @@ pub fn init(config: &LogConfig) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
+                    // Colours only on a terminal: a log file or a collector gets plain text.
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(std::io::stderr),
             )
             .try_init(),

@@ -209,13 +209,18 @@ fn clean_name(field: &'static str, name: Option<String>) -> Result<Option<String
     else {
         return Ok(None);
     };
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            field,
-            "must be at most 100 printable characters",
-        ));
-    }
-    Ok(Some(name))
+    let too_long = name.chars().count() > 100;
+    let control = name.chars().any(char::is_control);
+    let message = match (too_long, control) {
+        (false, false) => return Ok(Some(name)),
+        (true, false) => "must be at most 100 characters",
+        (false, true) => "must not contain control characters (such as a tab or a line break)",
+        (true, true) => {
+            "must be at most 100 characters and must not contain control characters \
+             (such as a tab or a line break)"
+        }
+    };
+    Err(DomainError::invalid(field, message))
 }
 
 impl SessionService {

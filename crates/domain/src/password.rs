@@ -121,6 +121,18 @@ const COMMON_PASSWORDS: &[&str] = &[
 ];
 
 impl PasswordPolicy {
+    /// The rules in one sentence, for the forms that ask for a new password.
+    pub fn describe(&self) -> String {
+        let length = format!("{} to {} characters", self.min_length, self.max_length);
+        match self.mode {
+            PolicyMode::Composition => format!(
+                "{length}, with an uppercase letter, a lowercase letter, a digit and a special \
+                 character; not a commonly used password."
+            ),
+            PolicyMode::Nist => format!("{length}; not a commonly used password."),
+        }
+    }
+
     /// Checks a candidate password; the error names the `password` field and every rule broken.
     pub fn check(&self, password: &str) -> Result<(), DomainError> {
         let mut broken = Vec::new();

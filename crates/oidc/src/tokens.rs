@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::KeyManager;
 use crate::keys::{DEFAULT_ALGORITHM, Signer};
 
+/// How long past `exp` (or before `nbf`) a token is still accepted unless configured otherwise.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
 /// The client id of tokens Castellan issues to its own REST API clients.
 pub const FIRST_PARTY_CLIENT: &str = "castellan";
 
@@ -49,6 +52,14 @@ struct AccessClaims {
     permissions: Option<Vec<String>>,
 }
 
+/// The validity window of any token Castellan signed.
+#[derive(Deserialize)]
+struct Window {
+    exp: i64,
+    #[serde(default)]
+    nbf: Option<i64>,
+}
+
 /// Serialises and signs a JWS (RFC 7515 compact form). jsonwebtoken verifies; signing is done
 /// here with a key pair parsed once, because jsonwebtoken's aws-lc backend parses the private
 /// key again for every signature, which triples the cost of an RSA token.
@@ -76,6 +87,10 @@ pub struct JwtTokenIssuer {
     clock: Arc<dyn Clock>,
     issuer: String,
     lifetime: Duration,
+    /// How long past `exp` (and before `nbf`) a token is still accepted.
+    leeway: Duration,
+    /// Signature, issuer and audience; the validity window is checked against the injected
+    /// clock instead (jsonwebtoken would read the system clock).
     validation: Validation,
     /// Signature, issuer and expiry, any audience: tokens Castellan issued to OAuth clients.
     any_audience: Validation,
@@ -93,8 +108,9 @@ impl JwtTokenIssuer {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
         let mut any_audience = validation.clone();
         any_audience.validate_aud = false;
         any_audience.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
@@ -103,9 +119,36 @@ impl JwtTokenIssuer {
             clock,
             issuer: issuer.to_owned(),
             lifetime,
+            leeway: DEFAULT_LEEWAY,
             validation,
             any_audience,
         }
+    }
+
+    /// Accepts a token for `leeway` past its `exp` (and before its `nbf`), for clocks that
+    /// drift apart between the replicas and the clients that hold the token.
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Refuses a token past `exp` (unless `allow_expired`) or before `nbf` by more than the
+    /// leeway, on the injected clock.
+    fn check_window(
+        &self,
+        exp: i64,
+        nbf: Option<i64>,
+        allow_expired: bool,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now().timestamp();
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let expired = exp.saturating_add(leeway) < now;
+        let early = nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now);
+        if (expired && !allow_expired) || early {
+            return Err(DomainError::InvalidToken);
+        }
+        Ok(())
     }
 
     /// The issuer (`iss`) of every token.
@@ -148,12 +191,18 @@ impl JwtTokenIssuer {
         }
         let mut validation = self.any_audience.clone();
         validation.algorithms = vec![algorithm];
-        if allow_expired {
-            validation.validate_exp = false;
-        }
-        jsonwebtoken::decode::<T>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<T>(token, &key, &validation)
             .map(|data| data.claims)
-            .map_err(|_| DomainError::InvalidToken)
+            .map_err(|_| DomainError::InvalidToken)?;
+        // The signature holds, so the payload is the one just decoded; read its window again.
+        let window = token
+            .split('.')
+            .nth(1)
+            .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+            .and_then(|payload| serde_json::from_slice::<Window>(&payload).ok())
+            .ok_or(DomainError::InvalidToken)?;
+        self.check_window(window.exp, window.nbf, allow_expired)?;
+        Ok(claims)
     }
 
     async fn decoding_key(&self, kid: &str) -> Result<(Algorithm, DecodingKey), DomainError> {
@@ -215,6 +264,7 @@ impl TokenIssuer for JwtTokenIssuer {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|_| DomainError::InvalidToken)?
             .claims;
+        self.check_window(claims.exp, Some(claims.nbf), false)?;
         let parse_uuid =
             |text: &str| uuid::Uuid::parse_str(text).map_err(|_| DomainError::InvalidToken);
         Ok(VerifiedToken {

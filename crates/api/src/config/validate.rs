@@ -175,6 +175,12 @@ impl Config {
                 "must be 60 to 86400",
             ));
         }
+        if self.tokens.clock_leeway_secs > 300 {
+            return Err(ConfigError::new(
+                "tokens.clock_leeway_secs",
+                "must be 0 to 300",
+            ));
+        }
         if self.tokens.refresh_token_idle_days == 0
             || self.tokens.session_absolute_days < self.tokens.refresh_token_idle_days
         {

@@ -63,7 +63,7 @@ pub fn check_csrf(method: &Method, headers: &HeaderMap, jar: &CookieJar) -> Resu
 
 /// What a session without a second factor may still reach when the platform requires one:
 /// enrolment, who am I, and signing out.
-const ENROLMENT_PATHS: &[&str] = &[
+pub(crate) const ENROLMENT_PATHS: &[&str] = &[
     "/api/v1/mfa",
     "/api/v1/passkeys",
     "/api/v1/auth/me",
@@ -94,7 +94,7 @@ impl FromRequestParts<AppState> for Authenticated {
                     .map(|cookie| cookie.value().to_owned())
                     .filter(|t| !t.is_empty());
                 let Some(token) = token else {
-                    return Err(ApiError::token());
+                    return Err(ApiError::missing_token());
                 };
                 check_csrf(&parts.method, &parts.headers, &jar)?;
                 token

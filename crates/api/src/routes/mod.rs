@@ -6,6 +6,7 @@ pub mod api_v1;
 pub mod oauth2;
 pub mod ops;
 pub mod pages;
+mod responses;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,7 +67,15 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .nest("/api/v1", api_v1::router())
 }
 
+/// The documented routes and their OpenAPI document, completed with the answers every
+/// operation shares.
+pub fn documented_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = documented().split_for_parts();
+    responses::complete(&mut openapi);
+    (router, openapi)
+}
+
 /// The OpenAPI document of the REST API, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+    documented_parts().1
 }

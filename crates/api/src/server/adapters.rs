@@ -81,12 +81,10 @@ pub(super) async fn adapters(
         database.is_migrated::<Migrator>().await?,
     )
     .await?;
-    let tokens = Arc::new(JwtTokenIssuer::new(
-        keys.clone(),
-        clock.clone(),
-        &config.issuer,
-        access_ttl,
-    ));
+    let tokens = Arc::new(
+        JwtTokenIssuer::new(keys.clone(), clock.clone(), &config.issuer, access_ttl)
+            .with_leeway(Duration::from_secs(config.tokens.clock_leeway_secs)),
+    );
     Ok(Adapters {
         database,
         cache,

@@ -6,7 +6,7 @@
 mod adapters;
 mod router;
 mod services;
-mod settings;
+pub(crate) mod settings;
 
 pub use adapters::connect_database;
 pub use router::router;

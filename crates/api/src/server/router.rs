@@ -30,7 +30,7 @@ use crate::state::AppState;
 /// The whole HTTP surface with its layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let (documented, openapi) = routes::documented().split_for_parts();
+    let (documented, openapi) = routes::documented_parts();
     let openapi = Arc::new(openapi);
     // Unknown routes under /api/v1 answer in the API's format, not the framework's.
     let documented = documented

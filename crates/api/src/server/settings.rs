@@ -107,6 +107,20 @@ pub(super) fn relying_party(config: &Config) -> RelyingParty {
     }
 }
 
+/// The password policy the configuration sets, for the services and for the pages that
+/// state it.
+pub(crate) fn password_policy(config: &Config) -> PasswordPolicy {
+    let accounts = &config.accounts;
+    PasswordPolicy {
+        mode: match accounts.password_policy {
+            PasswordPolicyConfig::Composition => PolicyMode::Composition,
+            PasswordPolicyConfig::Nist => PolicyMode::Nist,
+        },
+        min_length: accounts.password_min_length,
+        max_length: accounts.password_max_length,
+    }
+}
+
 pub(super) fn account_settings(config: &Config) -> AccountSettings {
     let accounts = &config.accounts;
     AccountSettings {
@@ -114,14 +128,7 @@ pub(super) fn account_settings(config: &Config) -> AccountSettings {
         lockout_duration: Duration::from_secs(accounts.lockout_minutes * 60),
         refresh_idle: Duration::from_secs(config.tokens.refresh_token_idle_days * 86_400),
         session_absolute: Duration::from_secs(config.tokens.session_absolute_days * 86_400),
-        password_policy: PasswordPolicy {
-            mode: match accounts.password_policy {
-                PasswordPolicyConfig::Composition => PolicyMode::Composition,
-                PasswordPolicyConfig::Nist => PolicyMode::Nist,
-            },
-            min_length: accounts.password_min_length,
-            max_length: accounts.password_max_length,
-        },
+        password_policy: password_policy(config),
         mfa_required: config.mfa.required,
         require_verified_email: config.accounts.require_verified_email,
         refresh_budget: config.rate_limit.enabled.then_some(RefreshBudget {

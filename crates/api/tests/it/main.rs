@@ -30,4 +30,5 @@ mod rate_limits;
 mod refresh_families;
 mod shutdown;
 mod support;
+mod surface;
 mod tokens;

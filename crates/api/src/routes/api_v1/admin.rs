@@ -2,7 +2,7 @@
 //! Who may do what is decided by `AdminService`; these handlers only translate.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use castellan_domain::{
     AdminUserPatch, AuditEvent, AuditQuery, NewAccount, PlatformRole, ProfilePatch, UserId,
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::dto::{PageInfo, PageQuery, UserBody};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQueries};
 use crate::http::access::PlatformAdmin;
 use crate::http::client::Client;
 use crate::state::AppState;
@@ -42,6 +42,7 @@ fn user_id(text: &str) -> Result<UserId, ApiError> {
 
 /// Paging and filters over users.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListUsersParams {
     /// Substring of the email or names.
     search: Option<String>,
@@ -70,8 +71,7 @@ pub struct UserListBody {
 async fn list_users(
     State(state): State<AppState>,
     caller: PlatformAdmin,
-    Query(paging): Query<PageQuery>,
-    Query(params): Query<ListUsersParams>,
+    ApiQueries(paging, params): ApiQueries<PageQuery, ListUsersParams>,
 ) -> Result<Json<UserListBody>, ApiError> {
     let (page, per_page) = paging.resolve(20);
     let query = UserQuery {
@@ -298,6 +298,7 @@ async fn bootstrap(
 
 /// Filters over the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only this action, e.g. `auth.signin.failed`.
     action: Option<String>,
@@ -369,15 +370,20 @@ pub struct AuditListBody {
 async fn audit(
     State(state): State<AppState>,
     caller: PlatformAdmin,
-    Query(paging): Query<PageQuery>,
-    Query(params): Query<AuditParams>,
+    ApiQueries(paging, params): ApiQueries<PageQuery, AuditParams>,
 ) -> Result<Json<AuditListBody>, ApiError> {
     let (page, per_page) = paging.resolve(50);
     let query = AuditQuery {
         page,
         per_page,
         action: params.action,
-        actor: params.actor.as_deref().map(user_id).transpose()?,
+        actor: params
+            .actor
+            .as_deref()
+            .map(|actor| {
+                user_id(actor).map_err(|_| ApiError::invalid("actor", "must be a user id"))
+            })
+            .transpose()?,
         target: params.target,
         success: params.success,
         since: params.since,

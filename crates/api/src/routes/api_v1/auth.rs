@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::dto::{TokenResponse, UserBody};
 use super::tokens::{SessionMode, SignInAnswer, sign_in_answer, token_answer};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{JsonOrForm, parse_json_or_form};
+use crate::extract::{ApiQuery, JsonOrForm, parse_json_or_form};
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::http::cookies::{REFRESH_COOKIE, clearing_cookies, secure_cookies};
@@ -38,8 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A new account. JSON or form; `username` (for `email`) and `full_name` are accepted too.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
-    /// Email address.
-    #[schema(example = "jane@example.com")]
+    /// Email address (required; a form may send it as `username`).
+    #[schema(example = "jane@example.com", required = true)]
     email: Option<String>,
     /// Accepted in place of `email` when it is an email address.
     username: Option<String>,
@@ -73,7 +73,7 @@ fn email_from(email: Option<String>, username: Option<String>) -> Result<String,
     email
         .filter(|email| !email.trim().is_empty())
         .or_else(|| username.filter(|name| name.contains('@')))
-        .ok_or_else(|| ApiError::validation("email: is required"))
+        .ok_or_else(|| ApiError::invalid("email", "is required"))
 }
 
 /// Create an account (`user` role, email not yet verified).
@@ -136,8 +136,8 @@ async fn sign_up(
 /// Credentials: JSON `{email, password}` or form `username=...&password=...`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SigninRequest {
-    /// Email address.
-    #[schema(example = "jane@example.com")]
+    /// Email address (required; a form may send it as `username`).
+    #[schema(example = "jane@example.com", required = true)]
     email: Option<String>,
     /// Accepted in place of `email` (OAuth2 password-form style).
     username: Option<String>,
@@ -164,7 +164,7 @@ pub struct SigninRequest {
 async fn sign_in(
     State(state): State<AppState>,
     Client(context): Client,
-    Query(mode): Query<SessionMode>,
+    ApiQuery(mode): ApiQuery<SessionMode>,
     JsonOrForm(request): JsonOrForm<SigninRequest>,
 ) -> Result<Response, ApiError> {
     let email = email_from(request.email, request.username)?;
@@ -229,7 +229,8 @@ fn refresh_token_from(
 /// field, as `Authorization: Bearer <refresh token>`, or from the cookie (with the
 /// CSRF header). Each token works once; presenting a used one revokes its whole session.
 #[utoipa::path(post, path = "/auth/token/refresh", tag = "auth",
-    request_body(content = RefreshRequest, content_type = "application/json"),
+    request_body(content = Option<RefreshRequest>, content_type = "application/json",
+        description = "Optional: the token may come as a bearer token or the cookie instead"),
     responses(
         (status = 200, description = "New tokens (cookie mode: `{\"message\":\"Access token refreshed successfully\"}` and Set-Cookie)", body = TokenResponse),
         (status = 401, description = "Unknown, expired, revoked or reused token (TOKEN_ERROR)", body = ErrorBody),
@@ -262,7 +263,11 @@ async fn refresh(
                 "Access token refreshed successfully",
             ))
         }
-        None => Err(ApiError::token()),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            crate::error::ErrorCode::TokenError,
+            "No refresh token: send it as {\"refresh_token\"}, as a form field, as a bearer token or in the cookie",
+        )),
     }
 }
 
@@ -280,8 +285,8 @@ pub struct LogoutResponse {
 /// End the session: its access tokens stop working on every replica at once and its refresh
 /// token is dead. Authenticate with the access token (header or cookie), or send the refresh
 /// token in the body.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth",
-    request_body(content = RefreshRequest, content_type = "application/json",
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security((), ("bearer" = [])),
+    request_body(content = Option<RefreshRequest>, content_type = "application/json",
         description = "Optional: the refresh token, when no access token is presented"),
     responses(
         (status = 200, description = "Logged out; cookies cleared", body = LogoutResponse),

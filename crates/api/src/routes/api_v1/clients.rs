@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn metadata(value: Value) -> Result<ClientMetadata, ApiError> {
-    serde_json::from_value(value).map_err(|error| ApiError::validation(error.to_string()))
+    crate::extract::from_json_value(value)
 }
 
 /// Register a client (admin). The body is RFC 7591 client metadata plus Castellan's

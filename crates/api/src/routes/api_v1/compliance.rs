@@ -45,7 +45,7 @@ fn subject(request: &SubjectRequest) -> Result<Option<UserId>, ApiError> {
 /// profile, memberships, sessions, second factors (metadata only), OAuth consents, consent
 /// records and the audit entries by or about them.
 #[utoipa::path(post, path = "/compliance/data-export", tag = "compliance", security(("bearer" = [])),
-    request_body(content = SubjectRequest, content_type = "application/json", description = "Optional"),
+    request_body(content = Option<SubjectRequest>, content_type = "application/json", description = "Optional"),
     responses(
         (status = 200, description = "The document", body = Object),
         (status = 403, description = "Naming another user without a platform admin role (AUTHORIZATION_ERROR)", body = ErrorBody),
@@ -77,7 +77,7 @@ pub struct ErasureResponse {
 /// Erase the caller (or, for an admin, the named user): sessions and tokens end, the account
 /// and its personal data are deleted, audit entries keep only an alias.
 #[utoipa::path(post, path = "/compliance/data-deletion", tag = "compliance", security(("bearer" = [])),
-    request_body(content = SubjectRequest, content_type = "application/json", description = "Optional"),
+    request_body(content = Option<SubjectRequest>, content_type = "application/json", description = "Optional"),
     responses(
         (status = 200, description = "Erased", body = ErasureResponse),
         (status = 403, description = "Naming another user without a platform admin role (AUTHORIZATION_ERROR)", body = ErrorBody),

@@ -168,19 +168,20 @@ impl SessionBody {
 
 /// Which page of a list the query asks for; a list route reads it beside its own filters.
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page (default 1).
-    page: Option<u64>,
+    page: Option<u32>,
     /// Page size, 1 to 100 (default 20; 50 for the audit log).
-    per_page: Option<u64>,
+    per_page: Option<u32>,
 }
 
 impl PageQuery {
     /// The page number and size, the size defaulting to `default_size`.
     pub fn resolve(self, default_size: u64) -> (u64, u64) {
         (
-            self.page.unwrap_or(1),
-            self.per_page.unwrap_or(default_size),
+            self.page.map_or(1, u64::from),
+            self.per_page.map_or(default_size, u64::from),
         )
     }
 }

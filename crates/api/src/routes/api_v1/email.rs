@@ -3,7 +3,7 @@
 //! whether or not it has an account.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::dto::MessageBody;
 use super::tokens::{SessionMode, sign_in_answer};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonOrForm;
+use crate::extract::{ApiQuery, JsonOrForm};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::routes::pages;
@@ -45,6 +45,7 @@ pub struct EmailRequest {
 
 /// A token from an emailed link.
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The token.
     #[param(value_type = String)]
@@ -68,7 +69,7 @@ fn accepted(message: &'static str) -> Response {
 async fn verify_email(
     State(state): State<AppState>,
     Client(context): Client,
-    Query(query): Query<TokenQuery>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Response {
     let outcome = state
         .email
@@ -176,7 +177,7 @@ pub struct MagicLinkVerifyRequest {
 async fn verify_magic_link(
     State(state): State<AppState>,
     Client(context): Client,
-    Query(mode): Query<SessionMode>,
+    ApiQuery(mode): ApiQuery<SessionMode>,
     JsonOrForm(request): JsonOrForm<MagicLinkVerifyRequest>,
 ) -> Result<Response, ApiError> {
     let magic_link = state
@@ -223,7 +224,7 @@ async fn request_email_change(
 async fn confirm_email_change_page(
     State(state): State<AppState>,
     Client(context): Client,
-    Query(query): Query<TokenQuery>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Response {
     let outcome = state
         .email

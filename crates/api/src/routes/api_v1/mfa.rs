@@ -2,7 +2,7 @@
 //! second step of a sign-in, as JSON and as a form (`/api/v1/auth/two-factor`).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -18,7 +18,7 @@ use super::dto::{MessageBody, TokenResponse};
 use super::tokens::{SessionMode, sign_in_answer};
 use crate::error::no_store;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonOrForm;
+use crate::extract::{ApiQuery, JsonOrForm};
 use crate::http::auth::{Authenticated, bearer_from_headers, check_csrf};
 use crate::http::client::Client;
 use crate::state::AppState;
@@ -310,7 +310,7 @@ async fn answer_second_step(
         .mfa_token
         .or(request.token)
         .filter(|token| !token.expose().is_empty())
-        .ok_or_else(|| ApiError::validation("mfa_token: is required"))?;
+        .ok_or_else(|| ApiError::invalid("mfa_token", "is required"))?;
     let proof = state
         .mfa
         .complete(token.expose(), request.code.expose(), context)
@@ -332,7 +332,7 @@ async fn answer_second_step(
 async fn verify(
     State(state): State<AppState>,
     Client(context): Client,
-    Query(mode): Query<SessionMode>,
+    ApiQuery(mode): ApiQuery<SessionMode>,
     JsonOrForm(request): JsonOrForm<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     let cookie_mode = mode.is_cookie();

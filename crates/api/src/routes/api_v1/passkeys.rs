@@ -2,7 +2,7 @@
 //! username-first sign-in, the second step after a password, and managing the passkeys.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use castellan_domain::PasskeyRecord;
@@ -18,7 +18,7 @@ use super::dto::TokenResponse;
 use super::tokens::{SessionMode, sign_in_answer};
 use crate::error::no_store;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, JsonOrForm, OptionalBody};
+use crate::extract::{ApiJson, ApiQuery, JsonOrForm, OptionalBody};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::state::AppState;
@@ -191,7 +191,7 @@ pub struct RegisterBeginRequest {
 /// Begin registering a passkey for the caller. The options prefer a discoverable credential
 /// (so it can sign in without a username) and exclude the caller's existing passkeys.
 #[utoipa::path(post, path = "/passkeys/register/begin", tag = "passkeys", security(("bearer" = [])),
-    request_body(content = RegisterBeginRequest, content_type = "application/json", description = "Optional"),
+    request_body(content = Option<RegisterBeginRequest>, content_type = "application/json", description = "Optional"),
     responses(
         (status = 200, description = "Options for navigator.credentials.create()", body = CeremonyResponse),
         (status = 400, description = "Passkeys are not configured (BAD_REQUEST)", body = ErrorBody),
@@ -260,7 +260,7 @@ pub struct AuthenticateBeginRequest {
 
 /// Begin a passkey sign-in.
 #[utoipa::path(post, path = "/passkeys/authenticate/begin", tag = "passkeys",
-    request_body(content = AuthenticateBeginRequest, content_type = "application/json", description = "Optional"),
+    request_body(content = Option<AuthenticateBeginRequest>, content_type = "application/json", description = "Optional"),
     responses(
         (status = 200, description = "Options for navigator.credentials.get()", body = CeremonyResponse),
         (status = 400, description = "Passkeys are not configured (BAD_REQUEST)", body = ErrorBody),
@@ -300,7 +300,7 @@ pub struct AuthenticateCompleteRequest {
 async fn authenticate_complete(
     State(state): State<AppState>,
     Client(context): Client,
-    Query(mode): Query<SessionMode>,
+    ApiQuery(mode): ApiQuery<SessionMode>,
     ApiJson(request): ApiJson<AuthenticateCompleteRequest>,
 ) -> Result<Response, ApiError> {
     let proof = state

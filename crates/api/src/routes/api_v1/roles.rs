@@ -63,6 +63,7 @@ fn role_id(text: &str) -> Result<Uuid, ApiError> {
 
 /// Whose roles (documents the query; [`InQueryOrToken`] reads it).
 #[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The organization id (default: the organization the caller's token is scoped to).
     #[allow(dead_code)]
@@ -103,6 +104,7 @@ pub struct CreateRoleRequest {
     responses(
         (status = 201, body = RoleBody),
         (status = 403, description = "The caller's role does not grant roles:write (AUTHORIZATION_ERROR)", body = ErrorBody),
+        (status = 404, description = "No organization named, or not one of the caller's (NOT_FOUND_ERROR)", body = ErrorBody),
         (status = 409, description = "The name is taken (CONFLICT_ERROR)", body = ErrorBody),
         (status = 422, description = "Unknown permission or bad name (VALIDATION_ERROR)", body = ErrorBody),
     ))]

@@ -26,6 +26,7 @@ pub enum SignInAnswer {
 
 /// How the tokens should travel.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionMode {
     /// `cookie`: set `HttpOnly` cookies and answer `{"message":"Login successful"}`.
     pub(super) session: Option<String>,

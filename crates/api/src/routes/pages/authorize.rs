@@ -2,13 +2,14 @@
 //! POST, and where it continues after each page.
 
 use axum::body::Bytes;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use castellan_oidc::provider::{AuthorizationParams, OAuthError};
 use serde::de::DeserializeOwned;
 
 use super::errors::oauth_error_page;
+use super::query::PageQuery;
 use super::{InteractionQuery, resolve};
 use crate::state::AppState;
 
@@ -51,7 +52,7 @@ pub(super) async fn authorize_post(
 pub(super) async fn authorize_continue(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<InteractionQuery>,
+    PageQuery(query): PageQuery<InteractionQuery>,
 ) -> Response {
     resolve(
         state

@@ -2,7 +2,7 @@
 //! must allow the client, or choose the organization the client acts for.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::errors::error_page;
+use super::query::PageQuery;
 use super::render::form_page;
 use super::{
     InteractionQuery, browser_user, interaction_link, page_interaction, resolve, see_other,
@@ -72,7 +73,7 @@ struct ConsentPage {
 pub(super) async fn consent_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<InteractionQuery>,
+    PageQuery(query): PageQuery<InteractionQuery>,
 ) -> Response {
     let (user, interaction) = match signed_in_interaction(&state, &jar, &query.interaction).await {
         Ok(found) => found,
@@ -104,7 +105,7 @@ struct OrganizationPage {
 pub(super) async fn organization_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<InteractionQuery>,
+    PageQuery(query): PageQuery<InteractionQuery>,
 ) -> Response {
     let (user, interaction) = match signed_in_interaction(&state, &jar, &query.interaction).await {
         Ok(found) => found,

@@ -3,11 +3,12 @@
 
 use axum::extract::{Form, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::errors::refused_page;
 use super::render::message;
 use crate::http::sso::SsoCookies;
 use crate::state::AppState;
@@ -45,7 +46,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
         };
         let Form(posted) = Form::<Posted<T>>::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|rejection| refused_page(rejection.status()))?;
         if !SsoCookies::form_csrf_matches(&jar, &posted.csrf) {
             return Err(csrf_refused());
         }

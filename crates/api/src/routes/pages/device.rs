@@ -2,7 +2,7 @@
 //! and allows or denies it.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::consent::{DecisionForm, describe_scope};
 use super::csrf::CsrfForm;
 use super::errors::error_page;
+use super::query::PageQuery;
 use super::render::{form_page, message};
 use super::{browser_user, see_other, sign_in_first};
 use crate::http::client::Client;
@@ -35,7 +36,7 @@ pub(super) struct DeviceQuery {
 pub(super) async fn device_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<DeviceQuery>,
+    PageQuery(query): PageQuery<DeviceQuery>,
 ) -> Response {
     let user_code = query.user_code.unwrap_or_default();
     let Some((_, user)) = browser_user(&state, &jar).await else {

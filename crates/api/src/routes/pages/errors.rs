@@ -9,6 +9,51 @@ use castellan_oidc::provider::{OAuthError, OAuthErrorCode};
 
 use super::render::{MessagePage, capitalise, message, page};
 
+/// The page of a request refused before its page ran (by the framework or a layer): a body over
+/// the limit, a method the page does not take, a request that took too long, too many attempts.
+pub(crate) fn refused_page(status: StatusCode) -> Response {
+    let (heading, text) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "What you sent is too large",
+            "The form is larger than this server accepts. Go back, shorten what you typed and try again.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "This took too long",
+            "The server stopped waiting for your request. Go back and try again.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "Too many attempts",
+            "Too many attempts from your network. Wait a minute and try again.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "This page cannot be opened this way",
+            "Go back and follow the link or submit the form again.",
+        ),
+        other if other.is_server_error() => (
+            "Something went wrong",
+            "The server could not complete the request. Try again in a moment.",
+        ),
+        _ => (
+            "This request cannot be read",
+            "The form or the address is incomplete or damaged. Go back, reload the page and try again.",
+        ),
+    };
+    message(status, heading, text)
+}
+
+/// The page of an address whose query this page cannot read (opened on its own, without the
+/// parameters of the sign-in or link it belongs to); `detail` names what is wrong.
+pub(super) fn unreadable_address_page(detail: &str) -> Response {
+    message(
+        StatusCode::BAD_REQUEST,
+        "This page cannot be opened on its own",
+        &format!(
+            "Its address is incomplete or damaged ({detail}). It belongs to a sign-in or a link \
+             in progress: start again from the application or the message that brought you here."
+        ),
+    )
+}
+
 /// The page an error happened on, for the errors whose wording depends on it; the pages of a
 /// client's request (consent, the organization picker, device codes) use [`error_page`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! verification and change).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::csrf::CsrfForm;
 use super::errors::{Flow, Shown, shown};
 use super::login::{sign_in_failed, sign_in_step};
+use super::query::PageQuery;
 use super::render::{form_page, message, page_status};
 use super::{FormTarget, browser_user, see_other, sign_in_first};
 use crate::http::client::Client;
@@ -80,7 +81,7 @@ struct MagicPage {
 pub(super) async fn magic_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<LinkQuery>,
+    PageQuery(query): PageQuery<LinkQuery>,
 ) -> Response {
     form_page(&state, jar, StatusCode::OK, |csrf| MagicPage {
         csrf,
@@ -135,7 +136,7 @@ struct InvitationPage {
 pub(super) async fn invitation_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<LinkQuery>,
+    PageQuery(query): PageQuery<LinkQuery>,
 ) -> Response {
     let Some((_, user)) = browser_user(&state, &jar).await else {
         let back = format!(
@@ -180,6 +181,8 @@ struct ResetPage {
     csrf: String,
     token: String,
     min_length: usize,
+    /// The password policy in force, in one sentence.
+    policy: String,
     error: Option<String>,
 }
 
@@ -191,10 +194,12 @@ fn render_reset(
 ) -> Response {
     let (status, error) = page_status(error);
     let min_length = state.config.accounts.password_min_length;
+    let policy = crate::server::settings::password_policy(&state.config).describe();
     form_page(state, jar, status, |csrf| ResetPage {
         csrf,
         token,
         min_length,
+        policy,
         error,
     })
 }
@@ -202,7 +207,7 @@ fn render_reset(
 pub(super) async fn reset_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<LinkQuery>,
+    PageQuery(query): PageQuery<LinkQuery>,
 ) -> Response {
     render_reset(&state, jar, query.token, None)
 }

@@ -3,7 +3,7 @@
 //! with what went wrong).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::errors::{Flow, Shown, shown};
+use super::query::PageQuery;
 use super::render::{form_page, page_status};
 use super::second_factor::{begin_enrolment, second_step_page};
 use super::{
@@ -88,7 +89,7 @@ async fn render_login(
 pub(super) async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<FormTarget>,
+    PageQuery(query): PageQuery<FormTarget>,
 ) -> Response {
     render_login(&state, jar, query, String::new(), None).await
 }

@@ -12,6 +12,7 @@ mod errors;
 mod links;
 mod login;
 mod logout;
+mod query;
 mod render;
 mod second_factor;
 mod signup;
@@ -26,7 +27,28 @@ use serde::Deserialize;
 
 use crate::state::AppState;
 
+pub(crate) use errors::refused_page;
 pub(crate) use links::link_page;
+
+/// The paths the hosted pages (and the browser-facing OAuth endpoints) answer: their refusals
+/// render as pages.
+pub(crate) const PAGE_PATHS: &[&str] = &[
+    "/oauth2/authorize",
+    "/oauth2/authorize/continue",
+    "/oauth2/logout",
+    "/login",
+    "/login/mfa",
+    "/login/passkey",
+    "/login/enrol",
+    "/login/magic",
+    "/login/magic-link",
+    "/reset-password",
+    "/invitations/accept",
+    "/signup",
+    "/consent",
+    "/select-organization",
+    "/device",
+];
 
 /// The hosted pages and browser endpoints.
 pub fn router() -> Router<AppState> {

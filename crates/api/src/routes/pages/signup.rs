@@ -2,7 +2,7 @@
 //! first where the platform requires a second factor).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::csrf::CsrfForm;
 use super::errors::{Flow, Shown, shown};
 use super::login::sign_in_step;
+use super::query::PageQuery;
 use super::render::{form_page, message, page_status};
 use super::{FormTarget, interaction_link, page_interaction};
 use crate::http::client::Client;
@@ -28,7 +29,8 @@ struct SignupPage {
     first_name: String,
     last_name: String,
     error: Option<String>,
-    min_length: usize,
+    /// The password policy in force, in one sentence.
+    policy: String,
     login_link: String,
 }
 
@@ -63,7 +65,7 @@ async fn render_signup(
         Err(response) => return response,
     };
     let (status, error) = page_status(error);
-    let min_length = state.config.accounts.password_min_length;
+    let policy = crate::server::settings::password_policy(&state.config).describe();
     form_page(state, jar, status, |csrf| SignupPage {
         csrf,
         login_link: match &form.interaction {
@@ -76,14 +78,14 @@ async fn render_signup(
         first_name: form.first_name,
         last_name: form.last_name,
         error,
-        min_length,
+        policy,
     })
 }
 
 pub(super) async fn signup_page(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<FormTarget>,
+    PageQuery(query): PageQuery<FormTarget>,
 ) -> Response {
     let form = SignupForm {
         interaction: query.interaction,

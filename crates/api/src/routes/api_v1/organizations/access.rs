@@ -2,17 +2,19 @@
 //! scoped to one of the caller's organizations (`/api/v1/auth/switch-organization`).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use castellan_domain::OrganizationId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
 use crate::http::auth::Authenticated;
 use crate::state::AppState;
 
 /// What to check.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckQuery {
     /// A `resource:action` permission, e.g. `members:write`.
     permission: String,
@@ -44,11 +46,11 @@ pub struct CheckResponse {
 pub(super) async fn check(
     State(state): State<AppState>,
     caller: Authenticated,
-    Query(query): Query<CheckQuery>,
+    ApiQuery(query): ApiQuery<CheckQuery>,
 ) -> Result<Json<CheckResponse>, ApiError> {
     let id = uuid::Uuid::parse_str(&query.resource_id)
         .map(OrganizationId)
-        .map_err(|_| ApiError::validation("resource_id: must be an organization id"))?;
+        .map_err(|_| ApiError::invalid("resource_id", "must be an organization id"))?;
     let decision = state
         .organizations
         .check(&caller.principal, id, &query.permission)
@@ -73,7 +75,7 @@ pub struct SwitchRequest {
 /// then carries `org_id`, `org_slug`, `roles` and `permissions`, and every refresh re-reads
 /// them, so a role change shows in the next refresh.
 #[utoipa::path(post, path = "/auth/switch-organization", tag = "organizations", security(("bearer" = [])),
-    request_body(content = SwitchRequest, content_type = "application/json"),
+    request_body(content = Option<SwitchRequest>, content_type = "application/json", description = "Optional"),
     responses(
         (status = 200, description = "New tokens", body = crate::routes::api_v1::dto::TokenResponse),
         (status = 404, description = "Not one of the caller's organizations (NOT_FOUND_ERROR)", body = ErrorBody),

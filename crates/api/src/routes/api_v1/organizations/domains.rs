@@ -127,7 +127,7 @@ pub struct VerifyDomainRequest {
         ("org_id" = String, Path, description = "Organization id"),
         ("domain" = String, Path, description = "The claimed domain"),
     ),
-    request_body(content = VerifyDomainRequest, content_type = "application/json"),
+    request_body(content = Option<VerifyDomainRequest>, content_type = "application/json", description = "Optional"),
     responses(
         (status = 200, body = DomainBody),
         (status = 400, description = "DNS verification is off (CONFIGURATION_ERROR)", body = ErrorBody),

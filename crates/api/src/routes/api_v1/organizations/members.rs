@@ -77,7 +77,12 @@ pub(super) async fn add_member(
     let who = match (request.user_id, request.email) {
         (Some(id), _) => MemberRef::Id(id.parse()?),
         (None, Some(email)) => MemberRef::Email(email),
-        (None, None) => return Err(ApiError::validation("user_id or email: one is required")),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "user_id",
+                "is required unless email is given",
+            ));
+        }
     };
     let added = state
         .organizations

@@ -10,7 +10,7 @@ mod invitations;
 mod members;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use castellan_domain::{Organization, OrganizationPatch, OrganizationPolicy};
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonOrForm;
+use crate::extract::{ApiQueries, JsonOrForm};
 use crate::http::access::{OrgAccess, OrgManage, OrgRead};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
@@ -160,6 +160,7 @@ async fn create(
 
 /// Which organizations to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Every organization (platform admins only); otherwise the caller's.
     #[serde(default)]
@@ -188,8 +189,7 @@ pub struct OrganizationList {
 async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
-    Query(query): Query<ListQuery>,
-    Query(paging): Query<PageQuery>,
+    ApiQueries(query, paging): ApiQueries<ListQuery, PageQuery>,
 ) -> Result<Json<OrganizationList>, ApiError> {
     let (page, per_page) = paging.resolve(20);
     let found = state
