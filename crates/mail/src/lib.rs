@@ -365,12 +365,6 @@ impl LettreMailer {
     }
 }
 
-/// The first link in a text body, for the file transport's log line.
-fn first_link(text: &str) -> Option<&str> {
-    let start = text.find("http://").or_else(|| text.find("https://"))?;
-    text[start..].split_whitespace().next()
-}
-
 #[async_trait::async_trait]
 impl Mailer for LettreMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), String> {
@@ -386,12 +380,12 @@ impl Mailer for LettreMailer {
                     .send(message)
                     .await
                     .map_err(|error| error.to_string())?;
-                // The embedded mode has no mail server: the log shows where the message is
-                // and the link in it, so a developer can follow it.
+                // The embedded mode has no mail server: the log says where the message is, so
+                // a developer can open it. Never the link itself: mailed links are live
+                // credentials, and logs travel further than the mail directory.
                 tracing::info!(
                     file = %dir.join(format!("{id}.eml")).display(),
                     subject = %mail.subject,
-                    link = first_link(&mail.text).unwrap_or("none"),
                     "mail written to the outbox directory"
                 );
                 Ok(())
@@ -551,7 +545,6 @@ mod tests {
         assert!(mail.text.contains(&link));
         assert!(mail.html.contains(&link));
         assert!(mail.text.contains("help@example.com"));
-        assert_eq!(first_link(&mail.text), Some(link.as_str()));
         let notice = templates
             .compose(
                 "jane@example.com",
@@ -563,5 +556,61 @@ mod tests {
             .unwrap();
         assert!(!notice.html.contains("<script>"));
         assert!(notice.text.contains("<script>"), "text bodies are not HTML");
+    }
+
+    /// Collects what the log writes, for the test below.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_file_transport_logs_where_a_message_is_never_its_link() {
+        let dir = std::env::temp_dir().join(format!("castellan-mail-log-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mailer = LettreMailer::files("Castellan <no-reply@example.com>", dir.clone()).unwrap();
+        let link = "http://127.0.0.1:8000/reset-password?token=live-secret-value";
+        let mail = OutgoingMail {
+            id: uuid::Uuid::new_v4(),
+            to: "jane@example.com".to_owned(),
+            subject: "Reset your password".to_owned(),
+            text: format!("Open {link} within the hour."),
+            html: format!("<a href=\"{link}\">Reset</a>"),
+        };
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        {
+            let _guard = tracing::subscriber::set_default(subscriber);
+            mailer.send(&mail).await.unwrap();
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = std::fs::read_dir(&dir).unwrap().count();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(written, 1, "the message is in the directory");
+        assert!(
+            log.contains("mail written to the outbox directory"),
+            "{log}"
+        );
+        assert!(log.contains(".eml"), "the log names the file: {log}");
+        assert!(
+            !log.contains("live-secret-value"),
+            "no link in the log: {log}"
+        );
     }
 }
