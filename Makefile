@@ -25,9 +25,13 @@ define apt_install
 	fi
 endef
 
-# Local servers used by `make ci` (and by `make test` when you export them yourself).
+# Local servers used by `make ci`, and by `make test` when they answer there.
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL ?= redis://127.0.0.1:6379
+
+# Tests that need PostgreSQL and Redis, or Chromium, are #[ignore]d; these arguments run them too.
+# Asked to run without their server, they fail rather than pass.
+INCLUDE_IGNORED := -- --include-ignored
 
 .PHONY: help deps browser-deps build run release test ci fmt fmt-check clippy deny openapi openapi-check arrows bench load clean
 
@@ -47,12 +51,19 @@ run: deps ## Start Castellan on http://localhost:8000 with the embedded default 
 release: deps ## Build the optimised binary into $(CARGO_TARGET_DIR)/release/castellan
 	$(CARGO) build --release -p castellan-api
 
-test: deps browser-deps ## Run every test; PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set
-	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ]; then \
-	  echo "note: DATABASE_URL and/or REDIS_URL are not set: the PostgreSQL/Redis variants of the tests are skipped"; \
-	  echo "      (each prints 'skipped: ...'); run 'make ci' to run them against the local servers."; \
+test: deps browser-deps ## Run every test; the PostgreSQL/Redis ones too when those servers answer on 127.0.0.1 (or DATABASE_URL/REDIS_URL name them)
+	@database="$${DATABASE_URL:-}"; cache="$${REDIS_URL:-}"; \
+	if [ -z "$$database" ] && timeout 1 bash -c '</dev/tcp/127.0.0.1/5432' 2>/dev/null; then database="$(CI_DATABASE_URL)"; fi; \
+	if [ -z "$$cache" ] && timeout 1 bash -c '</dev/tcp/127.0.0.1/6379' 2>/dev/null; then cache="$(CI_REDIS_URL)"; fi; \
+	if [ -n "$$database" ] && [ -n "$$cache" ]; then \
+	  echo "Testing on SQLite and on PostgreSQL ($$database) + Redis ($$cache), with Chromium"; \
+	  DATABASE_URL="$$database" REDIS_URL="$$cache" $(CARGO) test --workspace --locked $(INCLUDE_IGNORED); \
+	else \
+	  echo "note: PostgreSQL and Redis are not both there (127.0.0.1:5432 and :6379, or DATABASE_URL/REDIS_URL):"; \
+	  echo "      the tests that need them, and the browser tests, are reported as ignored;"; \
+	  echo "      'make ci' starts the servers and runs everything."; \
+	  $(CARGO) test --workspace --locked; \
 	fi
-	$(CARGO) test --workspace --locked
 
 browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page browser tests
 	$(call apt_install,$(BROWSER_PACKAGES))
@@ -60,7 +71,7 @@ browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page 
 ci: deps browser-deps fmt-check clippy deny ## What CI runs: formatting, lints, licences and duplicate crates, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check
 	@scripts/ensure-services.sh "$(CI_DATABASE_URL)" "$(CI_REDIS_URL)"
 	DATABASE_URL="$${DATABASE_URL:-$(CI_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(CI_REDIS_URL)}" \
-	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked
+	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked $(INCLUDE_IGNORED)
 	@$(MAKE) --no-print-directory openapi-check
 
 fmt: ## Format the code
