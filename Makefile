@@ -25,12 +25,16 @@ define apt_install
 	fi
 endef
 
-# Local servers used by `make ci` (and by `make test` when you export them yourself).
+# Local servers used by `make ci`, and by `make test` when they answer there.
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL ?= redis://127.0.0.1:6379
 
 # Where `make install` puts the castellan command (on the PATH of most shells).
 PREFIX ?= $(HOME)/.local
+
+# Tests that need PostgreSQL and Redis, or Chromium, are #[ignore]d; these arguments run them too.
+# Asked to run without their server, they fail rather than pass.
+INCLUDE_IGNORED := -- --include-ignored
 
 .PHONY: help deps browser-deps build run release install test ci fmt fmt-check clippy deny openapi openapi-check schemathesis arrows bench load clean
 
@@ -60,12 +64,19 @@ install: release ## Put the castellan command into $(PREFIX)/bin (PREFIX=/usr/lo
 	install -D -m 0755 "$(CARGO_TARGET_DIR)/release/castellan" "$(PREFIX)/bin/castellan"
 	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on your PATH; add it, e.g. export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
 
-test: deps browser-deps ## Run every test; PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set
-	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ]; then \
-	  echo "note: DATABASE_URL and/or REDIS_URL are not set: the PostgreSQL/Redis variants of the tests are skipped"; \
-	  echo "      (each prints 'skipped: ...'); run 'make ci' to run them against the local servers."; \
+test: deps browser-deps ## Run every test; the PostgreSQL/Redis ones too when those servers answer on 127.0.0.1 (or DATABASE_URL/REDIS_URL name them)
+	@database="$${DATABASE_URL:-}"; cache="$${REDIS_URL:-}"; \
+	if [ -z "$$database" ] && timeout 1 bash -c '</dev/tcp/127.0.0.1/5432' 2>/dev/null; then database="$(CI_DATABASE_URL)"; fi; \
+	if [ -z "$$cache" ] && timeout 1 bash -c '</dev/tcp/127.0.0.1/6379' 2>/dev/null; then cache="$(CI_REDIS_URL)"; fi; \
+	if [ -n "$$database" ] && [ -n "$$cache" ]; then \
+	  echo "Testing on SQLite and on PostgreSQL ($$database) + Redis ($$cache), with Chromium"; \
+	  DATABASE_URL="$$database" REDIS_URL="$$cache" $(CARGO) test --workspace --locked $(INCLUDE_IGNORED); \
+	else \
+	  echo "note: PostgreSQL and Redis are not both there (127.0.0.1:5432 and :6379, or DATABASE_URL/REDIS_URL):"; \
+	  echo "      the tests that need them, and the browser tests, are reported as ignored;"; \
+	  echo "      'make ci' starts the servers and runs everything."; \
+	  $(CARGO) test --workspace --locked; \
 	fi
-	$(CARGO) test --workspace --locked
 
 browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page browser tests
 	$(call apt_install,$(BROWSER_PACKAGES))
@@ -73,7 +84,7 @@ browser-deps: ## Install headless Chromium and ChromeDriver for the hosted-page 
 ci: deps browser-deps fmt-check clippy deny ## What CI runs: formatting, lints, licences and duplicate crates, all tests (SQLite, PostgreSQL + Redis, headless Chromium), OpenAPI check, schemathesis
 	@scripts/ensure-services.sh "$(CI_DATABASE_URL)" "$(CI_REDIS_URL)"
 	DATABASE_URL="$${DATABASE_URL:-$(CI_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(CI_REDIS_URL)}" \
-	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked
+	  REQUIRE_TEST_BACKENDS=1 $(CARGO) test --workspace --locked $(INCLUDE_IGNORED)
 	@$(MAKE) --no-print-directory openapi-check
 	@$(MAKE) --no-print-directory schemathesis
 

@@ -1,22 +1,81 @@
 //! Test support shared by every crate's tests: the PostgreSQL and Redis servers come from
 //! `DATABASE_URL` and `REDIS_URL`; each test gets its own fresh database or key prefix so runs
-//! never see each other's data. When a URL is missing the test is skipped with a printed
-//! reason, unless `REQUIRE_TEST_BACKENDS` is set (as CI does), which makes it a failure.
-#![allow(clippy::panic, clippy::expect_used, clippy::print_stderr)]
+//! never see each other's data. Tests that need a server are `#[ignore]`d, so a plain
+//! `cargo test` reports them as ignored; run with `--include-ignored` (as `make ci` does), they
+//! call [`require_backend`] first and fail when the server is not configured.
+#![allow(clippy::panic, clippy::expect_used)]
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-/// Reads a backend URL from the environment, or explains why the test is skipped.
+/// Whether `variable` names a server.
+fn is_set(variable: &str) -> bool {
+    std::env::var(variable).is_ok_and(|url| !url.trim().is_empty())
+}
+
+/// Whether both `DATABASE_URL` and `REDIS_URL` are set.
+pub fn backends_configured() -> bool {
+    is_set("DATABASE_URL") && is_set("REDIS_URL")
+}
+
+/// Fails the test unless `variable` is set: an ignored backend test that was asked to run
+/// must not pass without its server.
+pub fn require_backend(variable: &str) {
+    assert!(
+        is_set(variable),
+        "{variable} is not set, but this test needs its server: export it (make test finds the \
+         local servers, make ci starts them) or leave the test ignored"
+    );
+}
+
+/// Which half of a test pair runs: the embedded stores or the production servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// SQLite and the in-process key-value store.
+    Embedded,
+    /// PostgreSQL and Redis.
+    Production,
+}
+
+#[doc(hidden)]
+pub use pastey::paste;
+
+/// Generates `<name>_embedded` and `<name>_production` tests from one async body per name:
+/// `on_both_backends!(setup => name, ...)` calls `name(setup(Variant::…).await)`. The
+/// production test is ignored; asked to run, it fails unless both servers are configured.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($setup:path => $($name:ident),+ $(,)?) => {$(
+        $crate::testing::paste! {
+            #[tokio::test]
+            async fn [<$name _embedded>]() {
+                $name($setup($crate::testing::Variant::Embedded).await).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs DATABASE_URL and REDIS_URL (make ci)"]
+            async fn [<$name _production>]() {
+                $crate::testing::require_backends();
+                $name($setup($crate::testing::Variant::Production).await).await;
+            }
+        }
+    )+};
+}
+
+/// Fails the test unless both `DATABASE_URL` and `REDIS_URL` are set.
+pub fn require_backends() {
+    require_backend("DATABASE_URL");
+    require_backend("REDIS_URL");
+}
+
+/// Reads a backend URL from the environment; `None` when it is unset, unless
+/// `REQUIRE_TEST_BACKENDS` is set (as CI does), which makes a missing URL a failure.
 pub fn backend_url(variable: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ if std::env::var_os("REQUIRE_TEST_BACKENDS").is_some() => {
             panic!("{variable} is not set but REQUIRE_TEST_BACKENDS demands the backend tests")
         }
-        _ => {
-            eprintln!("skipped: {variable} is not set, so this backend test does not run");
-            None
-        }
+        _ => None,
     }
 }
 

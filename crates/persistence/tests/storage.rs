@@ -1,4 +1,5 @@
-//! Migrations and repositories on SQLite always, and on PostgreSQL when `DATABASE_URL` is set.
+//! Migrations and repositories: each test runs on SQLite, and on PostgreSQL (ignored unless asked
+//! for; `make ci` runs it).
 
 // Test code: a failed expectation should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,66 +9,77 @@ use std::time::Duration;
 
 use castellan_domain::{LeaseError, LeaseRepository, ManualClock};
 use castellan_migration::Migrator;
-use castellan_persistence::testing::TestPostgres;
+use castellan_persistence::on_both_backends;
+use castellan_persistence::testing::{TestPostgres, Variant, require_backend};
 use castellan_persistence::{Backend, Database, DatabaseOptions, SqlLeaseRepository};
 use chrono::DateTime;
 
-/// A migrated database of each available backend; the PostgreSQL guard drops it afterwards.
-async fn databases() -> Vec<(Database, Option<TestPostgres>, tempdir::Dir)> {
+/// A fresh database: SQLite in a temporary directory, or a new PostgreSQL database (the guard
+/// drops it afterwards).
+async fn database(variant: Variant) -> (Database, Option<TestPostgres>, tempdir::Dir) {
     let dir = tempdir::Dir::new();
-    let sqlite = Database::connect(
-        &format!("sqlite://{}/castellan.db", dir.path()),
-        &DatabaseOptions::default(),
-    )
-    .await
-    .unwrap();
-    let mut all = vec![(sqlite, None, dir)];
-    if let Some(postgres) = TestPostgres::create().await {
-        let database = Database::connect(&postgres.url, &DatabaseOptions::default())
+    match variant {
+        Variant::Embedded => {
+            let sqlite = Database::connect(
+                &format!("sqlite://{}/castellan.db", dir.path()),
+                &DatabaseOptions::default(),
+            )
             .await
             .unwrap();
-        all.push((database, Some(postgres), tempdir::Dir::new()));
-    }
-    all
-}
-
-#[tokio::test]
-async fn migrations_go_up_down_and_up_again() {
-    for (db, _guard, _dir) in databases().await {
-        let backend = db.backend();
-        assert!(!db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
-        assert!(
-            db.migration_status::<Migrator>()
+            (sqlite, None, dir)
+        }
+        Variant::Production => {
+            let postgres = TestPostgres::create().await.expect("DATABASE_URL is set");
+            let database = Database::connect(&postgres.url, &DatabaseOptions::default())
                 .await
-                .unwrap()
-                .iter()
-                .all(|m| !m.applied)
-        );
-        db.migrate_up::<Migrator>(None).await.unwrap();
-        assert!(db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
-        let status = db.migration_status::<Migrator>().await.unwrap();
-        assert!(
-            !status.is_empty() && status.iter().all(|m| m.applied),
-            "{backend:?}"
-        );
-        assert!(status[0].name.starts_with("m2026"), "{}", status[0].name);
-        // Re-running is a no-op, not an error.
-        db.migrate_up::<Migrator>(None).await.unwrap();
-        let count = status.len() as u32;
-        db.migrate_down::<Migrator>(Some(count)).await.unwrap();
-        assert!(!db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
-        db.migrate_up::<Migrator>(None).await.unwrap();
-        assert!(db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
-        db.ping().await.unwrap();
-        db.close().await.unwrap();
+                .unwrap();
+            (database, Some(postgres), dir)
+        }
     }
 }
 
+on_both_backends!(database =>
+    migrations_go_up_down_and_up_again,
+    a_lease_has_one_holder_until_it_lapses,
+    user_search_matches_wildcards_literally,
+);
+
+async fn migrations_go_up_down_and_up_again(
+    (db, _guard, _dir): (Database, Option<TestPostgres>, tempdir::Dir),
+) {
+    let backend = db.backend();
+    assert!(!db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+    assert!(
+        db.migration_status::<Migrator>()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !m.applied)
+    );
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    assert!(db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+    let status = db.migration_status::<Migrator>().await.unwrap();
+    assert!(
+        !status.is_empty() && status.iter().all(|m| m.applied),
+        "{backend:?}"
+    );
+    assert!(status[0].name.starts_with("m2026"), "{}", status[0].name);
+    // Re-running is a no-op, not an error.
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    let count = status.len() as u32;
+    db.migrate_down::<Migrator>(Some(count)).await.unwrap();
+    assert!(!db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    assert!(db.is_migrated::<Migrator>().await.unwrap(), "{backend:?}");
+    db.ping().await.unwrap();
+    db.close().await.unwrap();
+}
+
 #[tokio::test]
-async fn replicas_migrating_at_once_all_succeed() {
-    let Some(postgres) = TestPostgres::create().await else {
-        return;
-    };
+#[ignore = "needs DATABASE_URL (make ci)"]
+async fn replicas_migrating_at_once_all_succeed_production() {
+    require_backend("DATABASE_URL");
+    let postgres = TestPostgres::create().await.unwrap();
     let replicas = (0..4).map(|_| {
         let url = postgres.url.clone();
         tokio::spawn(async move {
@@ -88,81 +100,80 @@ async fn replicas_migrating_at_once_all_succeed() {
     db.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_lease_has_one_holder_until_it_lapses() {
-    for (db, _guard, _dir) in databases().await {
-        let backend = db.backend();
-        db.migrate_up::<Migrator>(None).await.unwrap();
-        let clock = Arc::new(ManualClock::new(
-            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-        ));
-        let leases = SqlLeaseRepository::new(db.clone(), clock.clone());
-        let ttl = Duration::from_secs(30);
-        assert!(
-            leases
-                .try_acquire("rotation", "replica-a", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        assert!(
-            !leases
-                .try_acquire("rotation", "replica-b", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        // The holder renews.
-        clock.advance(Duration::from_secs(20));
-        assert!(
-            leases
-                .try_acquire("rotation", "replica-a", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        clock.advance(Duration::from_secs(20));
-        assert!(
-            !leases
-                .try_acquire("rotation", "replica-b", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        // Lapsed: another replica takes over.
-        clock.advance(Duration::from_secs(10));
-        assert!(
-            leases
-                .try_acquire("rotation", "replica-b", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        // Releasing someone else's lease does nothing; releasing one's own frees it.
-        leases.release("rotation", "replica-a").await.unwrap();
-        assert!(
-            !leases
-                .try_acquire("rotation", "replica-c", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        leases.release("rotation", "replica-b").await.unwrap();
-        assert!(
-            leases
-                .try_acquire("rotation", "replica-c", ttl)
-                .await
-                .unwrap(),
-            "{backend:?}"
-        );
-        let invalid = leases.try_acquire("", "replica-c", ttl).await.unwrap_err();
-        assert!(
-            matches!(invalid, LeaseError::Invalid("name")),
-            "{backend:?}"
-        );
-        if backend == Backend::Postgres {
-            racing_replicas_get_one_lease(&leases).await;
-        }
+async fn a_lease_has_one_holder_until_it_lapses(
+    (db, _guard, _dir): (Database, Option<TestPostgres>, tempdir::Dir),
+) {
+    let backend = db.backend();
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    let clock = Arc::new(ManualClock::new(
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+    ));
+    let leases = SqlLeaseRepository::new(db.clone(), clock.clone());
+    let ttl = Duration::from_secs(30);
+    assert!(
+        leases
+            .try_acquire("rotation", "replica-a", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    assert!(
+        !leases
+            .try_acquire("rotation", "replica-b", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    // The holder renews.
+    clock.advance(Duration::from_secs(20));
+    assert!(
+        leases
+            .try_acquire("rotation", "replica-a", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    clock.advance(Duration::from_secs(20));
+    assert!(
+        !leases
+            .try_acquire("rotation", "replica-b", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    // Lapsed: another replica takes over.
+    clock.advance(Duration::from_secs(10));
+    assert!(
+        leases
+            .try_acquire("rotation", "replica-b", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    // Releasing someone else's lease does nothing; releasing one's own frees it.
+    leases.release("rotation", "replica-a").await.unwrap();
+    assert!(
+        !leases
+            .try_acquire("rotation", "replica-c", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    leases.release("rotation", "replica-b").await.unwrap();
+    assert!(
+        leases
+            .try_acquire("rotation", "replica-c", ttl)
+            .await
+            .unwrap(),
+        "{backend:?}"
+    );
+    let invalid = leases.try_acquire("", "replica-c", ttl).await.unwrap_err();
+    assert!(
+        matches!(invalid, LeaseError::Invalid("name")),
+        "{backend:?}"
+    );
+    if backend == Backend::Postgres {
+        racing_replicas_get_one_lease(&leases).await;
     }
 }
 
@@ -211,48 +222,47 @@ mod tempdir {
 }
 
 /// `_` and `%` in a user search are the characters themselves, not `LIKE` wildcards.
-#[tokio::test]
-async fn user_search_matches_wildcards_literally() {
+async fn user_search_matches_wildcards_literally(
+    (db, _guard, _dir): (Database, Option<TestPostgres>, tempdir::Dir),
+) {
     use castellan_domain::{Email, PlatformRole, User, UserId, UserQuery, UserRepository};
     use castellan_persistence::SqlUserRepository;
-    for (db, _guard, _dir) in databases().await {
-        db.migrate_up::<Migrator>(None).await.unwrap();
-        let users = SqlUserRepository::new(db.clone());
-        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        for address in [
-            "a_b@example.com",
-            "axb@example.com",
-            "100%@example.com",
-            "1000@example.com",
-        ] {
-            users
-                .create(&User {
-                    id: UserId::new(),
-                    email: Email::parse(address).unwrap(),
-                    first_name: None,
-                    last_name: None,
-                    email_verified: false,
-                    role: PlatformRole::User,
-                    password_hash: None,
-                    created_at: now,
-                    updated_at: now,
-                })
-                .await
-                .unwrap();
-        }
-        for (search, expected) in [("a_b", "a_b@example.com"), ("100%", "100%@example.com")] {
-            let page = users
-                .list(&UserQuery {
-                    page: 1,
-                    per_page: 10,
-                    search: Some(search.to_owned()),
-                    role: None,
-                    email_verified: None,
-                })
-                .await
-                .unwrap();
-            let found: Vec<&str> = page.users.iter().map(|user| user.email.as_str()).collect();
-            assert_eq!(found, [expected], "{:?} searching {search}", db.backend());
-        }
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    let users = SqlUserRepository::new(db.clone());
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    for address in [
+        "a_b@example.com",
+        "axb@example.com",
+        "100%@example.com",
+        "1000@example.com",
+    ] {
+        users
+            .create(&User {
+                id: UserId::new(),
+                email: Email::parse(address).unwrap(),
+                first_name: None,
+                last_name: None,
+                email_verified: false,
+                role: PlatformRole::User,
+                password_hash: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    for (search, expected) in [("a_b", "a_b@example.com"), ("100%", "100%@example.com")] {
+        let page = users
+            .list(&UserQuery {
+                page: 1,
+                per_page: 10,
+                search: Some(search.to_owned()),
+                role: None,
+                email_verified: None,
+            })
+            .await
+            .unwrap();
+        let found: Vec<&str> = page.users.iter().map(|user| user.email.as_str()).collect();
+        assert_eq!(found, [expected], "{:?} searching {search}", db.backend());
     }
 }

@@ -1,14 +1,15 @@
 //! Prometheus metrics: request counts and latency histograms per route template, method and
 //! status, plus the process's CPU, memory, threads and file descriptors.
 //!
-//! The `metrics` facade has one global recorder per process, so it is installed once and shared
-//! by every server the process runs (tests start several).
+//! Each server has its own registry, so two servers in one process (tests start many) never
+//! count each other's requests: requests are recorded into it through the facade's
+//! thread-local recorder rather than a process-global one.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 const REQUEST_DURATION: &str = "http_request_duration_seconds";
 const REQUESTS_TOTAL: &str = "http_requests_total";
@@ -17,11 +18,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Renders the process's metrics in the Prometheus text format.
+/// One server's metrics registry; renders it in the Prometheus text format.
 #[derive(Clone)]
 pub struct Metrics {
-    handle: PrometheusHandle,
-    process: &'static metrics_process::Collector,
+    recorder: Arc<PrometheusRecorder>,
+    process: Arc<metrics_process::Collector>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -30,54 +31,58 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-static INSTALLED: OnceLock<Result<Metrics, String>> = OnceLock::new();
-static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
-
 impl Metrics {
-    /// The process-wide recorder, installed on first use.
-    pub fn install() -> Result<Self, String> {
-        INSTALLED
-            .get_or_init(|| {
-                let handle = PrometheusBuilder::new()
-                    .set_buckets_for_metric(
-                        Matcher::Full(REQUEST_DURATION.to_owned()),
-                        LATENCY_BUCKETS,
-                    )
-                    .map_err(|error| error.to_string())?
-                    .install_recorder()
-                    .map_err(|error| error.to_string())?;
-                metrics::describe_counter!(
-                    REQUESTS_TOTAL,
-                    "HTTP requests served, by route, method and status"
-                );
-                metrics::describe_histogram!(
-                    REQUEST_DURATION,
-                    metrics::Unit::Seconds,
-                    "HTTP request latency, by route, method and status"
-                );
-                let process = PROCESS.get_or_init(metrics_process::Collector::default);
-                process.describe();
-                // Histograms keep raw samples until upkeep folds them in; without it memory
-                // grows with every request between scrapes (or forever, if nobody scrapes).
-                let upkeep = handle.clone();
-                std::thread::Builder::new()
-                    .name("metrics-upkeep".to_owned())
-                    .spawn(move || {
-                        loop {
-                            std::thread::sleep(UPKEEP_INTERVAL);
-                            upkeep.run_upkeep();
-                        }
-                    })
-                    .map_err(|error| format!("cannot start the metrics upkeep thread: {error}"))?;
-                Ok(Self { handle, process })
+    /// A fresh registry, kept tidy by an upkeep thread that ends once the registry is dropped.
+    pub fn new() -> Result<Self, String> {
+        let recorder = Arc::new(
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_owned()), LATENCY_BUCKETS)
+                .map_err(|error| error.to_string())?
+                .build_recorder(),
+        );
+        let process = Arc::new(metrics_process::Collector::default());
+        metrics::with_local_recorder(recorder.as_ref(), || {
+            metrics::describe_counter!(
+                REQUESTS_TOTAL,
+                "HTTP requests served, by route, method and status"
+            );
+            metrics::describe_histogram!(
+                REQUEST_DURATION,
+                metrics::Unit::Seconds,
+                "HTTP request latency, by route, method and status"
+            );
+            process.describe();
+        });
+        // Histograms keep raw samples until upkeep folds them in; without it memory grows with
+        // every request between scrapes (or forever, if nobody scrapes).
+        let upkeep: Weak<PrometheusRecorder> = Arc::downgrade(&recorder);
+        std::thread::Builder::new()
+            .name("metrics-upkeep".to_owned())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_INTERVAL);
+                    let Some(recorder) = upkeep.upgrade() else {
+                        break;
+                    };
+                    recorder.handle().run_upkeep();
+                }
             })
-            .clone()
+            .map_err(|error| format!("cannot start the metrics upkeep thread: {error}"))?;
+        Ok(Self { recorder, process })
     }
 
     /// The current metrics as Prometheus text.
     pub fn render(&self) -> String {
-        self.process.collect();
-        self.handle.render()
+        metrics::with_local_recorder(self.recorder.as_ref(), || self.process.collect());
+        self.recorder.handle().render()
+    }
+
+    /// Records one finished request.
+    fn record(&self, labels: &[(&'static str, String); 3], elapsed: f64) {
+        metrics::with_local_recorder(self.recorder.as_ref(), || {
+            metrics::counter!(REQUESTS_TOTAL, labels).increment(1);
+            metrics::histogram!(REQUEST_DURATION, labels).record(elapsed);
+        });
     }
 }
 
@@ -102,15 +107,14 @@ impl RequestMetric {
         }
     }
 
-    /// Records the request with the status it ended with.
-    pub fn finish(self, status: axum::http::StatusCode) {
+    /// Records the request, with the status it ended with, in `metrics`.
+    pub fn finish(self, metrics: &Metrics, status: axum::http::StatusCode) {
         let elapsed = self.started.elapsed().as_secs_f64();
         let labels = [
             ("route", self.route),
             ("method", self.method),
             ("status", status.as_u16().to_string()),
         ];
-        metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-        metrics::histogram!(REQUEST_DURATION, &labels).record(elapsed);
+        metrics.record(&labels, elapsed);
     }
 }

@@ -50,7 +50,7 @@ pub(super) async fn adapters(
     }
     let clock = system.clock.clone();
     let (cache, cache_backend) = connect_cache(config, clock.clone()).await?;
-    let metrics = Metrics::install().map_err(StartupError::Metrics)?;
+    let metrics = Metrics::new().map_err(StartupError::Metrics)?;
     let health = HealthChecker::new(database.clone(), cache.clone(), cache_backend);
     let master = load_master_key(config, database.backend())?;
     let sso = SsoCookies::new(

@@ -18,7 +18,7 @@ use tracing::Level;
 use crate::config::Config;
 use crate::http::api_errors::{normalise_api_errors, unknown_api_route};
 use crate::http::device::device_cookie;
-use crate::http::envelope::envelope;
+use crate::http::envelope::{Envelope, envelope};
 use crate::http::maintenance::maintenance_guard;
 use crate::http::rate_limit::limit_requests;
 use crate::http::request_id::RequestId;
@@ -30,6 +30,7 @@ use crate::state::AppState;
 /// The whole HTTP surface with its layers.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    let metrics = state.metrics.clone();
     let (documented, openapi) = routes::documented_parts();
     let openapi = Arc::new(openapi);
     // Unknown routes under /api/v1 answer in the API's format, not the framework's.
@@ -78,8 +79,11 @@ pub fn router(state: AppState) -> Router {
         .layer(trace)
         // Outermost, so the trace span sees the request id and every answer gets the headers.
         .layer(middleware::from_fn_with_state(
-            SecurityHeaders {
-                hsts: config.issuer_is_https(),
+            Envelope {
+                policy: SecurityHeaders {
+                    hsts: config.issuer_is_https(),
+                },
+                metrics,
             },
             envelope,
         ))

@@ -125,29 +125,38 @@ fn migrate_up_down_and_status() {
 #[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = TempDir::new();
-    // Ask the kernel for a free port, then hand it to the server.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut child = castellan(&dir, &["serve"], &[("CASTELLAN_SERVER__BIND", &bind)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let health = format!("http://{bind}/health");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client.get(&health).send().await {
-            assert_eq!(response.text().await.unwrap(), r#"{"status":"ok"}"#);
-            break;
+    // The server takes a port number, not a listener, so a port the kernel called free may be
+    // taken by the time the server binds it: a server that exits before answering gets another.
+    let mut child = 'attempts: {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let bind = format!("127.0.0.1:{port}");
+            let mut child = castellan(&dir, &["serve"], &[("CASTELLAN_SERVER__BIND", &bind)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let client = reqwest::Client::new();
+            let health = format!("http://{bind}/health");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if let Ok(response) = client.get(&health).send().await {
+                    assert_eq!(response.text().await.unwrap(), r#"{"status":"ok"}"#);
+                    break 'attempts child;
+                }
+                assert!(Instant::now() < deadline, "server did not come up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        panic!("the server never came up on a free port");
+    };
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

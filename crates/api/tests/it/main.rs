@@ -1,6 +1,8 @@
 //! Castellan's integration tests, one binary: each module starts the real router on
-//! 127.0.0.1:0 (or the real executable) against SQLite, and against PostgreSQL and Redis when
-//! `DATABASE_URL` and `REDIS_URL` are set.
+//! 127.0.0.1:0 (or the real executable). A test that touches storage runs as `…_embedded`
+//! (SQLite, in-process cache) and `…_production` (PostgreSQL and Redis from `DATABASE_URL` and
+//! `REDIS_URL`); the production and browser tests are ignored unless run with
+//! `--include-ignored`, and then fail without their servers (see `support::on_both_stores!`).
 #![allow(
     clippy::disallowed_methods,
     clippy::disallowed_types,

@@ -5,31 +5,47 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use castellan_api::config::ConnectionUrl;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::support::on_both_stores;
 use crate::support::{Stores, TestServer, config_for};
 
 /// A loopback TCP forwarder that can be taken down (listener closed, every connection cut) and
-/// brought back on the same port.
+/// brought back on the same port. While down, the port stays bound but not listening, so
+/// connections are refused and no other test can take the port in between.
 struct Proxy {
     port: u16,
     target: SocketAddr,
     running: Option<JoinHandle<()>>,
+    held: Option<TcpSocket>,
+}
+
+/// A socket on `port` (0: any) that may share the port with the proxy's other sockets.
+fn shared_socket(port: u16) -> TcpSocket {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap();
+    socket
 }
 
 impl Proxy {
     async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = shared_socket(0).listen(1024).unwrap();
         let port = listener.local_addr().unwrap().port();
         Self {
             port,
             target,
             running: Some(tokio::spawn(forward(listener, target))),
+            held: None,
         }
     }
 
     async fn down(&mut self) {
+        // Held before the listener closes, so the port is never free.
+        self.held = Some(shared_socket(self.port));
         if let Some(task) = self.running.take() {
             task.abort();
             // Waiting for the aborted task guarantees its listener and connections are closed.
@@ -38,7 +54,7 @@ impl Proxy {
     }
 
     async fn up(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let listener = self.held.take().unwrap().listen(1024).unwrap();
         self.running = Some(tokio::spawn(forward(listener, self.target)));
     }
 }
@@ -96,11 +112,9 @@ async fn detailed_until(
     }
 }
 
-#[tokio::test]
+on_both_stores!(production: outages_are_reported_and_recovered_without_restart);
 async fn outages_are_reported_and_recovered_without_restart() {
-    let Some((mut config, dir, postgres)) = config_for(Stores::Production).await else {
-        return;
-    };
+    let (mut config, dir, postgres) = config_for(Stores::Production).await.unwrap();
     let database_url = config.database.url.expose().to_owned();
     let cache_url = config.cache.url.expose().to_owned();
     let mut database_proxy = Proxy::start(target_of(&database_url, 5432)).await;

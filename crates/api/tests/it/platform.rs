@@ -4,11 +4,14 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::support::on_both_stores;
 use crate::support::{PASSWORD, Stores, TempDir, TestServer, access, config_for};
 
-#[tokio::test]
-async fn admins_see_figures_activity_and_the_redacted_configuration() {
-    let server = TestServer::start(Stores::Embedded).await.unwrap();
+on_both_stores!(server:
+    admins_see_figures_activity_and_the_redacted_configuration,
+);
+
+async fn admins_see_figures_activity_and_the_redacted_configuration(server: TestServer) {
     let admin = access(&server.super_admin("root@ops.example").await);
     let user = access(&server.account("user@ops.example").await);
     for path in [
@@ -44,11 +47,9 @@ async fn admins_see_figures_activity_and_the_redacted_configuration() {
     server.stop().await;
 }
 
-#[tokio::test]
+on_both_stores!(production: maintenance_mode_holds_on_every_replica);
 async fn maintenance_mode_holds_on_every_replica() {
-    let Some((mut config, dir, postgres)) = config_for(Stores::Production).await else {
-        return;
-    };
+    let (mut config, dir, postgres) = config_for(Stores::Production).await.unwrap();
     // One issuer, so each replica accepts the other's tokens.
     config.issuer = "http://localhost:8000".to_owned();
     let second_config = config.clone();

@@ -4,18 +4,25 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::support::on_both_stores;
 use crate::support::{Stores, TestServer, config_for};
+
+on_both_stores!(stores:
+    a_client_over_its_budget_gets_429_with_headers,
+    the_sign_in_page_shares_the_sign_in_budget,
+    sign_in_has_a_tighter_budget,
+    allow_listed_clients_are_not_limited,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget,
+    each_account_has_its_own_budget,
+);
 
 fn tight(config: &mut castellan_api::config::Config) {
     config.rate_limit.per_ip_per_minute = 5;
     config.rate_limit.auth_per_ip_per_minute = 2;
 }
 
-#[tokio::test]
-async fn a_client_over_its_budget_gets_429_with_headers() {
-    let server = TestServer::start_with(Stores::Embedded, tight)
-        .await
-        .unwrap();
+async fn a_client_over_its_budget_gets_429_with_headers(stores: Stores) {
+    let server = TestServer::start_with(stores, tight).await.unwrap();
     for expected_remaining in (0..5).rev() {
         let (status, headers, _) = server
             .call(Method::GET, "/api/v1/heartbeat", None, None)
@@ -51,11 +58,8 @@ async fn a_client_over_its_budget_gets_429_with_headers() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_sign_in_page_shares_the_sign_in_budget() {
-    let server = TestServer::start_with(Stores::Embedded, tight)
-        .await
-        .unwrap();
+async fn the_sign_in_page_shares_the_sign_in_budget(stores: Stores) {
+    let server = TestServer::start_with(stores, tight).await.unwrap();
     let browser = crate::oidc_support::Browser::new(&server);
     // Browsing the pages is not limited by the sign-in budget.
     for _ in 0..3 {
@@ -75,11 +79,8 @@ async fn the_sign_in_page_shares_the_sign_in_budget() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sign_in_has_a_tighter_budget() {
-    let server = TestServer::start_with(Stores::Embedded, tight)
-        .await
-        .unwrap();
+async fn sign_in_has_a_tighter_budget(stores: Stores) {
+    let server = TestServer::start_with(stores, tight).await.unwrap();
     let attempt = json!({"email": "nobody@example.com", "password": "whatever"});
     assert_eq!(
         server
@@ -103,9 +104,8 @@ async fn sign_in_has_a_tighter_budget() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn allow_listed_clients_are_not_limited() {
-    let server = TestServer::start_with(Stores::Embedded, |config| {
+async fn allow_listed_clients_are_not_limited(stores: Stores) {
+    let server = TestServer::start_with(stores, |config| {
         tight(config);
         config.rate_limit.allow_list = vec!["127.0.0.1".parse().unwrap()];
     })
@@ -121,9 +121,8 @@ async fn allow_listed_clients_are_not_limited() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
-    let server = TestServer::start_with(Stores::Embedded, |config| {
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(stores: Stores) {
+    let server = TestServer::start_with(stores, |config| {
         tight(config);
         config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
@@ -146,11 +145,9 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     server.stop().await;
 }
 
-#[tokio::test]
+on_both_stores!(production: replicas_share_one_budget_through_redis);
 async fn replicas_share_one_budget_through_redis() {
-    let Some((mut config, dir, postgres)) = config_for(Stores::Production).await else {
-        return;
-    };
+    let (mut config, dir, postgres) = config_for(Stores::Production).await.unwrap();
     tight(&mut config);
     let second_config = config.clone();
     let first = TestServer::start_config(config, dir, postgres).await;
@@ -176,9 +173,8 @@ async fn replicas_share_one_budget_through_redis() {
     first.stop().await;
 }
 
-#[tokio::test]
-async fn each_account_has_its_own_budget() {
-    let server = TestServer::start_with(Stores::Embedded, |config| {
+async fn each_account_has_its_own_budget(stores: Stores) {
+    let server = TestServer::start_with(stores, |config| {
         config.rate_limit.per_account_per_minute = 3;
     })
     .await

@@ -82,6 +82,22 @@ pub async fn config_for(stores: Stores) -> Option<(Config, TempDir, Option<TestP
     Some((config, dir, postgres))
 }
 
+/// A loopback port held without listening: connections to it are refused (a server that is
+/// down), yet no other test can bind it, until `listen` turns it into the listener.
+pub fn held_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
+}
+
+/// The body of a setup call's answer, failing unless it succeeded (2xx), so a broken step is
+/// reported where it happens rather than by a later, misleading assertion.
+pub fn succeeded((status, body): (u16, serde_json::Value)) -> serde_json::Value {
+    assert!((200..300).contains(&status), "{status}: {body}");
+    body
+}
+
 /// A running server and a client for it.
 #[derive(Debug)]
 pub struct TestServer {
@@ -280,6 +296,12 @@ impl TestServer {
 }
 
 /// Every store combination available here: embedded always, production when configured.
+/// Prefer [`on_both_stores!`], which makes the production half a test of its own that says
+/// "ignored" when it does not run.
+#[allow(
+    dead_code,
+    reason = "kept for tests that loop over the stores themselves"
+)]
 pub async fn servers() -> Vec<TestServer> {
     let mut all = vec![TestServer::start(Stores::Embedded).await.unwrap()];
     if let Some(production) = TestServer::start(Stores::Production).await {
@@ -287,3 +309,73 @@ pub async fn servers() -> Vec<TestServer> {
     }
     all
 }
+
+/// Generates `<name>_embedded` and `<name>_production` tests from one async body per name.
+/// `on_both_stores!(server: a, b)` starts a default server and calls `a(server)`;
+/// `on_both_stores!(stores: a, b)` calls `a(stores)`, for a body that configures and starts its
+/// own servers; `on_both_stores!(browser: a)` does the same for a body that drives Chromium
+/// (both halves ignored); `on_both_stores!(production: a)` makes only `a_production`, for a body
+/// that needs several replicas sharing PostgreSQL and Redis. Production tests are ignored, so a plain
+/// `cargo test` counts them as such; run with `--include-ignored` (as `make ci` does), they fail
+/// unless `DATABASE_URL` and `REDIS_URL` are set.
+macro_rules! on_both_stores {
+    (server: $($name:ident),+ $(,)?) => {$(
+        castellan_persistence::testing::paste! {
+            #[tokio::test]
+            async fn [<$name _embedded>]() {
+                let stores = $crate::support::Stores::Embedded;
+                $name($crate::support::TestServer::start(stores).await.unwrap()).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs DATABASE_URL and REDIS_URL (make ci)"]
+            async fn [<$name _production>]() {
+                castellan_persistence::testing::require_backends();
+                let stores = $crate::support::Stores::Production;
+                $name($crate::support::TestServer::start(stores).await.unwrap()).await;
+            }
+        }
+    )+};
+    (stores: $($name:ident),+ $(,)?) => {$(
+        castellan_persistence::testing::paste! {
+            #[tokio::test]
+            async fn [<$name _embedded>]() {
+                $name($crate::support::Stores::Embedded).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs DATABASE_URL and REDIS_URL (make ci)"]
+            async fn [<$name _production>]() {
+                castellan_persistence::testing::require_backends();
+                $name($crate::support::Stores::Production).await;
+            }
+        }
+    )+};
+    (browser: $($name:ident),+ $(,)?) => {$(
+        castellan_persistence::testing::paste! {
+            #[tokio::test]
+            #[ignore = "needs chromium + chromedriver"]
+            async fn [<$name _embedded>]() {
+                $name($crate::support::Stores::Embedded).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs chromium + chromedriver, DATABASE_URL and REDIS_URL (make ci)"]
+            async fn [<$name _production>]() {
+                castellan_persistence::testing::require_backends();
+                $name($crate::support::Stores::Production).await;
+            }
+        }
+    )+};
+    (production: $($name:ident),+ $(,)?) => {$(
+        castellan_persistence::testing::paste! {
+            #[tokio::test]
+            #[ignore = "needs DATABASE_URL and REDIS_URL (make ci)"]
+            async fn [<$name _production>]() {
+                castellan_persistence::testing::require_backends();
+                $name().await;
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_stores;

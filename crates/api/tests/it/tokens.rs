@@ -13,7 +13,12 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::support::{Stores, TestServer, access, config_for, servers};
+use crate::support::on_both_stores;
+use crate::support::{Stores, TestServer, access, config_for};
+
+on_both_stores!(server:
+    access_tokens_verify_from_the_jwks_across_a_rotation,
+);
 
 /// Verifies `token` using only the JWKS document the server publishes.
 pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
@@ -46,126 +51,121 @@ pub async fn verify_with_jwks_for(server: &TestServer, token: &str, audience: &s
         .claims
 }
 
-#[tokio::test]
-async fn access_tokens_verify_from_the_jwks_across_a_rotation() {
-    for server in servers().await {
-        let before = server.account("jwks@example.com").await;
-        let claims = verify_with_jwks(&server, &access(&before)).await;
-        for claim in [
-            "iss",
-            "sub",
-            "aud",
-            "exp",
-            "iat",
-            "nbf",
-            "jti",
-            "client_id",
-            "scope",
-            "sid",
-        ] {
-            assert!(!claims[claim].is_null(), "{claim} missing from {claims}");
-        }
-        assert_eq!(claims["sub"], before["user"]["id"]);
-        assert_eq!(claims["amr"], json!(["pwd"]));
-        assert_eq!(
-            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-            900
-        );
+async fn access_tokens_verify_from_the_jwks_across_a_rotation(server: TestServer) {
+    let before = server.account("jwks@example.com").await;
+    let claims = verify_with_jwks(&server, &access(&before)).await;
+    for claim in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "client_id",
+        "scope",
+        "sid",
+    ] {
+        assert!(!claims[claim].is_null(), "{claim} missing from {claims}");
+    }
+    assert_eq!(claims["sub"], before["user"]["id"]);
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
 
-        let jwks: Value = server
-            .client
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .await
+    let jwks: Value = server
+        .client
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rsa = |jwks: &Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let rsa = |jwks: &Value| -> Vec<String> {
-            jwks["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|k| k["alg"] == "RS256")
-                .map(|k| k["kid"].as_str().unwrap().to_owned())
-                .collect()
+            .iter()
+            .filter(|k| k["alg"] == "RS256")
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let kids = rsa(&jwks);
+    assert_eq!(kids.len(), 2, "active and next: {jwks}");
+    for key in jwks["keys"].as_array().unwrap() {
+        let expected = match key["alg"].as_str().unwrap() {
+            "RS256" => json!("RSA"),
+            "ES256" => json!("EC"),
+            "EdDSA" => json!("OKP"),
+            other => panic!("unexpected algorithm {other}"),
         };
-        let kids = rsa(&jwks);
-        assert_eq!(kids.len(), 2, "active and next: {jwks}");
-        for key in jwks["keys"].as_array().unwrap() {
-            let expected = match key["alg"].as_str().unwrap() {
-                "RS256" => json!("RSA"),
-                "ES256" => json!("EC"),
-                "EdDSA" => json!("OKP"),
-                other => panic!("unexpected algorithm {other}"),
-            };
-            assert_eq!((&key["kty"], &key["use"]), (&expected, &json!("sig")));
-            assert!(key.get("d").is_none(), "private material published: {key}");
-        }
-        assert_eq!(
-            jwks["keys"].as_array().unwrap().len(),
-            6,
-            "three algorithms: {jwks}"
-        );
-        let old_kid = jsonwebtoken::decode_header(access(&before))
+        assert_eq!((&key["kty"], &key["use"]), (&expected, &json!("sig")));
+        assert!(key.get("d").is_none(), "private material published: {key}");
+    }
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        6,
+        "three algorithms: {jwks}"
+    );
+    let old_kid = jsonwebtoken::decode_header(access(&before))
+        .unwrap()
+        .kid
+        .unwrap();
+    assert_eq!(old_kid, kids[0], "the active key is listed first");
+
+    let promoted = server
+        .state
+        .keys
+        .rotate(&RequestContext::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        promoted, kids[1],
+        "the pre-published next key becomes active"
+    );
+
+    // The old token still verifies, from the new JWKS alone, and is still accepted.
+    verify_with_jwks(&server, &access(&before)).await;
+    assert_eq!(
+        server.get_as("/api/v1/auth/me", &access(&before)).await.0,
+        200
+    );
+    let jwks: Value = server
+        .client
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rsa(&jwks).len(), 3, "active, next and retired: {jwks}");
+
+    let after = server
+        .sign_in("jwks@example.com", crate::support::PASSWORD)
+        .await;
+    assert_eq!(
+        jsonwebtoken::decode_header(access(&after))
             .unwrap()
             .kid
-            .unwrap();
-        assert_eq!(old_kid, kids[0], "the active key is listed first");
+            .unwrap(),
+        promoted
+    );
+    verify_with_jwks(&server, &access(&after)).await;
 
-        let promoted = server
-            .state
-            .keys
-            .rotate(&RequestContext::default())
-            .await
-            .unwrap();
-        assert_eq!(
-            promoted, kids[1],
-            "the pre-published next key becomes active"
-        );
-
-        // The old token still verifies, from the new JWKS alone, and is still accepted.
-        verify_with_jwks(&server, &access(&before)).await;
-        assert_eq!(
-            server.get_as("/api/v1/auth/me", &access(&before)).await.0,
-            200
-        );
-        let jwks: Value = server
-            .client
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(rsa(&jwks).len(), 3, "active, next and retired: {jwks}");
-
-        let after = server
-            .sign_in("jwks@example.com", crate::support::PASSWORD)
-            .await;
-        assert_eq!(
-            jsonwebtoken::decode_header(access(&after))
-                .unwrap()
-                .kid
-                .unwrap(),
-            promoted
-        );
-        verify_with_jwks(&server, &access(&after)).await;
-
-        // A token whose signature does not match is refused.
-        let mut forged = access(&after);
-        forged.replace_range(forged.len() - 4.., "AAAA");
-        assert_eq!(server.get_as("/api/v1/auth/me", &forged).await.0, 401);
-        server.stop().await;
-    }
+    // A token whose signature does not match is refused.
+    let mut forged = access(&after);
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert_eq!(server.get_as("/api/v1/auth/me", &forged).await.0, 401);
+    server.stop().await;
 }
 
-#[tokio::test]
+on_both_stores!(production: replicas_rotating_together_make_exactly_one_new_key);
 async fn replicas_rotating_together_make_exactly_one_new_key() {
-    let Some((config, _dir, postgres)) = config_for(Stores::Production).await else {
-        return;
-    };
+    let (config, _dir, postgres) = config_for(Stores::Production).await.unwrap();
     let postgres = postgres.unwrap();
     let database = Database::connect(&postgres.url, &DatabaseOptions::default())
         .await

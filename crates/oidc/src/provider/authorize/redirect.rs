@@ -24,6 +24,10 @@ pub(in crate::provider) struct CodeRecord {
     pub claims: Option<Value>,
     #[serde(default)]
     pub organization: Option<OrganizationId>,
+    /// When the code lapses by the provider's clock; the store's own expiry runs on its clock
+    /// (Redis's), which is not the one the provider answers to.
+    #[serde(default)]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `redirect_uri` with `params` added to its query.
@@ -93,6 +97,9 @@ impl OidcProvider {
                 .chosen_organization
                 .filter(|chosen| chosen.user == session.user_id)
                 .map(|chosen| chosen.id),
+            expires_at: chrono::Duration::from_std(self.settings.code_lifetime)
+                .ok()
+                .and_then(|lifetime| self.now().checked_add_signed(lifetime)),
         };
         let bytes = serde_json::to_vec(&grant)
             .map_err(|error| castellan_domain::DomainError::caused("encoding a code", error))?;

@@ -57,6 +57,11 @@ impl Grant for AuthorizationCodeGrant {
         };
         let record: CodeRecord = serde_json::from_slice(&bytes)
             .map_err(|error| DomainError::caused("stored code", error))?;
+        if record.expires_at.is_some_and(|at| provider.now() >= at) {
+            return Err(OAuthError::invalid_grant(
+                "the code is invalid, expired or already used",
+            ));
+        }
         if record.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "the code was issued to another client",
