@@ -89,25 +89,24 @@ impl AccountService {
         })
     }
 
-    /// Revokes the grant a refresh token of `client_id` belongs to; false when the token is
-    /// unknown or another client's (RFC 7009 answers alike either way).
+    /// Revokes the grant a refresh token of `client_id` belongs to and names it; `None` when
+    /// the token is unknown or another client's (RFC 7009 answers alike either way).
     pub async fn revoke_refresh_grant(
         &self,
         refresh_token: &str,
         client_id: &str,
-    ) -> Result<bool, DomainError> {
+    ) -> Result<Option<Uuid>, DomainError> {
         let Some(record) = self.find_refresh(refresh_token).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if record.client_id.as_deref() != Some(client_id) {
-            return Ok(false);
+            return Ok(None);
         }
-        Ok(self
-            .ports
+        self.ports
             .refresh_tokens
             .revoke_grant(record.grant_id)
-            .await?
-            > 0)
+            .await?;
+        Ok(Some(record.grant_id))
     }
 
     /// Revokes every refresh token a client holds for a user (consent withdrawn).

@@ -48,6 +48,10 @@ pub struct ClientAccessClaims {
     /// The user's effective permissions in that organization.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
+    /// The refresh grant the token was issued under: revoking the grant's refresh token
+    /// ends the grant's access tokens too (RFC 7009 section 2.1).
+    #[serde(default, rename = "gid", skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<uuid::Uuid>,
 }
 
 impl ClientAccessClaims {

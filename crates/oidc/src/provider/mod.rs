@@ -219,8 +219,20 @@ impl OidcProvider {
         Ok(())
     }
 
-    /// Verifies an access token Castellan issued and checks that neither it nor its session
-    /// was revoked.
+    /// Ends every access token issued under a refresh grant (its refresh token was revoked,
+    /// or its code replayed), for as long as any of them could still live.
+    async fn deny_grant(&self, grant_id: uuid::Uuid) -> Result<(), DomainError> {
+        let ttl =
+            Duration::from_secs(castellan_domain::client::MAX_ACCESS_TOKEN_LIFETIME_SECS + 60);
+        self.ports
+            .kv
+            .set(&format!("revoked-grant:{grant_id}"), b"1", Some(ttl))
+            .await?;
+        Ok(())
+    }
+
+    /// Verifies an access token Castellan issued and checks that neither it, its refresh
+    /// grant nor its session was revoked.
     pub async fn verify_access_token(
         &self,
         token: &str,
@@ -232,6 +244,16 @@ impl OidcProvider {
             .get(&format!("revoked-jti:{}", claims.jti))
             .await?
             .is_some()
+        {
+            return Err(DomainError::InvalidToken);
+        }
+        if let Some(grant_id) = claims.grant_id
+            && self
+                .ports
+                .kv
+                .get(&format!("revoked-grant:{grant_id}"))
+                .await?
+                .is_some()
         {
             return Err(DomainError::InvalidToken);
         }

@@ -117,6 +117,7 @@ async fn code_replayed(
     provider.deny_token(&used.jti, used.exp).await?;
     if let Some(grant_id) = used.grant_id {
         provider.ports.accounts.revoke_grant(grant_id).await?;
+        provider.deny_grant(grant_id).await?;
     }
     provider
         .ports

@@ -43,7 +43,15 @@ impl Grant for ClientCredentialsGrant {
             None => allowed,
         };
         let access = provider
-            .mint_access(client, &client.client_id, &scope, None, Vec::new(), None)
+            .mint_access(
+                client,
+                &client.client_id,
+                &scope,
+                None,
+                Vec::new(),
+                None,
+                None,
+            )
             .await?;
         Ok(TokenResponse {
             access_token: access.token,

@@ -101,6 +101,7 @@ impl OidcProvider {
         session: Option<&Session>,
         userinfo_claims: Vec<String>,
         organization: Option<&OrgClaims>,
+        grant_id: Option<Uuid>,
     ) -> Result<MintedAccess, OAuthError> {
         let now = self.now().timestamp();
         let lifetime = self.access_lifetime(client);
@@ -126,6 +127,7 @@ impl OidcProvider {
             permissions: organization
                 .map(|org| org.permissions.clone())
                 .unwrap_or_default(),
+            grant_id,
         };
         let token = self.ports.tokens.sign(&claims, "at+jwt").await?;
         Ok(MintedAccess {
@@ -173,13 +175,13 @@ impl OidcProvider {
 
     /// Access token, ID token (with `openid`) and refresh token (with `offline_access` and the
     /// refresh grant) for `user` in `session`. `rotated` is the refresh token a refresh grant
-    /// just issued.
+    /// just issued, with the grant it belongs to.
     pub(in crate::provider) async fn user_tokens(
         &self,
         grant: UserGrant<'_>,
         session: &Session,
         user: &User,
-        rotated: Option<RefreshToken>,
+        rotated: Option<(RefreshToken, Uuid)>,
     ) -> Result<UserTokens, OAuthError> {
         let UserGrant {
             client,
@@ -192,6 +194,30 @@ impl OidcProvider {
             Some(id) => Some(self.organization_claims(id, session).await?),
             None => None,
         };
+        // The refresh grant comes first, so the access token can name it.
+        let wants_refresh =
+            scope.contains("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
+        let (refresh_token, grant_id, opened) = match rotated {
+            Some((token, grant_id)) => (Some(token), Some(grant_id), None),
+            None if wants_refresh => {
+                let (token, grant_id) = self
+                    .ports
+                    .accounts
+                    .issue_client_refresh(
+                        session,
+                        &client.client_id,
+                        &scope.to_string(),
+                        grant_organization,
+                    )
+                    .await?;
+                (
+                    Some(RefreshToken::new(token)),
+                    Some(grant_id),
+                    Some(grant_id),
+                )
+            }
+            None => (None, None, None),
+        };
         let access = self
             .mint_access(
                 client,
@@ -200,6 +226,7 @@ impl OidcProvider {
                 Some(session),
                 requested_claims(claims, "userinfo"),
                 organization.as_ref(),
+                grant_id,
             )
             .await?;
         let id_token = if scope.contains("openid") {
@@ -214,29 +241,10 @@ impl OidcProvider {
         } else {
             None
         };
-        let wants_refresh =
-            scope.contains("offline_access") && client.metadata.allows(GRANT_REFRESH_TOKEN);
-        let (refresh_token, grant_id) = match rotated {
-            Some(token) => (Some(token), None),
-            None if wants_refresh => {
-                let (token, grant_id) = self
-                    .ports
-                    .accounts
-                    .issue_client_refresh(
-                        session,
-                        &client.client_id,
-                        &scope.to_string(),
-                        grant_organization,
-                    )
-                    .await?;
-                (Some(RefreshToken::new(token)), Some(grant_id))
-            }
-            None => (None, None),
-        };
         Ok(UserTokens {
             access_jti: access.jti,
             access_exp: access.exp,
-            grant_id,
+            grant_id: opened,
             response: TokenResponse {
                 access_token: access.token,
                 token_type: "Bearer",

@@ -69,7 +69,7 @@ impl Grant for RefreshTokenGrant {
                 },
                 &exchange.session,
                 &exchange.user,
-                Some(RefreshToken::new(exchange.token)),
+                Some((RefreshToken::new(exchange.token), exchange.record.grant_id)),
             )
             .await?
             .response;
