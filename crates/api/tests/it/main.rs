@@ -17,6 +17,7 @@ mod client_flows;
 mod compliance;
 mod mail;
 mod mfa;
+mod oauth_attacks;
 mod oidc;
 mod oidc_support;
 mod openapi;

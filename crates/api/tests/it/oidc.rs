@@ -1333,6 +1333,7 @@ async fn back_channel_logout_reaches_every_client_of_the_session() {
                     &[
                         ("response_type", "code"),
                         ("client_id", id),
+                        ("redirect_uri", CALLBACK),
                         ("scope", "openid"),
                         ("code_challenge", &challenge),
                         ("code_challenge_method", "S256"),
@@ -1382,6 +1383,7 @@ async fn back_channel_logout_reaches_every_client_of_the_session() {
                     &[
                         ("response_type", "code"),
                         ("client_id", id),
+                        ("redirect_uri", CALLBACK),
                         ("scope", "openid"),
                         ("code_challenge", &challenge),
                         ("code_challenge_method", "S256"),
