@@ -43,15 +43,7 @@ impl Grant for ClientCredentialsGrant {
             None => allowed,
         };
         let access = provider
-            .mint_access(
-                client,
-                &client.client_id,
-                &scope,
-                None,
-                Vec::new(),
-                None,
-                None,
-            )
+            .mint_access(client, &client.client_id, &scope, None, Vec::new(), None)
             .await?;
         Ok(TokenResponse {
             access_token: access.token,

@@ -92,17 +92,21 @@ fn at_hash(access_token: &str, algorithm: &str) -> String {
 
 impl OidcProvider {
     /// Signs an access token for `client` about `subject`, within `session` when a user
-    /// signed in, scoped to `organization` when one was chosen.
+    /// signed in (with the refresh grant it belongs to, when there is one), scoped to
+    /// `organization` when one was chosen.
     pub(in crate::provider) async fn mint_access(
         &self,
         client: &OAuthClient,
         subject: &str,
         scope: &Scope,
-        session: Option<&Session>,
+        session: Option<(&Session, Option<Uuid>)>,
         userinfo_claims: Vec<String>,
         organization: Option<&OrgClaims>,
-        grant_id: Option<Uuid>,
     ) -> Result<MintedAccess, OAuthError> {
+        let (session, grant_id) = match session {
+            Some((session, grant_id)) => (Some(session), grant_id),
+            None => (None, None),
+        };
         let now = self.now().timestamp();
         let lifetime = self.access_lifetime(client);
         let exp = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
@@ -223,10 +227,9 @@ impl OidcProvider {
                 client,
                 &user.id.to_string(),
                 scope,
-                Some(session),
+                Some((session, grant_id)),
                 requested_claims(claims, "userinfo"),
                 organization.as_ref(),
-                grant_id,
             )
             .await?;
         let id_token = if scope.contains("openid") {
