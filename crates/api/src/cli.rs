@@ -102,6 +102,9 @@ pub struct CreateClientArgs {
     /// Require pushed authorization requests (RFC 9126).
     #[arg(long)]
     pub require_par: bool,
+    /// A resource server that may introspect tokens issued to other clients.
+    #[arg(long)]
+    pub introspect_any_token: bool,
     /// Back-Channel Logout URI.
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
@@ -136,6 +139,7 @@ impl CreateClientArgs {
         }
         metadata.first_party = self.first_party;
         metadata.require_pushed_authorization_requests = self.require_par;
+        metadata.introspect_any_token = self.introspect_any_token;
         metadata.backchannel_logout_uri = self.backchannel_logout_uri;
         Ok(metadata)
     }

@@ -84,6 +84,9 @@ pub const MAX_ACCESS_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// The longest refresh-token reuse leeway a client may have (seconds).
 pub const MAX_REFRESH_REUSE_LEEWAY_SECS: u64 = 300;
 
+/// The most contacts a client may list.
+pub const MAX_CONTACTS: usize = 10;
+
 /// Signing algorithms ID tokens can be asked for.
 pub const ID_TOKEN_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
@@ -155,6 +158,32 @@ pub struct ClientMetadata {
     /// How ID tokens are signed.
     #[serde(default = "default_alg")]
     pub id_token_signed_response_alg: String,
+    /// A resource server allowed to introspect tokens issued to other clients (RFC 7662
+    /// section 4); without it a client learns only about its own tokens.
+    #[serde(default)]
+    pub introspect_any_token: bool,
+    /// OpenID Connect Registration `require_auth_time`: the ID token always carries
+    /// `auth_time` (Castellan includes it for every client, so this is kept as registered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_auth_time: bool,
+    /// OpenID Connect Registration `default_max_age`: the `max_age` of a request without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_age: Option<u64>,
+    /// The client's home page (RFC 7591 `client_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// The client's logo (RFC 7591 `logo_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// The client's terms of service (RFC 7591 `tos_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// The client's privacy policy (RFC 7591 `policy_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    /// Who runs the client (RFC 7591 `contacts`, usually e-mail addresses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
 }
 
 impl ClientMetadata {
@@ -176,6 +205,14 @@ impl ClientMetadata {
             jwks: None,
             jwks_uri: None,
             id_token_signed_response_alg: default_alg(),
+            introspect_any_token: false,
+            require_auth_time: false,
+            default_max_age: None,
+            client_uri: None,
+            logo_uri: None,
+            tos_uri: None,
+            policy_uri: None,
+            contacts: Vec::new(),
         }
     }
 
@@ -269,6 +306,26 @@ impl ClientMetadata {
                 format!("supported: {}", ID_TOKEN_ALGORITHMS.join(", ")),
             ));
         }
+        for (field, uri) in [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("tos_uri", &self.tos_uri),
+            ("policy_uri", &self.policy_uri),
+        ] {
+            if let Some(uri) = uri {
+                check_absolute(uri).map_err(invalid(field))?;
+            }
+        }
+        if self.contacts.len() > MAX_CONTACTS
+            || self.contacts.iter().any(|contact| {
+                contact.is_empty() || contact.len() > 320 || contact.chars().any(char::is_control)
+            })
+        {
+            return Err(DomainError::invalid(
+                "contacts",
+                format!("at most {MAX_CONTACTS} printable entries of up to 320 characters"),
+            ));
+        }
         if self
             .access_token_lifetime_secs
             .is_some_and(|secs| secs == 0 || secs > MAX_ACCESS_TOKEN_LIFETIME_SECS)
@@ -308,12 +365,14 @@ impl ClientMetadata {
         Scope::parse(&self.scope)
     }
 
-    /// True when `redirect_uri` is registered: exact match, except that a loopback IP
-    /// redirect (RFC 8252 section 7.3) may use any port.
+    /// True when `redirect_uri` is registered: exact match, except that a public (native)
+    /// client's loopback IP redirect (RFC 8252 section 7.3) may use any port. A confidential
+    /// client runs on a server with a fixed address, so it gets exact matching only.
     pub fn accepts_redirect_uri(&self, redirect_uri: &str) -> bool {
-        self.redirect_uris
-            .iter()
-            .any(|registered| redirect_matches(registered, redirect_uri))
+        let native = self.is_public();
+        self.redirect_uris.iter().any(|registered| {
+            registered == redirect_uri || (native && redirect_matches(registered, redirect_uri))
+        })
     }
 
     /// The redirect URI a request named, parsed, when it is registered (as
@@ -514,6 +573,18 @@ mod tests {
     }
 
     #[test]
+    fn confidential_clients_get_no_loopback_port_freedom() {
+        let client = ClientMetadata {
+            redirect_uris: vec!["http://127.0.0.1:9/cb".to_owned()],
+            ..ClientMetadata::named("Server on loopback")
+        };
+        client.validate().unwrap();
+        assert!(client.accepts_redirect_uri("http://127.0.0.1:9/cb"));
+        assert!(!client.accepts_redirect_uri("http://127.0.0.1:10/cb"));
+        assert!(!client.accepts_redirect_uri("http://127.0.0.1/cb"));
+    }
+
+    #[test]
     fn metadata_rules_name_their_field() {
         let field_of = |metadata: ClientMetadata| match metadata.validate() {
             Err(DomainError::Validation { field, .. }) => field,
@@ -542,6 +613,12 @@ mod tests {
         let mut bad = web_client();
         bad.token_endpoint_auth_method = ClientAuthMethod::PrivateKeyJwt;
         assert_eq!(field_of(bad), "jwks");
+        let mut bad = web_client();
+        bad.logo_uri = Some("not a uri".to_owned());
+        assert_eq!(field_of(bad), "logo_uri");
+        let mut bad = web_client();
+        bad.contacts = vec!["ops@example.com\nBcc: x".to_owned()];
+        assert_eq!(field_of(bad), "contacts");
         let mut bad = web_client();
         bad.access_token_lifetime_secs = Some(MAX_ACCESS_TOKEN_LIFETIME_SECS + 1);
         assert_eq!(field_of(bad), "access_token_lifetime_secs");

@@ -20,6 +20,7 @@ mod compliance;
 mod device_lockout;
 mod mail;
 mod mfa;
+mod oauth_attacks;
 mod oidc;
 mod oidc_support;
 mod openapi;

@@ -1339,6 +1339,7 @@ async fn back_channel_logout_reaches_every_client_of_the_session(stores: Stores)
                 &[
                     ("response_type", "code"),
                     ("client_id", id),
+                    ("redirect_uri", CALLBACK),
                     ("scope", "openid"),
                     ("code_challenge", &challenge),
                     ("code_challenge_method", "S256"),
@@ -1375,6 +1376,7 @@ async fn back_channel_logout_reaches_every_client_of_the_session(stores: Stores)
                 &[
                     ("response_type", "code"),
                     ("client_id", id),
+                    ("redirect_uri", CALLBACK),
                     ("scope", "openid"),
                     ("code_challenge", &challenge),
                     ("code_challenge_method", "S256"),

@@ -145,21 +145,21 @@ impl SessionService {
     }
 
     /// Revokes the grant a refresh token of `client_id` belongs to, with the access tokens it
-    /// issued (RFC 7009 §2.1); false when the token is unknown or another client's (RFC 7009
-    /// answers alike either way).
+    /// issued (RFC 7009 §2.1), and names it; `None` when the token is unknown or another
+    /// client's (RFC 7009 answers alike either way).
     pub async fn revoke_refresh_grant(
         &self,
         refresh_token: &str,
         client_id: &str,
-    ) -> Result<bool, DomainError> {
+    ) -> Result<Option<Uuid>, DomainError> {
         let Some(record) = self.find_refresh(refresh_token).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if record.client_id.as_deref() != Some(client_id) {
-            return Ok(false);
+            return Ok(None);
         }
         self.revoke_grant(record.grant_id).await?;
-        Ok(true)
+        Ok(Some(record.grant_id))
     }
 
     /// Revokes every refresh token a client holds for a user (consent withdrawn).

@@ -30,10 +30,6 @@ pub struct ClientAccessClaims {
     /// The session, when a user signed in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
-    /// The refresh grant (token family) it was issued under, so that revoking the family
-    /// refuses it too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_id: Option<uuid::Uuid>,
     /// When the user authenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
@@ -52,6 +48,11 @@ pub struct ClientAccessClaims {
     /// The user's effective permissions in that organization.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
+    /// The refresh grant (token family) the token was issued under: revoking the family (its
+    /// refresh token revoked or reused, its code replayed) ends the grant's access tokens too
+    /// (RFC 7009 section 2.1, RFC 9700 section 4.14.2).
+    #[serde(default, rename = "gid", skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<uuid::Uuid>,
 }
 
 impl ClientAccessClaims {

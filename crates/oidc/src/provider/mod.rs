@@ -214,8 +214,8 @@ impl OidcProvider {
         Ok(())
     }
 
-    /// Verifies an access token Castellan issued and checks that neither it nor its session
-    /// was revoked.
+    /// Verifies an access token Castellan issued and checks that neither it, its refresh
+    /// grant nor its session was revoked.
     pub async fn verify_access_token(
         &self,
         token: &str,

@@ -53,7 +53,8 @@ impl OidcProvider {
     }
 
     /// Introspects an access or refresh token for an authenticated confidential client.
-    /// Refresh tokens are described only to the client they were issued to.
+    /// Access tokens are described to the client they were issued to (or name as audience)
+    /// and to clients allowed `introspect_any_token`; refresh tokens only to their client.
     pub async fn introspect(
         &self,
         client: &OAuthClient,
@@ -66,18 +67,24 @@ impl OidcProvider {
         let looks_like_jwt = token.split('.').count() == 3;
         if looks_like_jwt && hint != Some("refresh_token") {
             return Ok(match self.verify_access_token(token).await {
-                Ok(claims) => {
+                // A client learns about its own tokens only, unless it is a resource server
+                // allowed to introspect any (RFC 7662 section 4).
+                Ok(claims)
+                    if claims.client_id == client.client_id
+                        || claims.aud == client.client_id
+                        || client.metadata.introspect_any_token =>
+                {
                     let mut answer = match serde_json::to_value(&claims) {
                         Ok(Value::Object(map)) => map,
                         _ => Map::new(),
                     };
                     answer.remove("userinfo_claims");
-                    answer.remove("grant_id");
+                    answer.remove("gid");
                     answer.insert("active".into(), true.into());
                     answer.insert("token_type".into(), "Bearer".into());
                     answer
                 }
-                Err(_) => inactive(),
+                _ => inactive(),
             });
         }
         let Some((record, session)) = self.ports.accounts.inspect_refresh(token).await? else {
@@ -127,7 +134,9 @@ impl OidcProvider {
             .accounts
             .revoke_refresh_grant(token, &client.client_id)
             .await?
+            .is_some()
         {
+            // The grant's access tokens end with it (RFC 7009 section 2.1).
             Some("refresh token".to_owned())
         } else {
             None

@@ -3,6 +3,7 @@
 //! `application/x-www-form-urlencoded` with no repeated parameter (RFC 6749 section 3);
 //! errors are RFC 6749 JSON; every answer is `Cache-Control: no-store`.
 
+mod registration;
 pub mod wellknown;
 
 use std::sync::Arc;
@@ -10,20 +11,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use castellan_domain::{
-    AccessToken, ClientMetadata, ClientSecret, DomainError, IssuedClient, OAuthClient, OneTimeCode,
-};
+use castellan_domain::{ClientSecret, DomainError, IssuedClient, OAuthClient, OneTimeCode};
 use castellan_oidc::provider::{
     AuthorizationParams, ClientCredentials, DeviceRequest, OAuthError, OAuthErrorCode, TokenRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::error::{OAuthFailure, no_store};
 use crate::extract::OAuthForm;
@@ -40,12 +38,12 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/revoke", post(revoke))
         .route("/oauth2/device_authorization", post(device_authorization))
         .route("/oauth2/par", post(par))
-        .route("/oauth2/register", post(register))
+        .route("/oauth2/register", post(registration::register))
         .route(
             "/oauth2/register/{client_id}",
-            get(read_registration)
-                .put(update_registration)
-                .delete(delete_registration),
+            get(registration::read_registration)
+                .put(registration::update_registration)
+                .delete(registration::delete_registration),
         )
 }
 
@@ -251,158 +249,4 @@ pub(crate) fn stored_client_document(state: &AppState, client: OAuthClient) -> V
             registration_access_token: None,
         },
     )
-}
-
-fn registration_error(error: DomainError) -> OAuthFailure {
-    match error {
-        DomainError::Validation { field, message } => {
-            let code = if field.contains("redirect_uri") {
-                OAuthErrorCode::InvalidRedirectUri
-            } else {
-                OAuthErrorCode::InvalidClientMetadata
-            };
-            OAuthError::new(code, format!("{field}: {message}")).into()
-        }
-        other => other.into(),
-    }
-}
-
-fn metadata_from(body: &[u8]) -> Result<ClientMetadata, OAuthFailure> {
-    let mut value: Value = serde_json::from_slice(body).map_err(|_| {
-        OAuthError::new(
-            OAuthErrorCode::InvalidClientMetadata,
-            "the body must be a JSON object of client metadata",
-        )
-    })?;
-    // Fields a client may send back from an earlier answer but cannot set, and Castellan's
-    // own settings, which only an administrator grants.
-    if let Some(map) = value.as_object_mut() {
-        for readonly in [
-            "client_id",
-            "client_secret",
-            "client_id_issued_at",
-            "client_secret_expires_at",
-            "registration_access_token",
-            "registration_client_uri",
-            "first_party",
-            "access_token_lifetime_secs",
-            "refresh_reuse_leeway_secs",
-        ] {
-            map.remove(readonly);
-        }
-    }
-    serde_json::from_value(value).map_err(|error| {
-        OAuthError::new(OAuthErrorCode::InvalidClientMetadata, error.to_string()).into()
-    })
-}
-
-/// Dynamic registration (RFC 7591), when enabled; with an initial access token configured,
-/// the request must present it as a bearer token.
-async fn register(
-    State(state): State<AppState>,
-    Client(context): Client,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, OAuthFailure> {
-    if !state.config.oidc.dynamic_registration {
-        return Err(OAuthError::new(
-            OAuthErrorCode::AccessDenied,
-            "dynamic client registration is disabled",
-        )
-        .into());
-    }
-    if let Some(expected) = &state.config.oidc.registration_token {
-        let presented = bearer_from_headers(&headers).unwrap_or_default();
-        if !bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidToken,
-                "a valid initial access token is required",
-            )
-            .into());
-        }
-    }
-    let metadata = metadata_from(&body)?;
-    let issued = state
-        .clients
-        .register(metadata, true, None, &context)
-        .await
-        .map_err(registration_error)?;
-    Ok(no_store_answer(
-        StatusCode::CREATED,
-        client_document(&state, &issued),
-    ))
-}
-
-/// The client behind an RFC 7592 request, checked against its registration access token.
-async fn registered_client(
-    state: &AppState,
-    headers: &HeaderMap,
-    client_id: &str,
-) -> Result<OAuthClient, OAuthFailure> {
-    let refused = || {
-        OAuthFailure(OAuthError::new(
-            OAuthErrorCode::InvalidToken,
-            "invalid registration access token",
-        ))
-    };
-    let token = AccessToken::new(bearer_from_headers(headers).ok_or_else(refused)?);
-    let client = state
-        .clients
-        .repository()
-        .get(client_id)
-        .await?
-        .ok_or_else(refused)?;
-    if client.verify_registration_token(&token) {
-        Ok(client)
-    } else {
-        Err(refused())
-    }
-}
-
-async fn read_registration(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, OAuthFailure> {
-    let client = registered_client(&state, &headers, &client_id).await?;
-    Ok(no_store_answer(
-        StatusCode::OK,
-        stored_client_document(&state, client),
-    ))
-}
-
-async fn update_registration(
-    State(state): State<AppState>,
-    Client(context): Client,
-    Path(client_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, OAuthFailure> {
-    let client = registered_client(&state, &headers, &client_id).await?;
-    let mut metadata = metadata_from(&body)?;
-    metadata.first_party = client.metadata.first_party;
-    metadata.access_token_lifetime_secs = client.metadata.access_token_lifetime_secs;
-    metadata.refresh_reuse_leeway_secs = client.metadata.refresh_reuse_leeway_secs;
-    let issued = state
-        .clients
-        .update(&client_id, metadata, None, &context)
-        .await
-        .map_err(registration_error)?;
-    state.oidc.forget_client(&client_id);
-    Ok(no_store_answer(
-        StatusCode::OK,
-        client_document(&state, &issued),
-    ))
-}
-
-async fn delete_registration(
-    State(state): State<AppState>,
-    Client(context): Client,
-    Path(client_id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, OAuthFailure> {
-    registered_client(&state, &headers, &client_id).await?;
-    state.clients.delete(&client_id, None, &context).await?;
-    state.oidc.forget_client(&client_id);
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

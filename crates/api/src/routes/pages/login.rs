@@ -69,7 +69,7 @@ async fn render_login(
     let magic_links = state.email.settings().magic_links != MagicLinks::Off;
     form_page(state, jar, status, |csrf| LoginPage {
         csrf,
-        next: local_target(query.next.as_deref()),
+        next: local_target(&state.config.issuer, query.next.as_deref()),
         interaction: query.interaction,
         client_name,
         email: if email.is_empty() {
@@ -227,7 +227,7 @@ pub(super) async fn establish(
             }
             interaction_link("/oauth2/authorize/continue", id)
         }
-        None => local_target(next).unwrap_or_else(|| "/login".to_owned()),
+        None => local_target(&state.config.issuer, next).unwrap_or_else(|| "/login".to_owned()),
     };
     Ok((jar, target))
 }

@@ -18,11 +18,12 @@ mod second_factor;
 mod signup;
 
 use axum::Router;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use castellan_domain::{SessionId, User};
-use castellan_oidc::provider::{AuthorizeError, Interaction, Resolution};
+use castellan_oidc::provider::{AuthorizeError, Interaction, OAuthError, Resolution};
 use serde::Deserialize;
 
 use crate::state::AppState;
@@ -115,8 +116,28 @@ struct InteractionQuery {
     interaction: String,
 }
 
+/// A 303 to `location`. A location that cannot be a header value (only a bug could build
+/// one: targets are validated first) shows an error page instead of a panic.
 fn see_other(location: &str) -> Response {
-    Redirect::to(location).into_response()
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        Err(_) => {
+            tracing::warn!("refused to redirect to a location that is not a header value");
+            errors::oauth_error_page(&OAuthError::invalid_request(
+                "the page to return to is not a valid address",
+            ))
+        }
+    }
+}
+
+/// A 303 to the client carrying a code or an error: no cache may keep it (RFC 6749
+/// section 4.1.2 codes are credentials).
+fn client_redirect(location: &str) -> Response {
+    let mut response = see_other(location);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn interaction_link(path: &str, id: &str) -> String {
@@ -124,12 +145,40 @@ fn interaction_link(path: &str, id: &str) -> String {
     format!("{path}?{query}")
 }
 
-/// A local path to return to after sign-in; anything else is ignored (no open redirect).
-fn local_target(next: Option<&str>) -> Option<String> {
-    next.filter(|target| {
-        target.starts_with('/') && !target.starts_with("//") && !target.contains('\\')
-    })
-    .map(str::to_owned)
+/// The one check of a page to return to after sign-in (`next`): a path on this server, as a
+/// browser would read it. The text is parsed as a WHATWG URL against the issuer, and must
+/// stay on the issuer's origin with a path that starts with a single `/`; control
+/// characters (browsers drop tabs and newlines, so `/\t/evil.example` reads as
+/// `//evil.example`) and backslashes (read as `/`) refuse it outright. The answer is the
+/// parsed path, query and fragment, so it is always a valid `Location`. `None` means the
+/// default landing.
+fn local_target(issuer: &str, next: Option<&str>) -> Option<String> {
+    let next = next?;
+    if !next.starts_with('/')
+        || next.starts_with("//")
+        || next.chars().any(|c| c.is_control() || c == '\\')
+    {
+        return None;
+    }
+    let base = url::Url::parse(issuer).ok()?;
+    let resolved = base.join(next).ok()?;
+    if resolved.origin() != base.origin() {
+        return None;
+    }
+    let path = resolved.path();
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
+    let mut target = path.to_owned();
+    if let Some(query) = resolved.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    if let Some(fragment) = resolved.fragment() {
+        target.push('#');
+        target.push_str(fragment);
+    }
+    Some(target)
 }
 
 /// Where a page that needs a signed-in browser sends anyone else: the sign-in page, coming
@@ -142,13 +191,13 @@ fn sign_in_first(back: &str) -> Response {
 /// Turns the provider's decision into a response: a redirect to the client, or to a page.
 fn resolve(result: Result<Resolution, AuthorizeError>) -> Response {
     match result {
-        Ok(Resolution::Redirect(url)) => Redirect::to(&url).into_response(),
+        Ok(Resolution::Redirect(url)) => client_redirect(&url),
         Ok(Resolution::SignIn(view)) => see_other(&interaction_link("/login", &view.id)),
         Ok(Resolution::Consent(view)) => see_other(&interaction_link("/consent", &view.id)),
         Ok(Resolution::ChooseOrganization(view)) => {
             see_other(&interaction_link("/select-organization", &view.id))
         }
-        Err(AuthorizeError::Redirect(url)) => Redirect::to(&url).into_response(),
+        Err(AuthorizeError::Redirect(url)) => client_redirect(&url),
         Err(AuthorizeError::Page(error)) => errors::oauth_error_page(&error),
     }
 }
@@ -174,5 +223,41 @@ async fn page_interaction(
     match state.oidc.interaction(id).await {
         Ok(interaction) => Ok(Some(interaction)),
         Err(error) => Err(resolve(Err(error))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_target;
+
+    const ISSUER: &str = "https://id.example";
+
+    #[test]
+    fn local_paths_are_kept_in_their_parsed_form() {
+        let kept = |next: &str| local_target(ISSUER, Some(next));
+        assert_eq!(kept("/device").as_deref(), Some("/device"));
+        assert_eq!(kept("/a/../b?x=1#top").as_deref(), Some("/b?x=1#top"));
+        assert_eq!(kept("/caf\u{e9} x").as_deref(), Some("/caf%C3%A9%20x"));
+    }
+
+    #[test]
+    fn anything_a_browser_could_read_as_another_origin_is_refused() {
+        for next in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "//evil.example",
+            "/.//evil.example",
+            "https://evil.example/",
+            "https:evil.example",
+            "evil.example",
+            "",
+            "/\u{0}x",
+        ] {
+            assert_eq!(local_target(ISSUER, Some(next)), None, "{next:?}");
+        }
+        assert_eq!(local_target(ISSUER, None), None);
     }
 }

@@ -42,7 +42,7 @@ fn render_mfa(
         csrf,
         mfa_token,
         interaction: target.interaction,
-        next: local_target(target.next.as_deref()),
+        next: local_target(&state.config.issuer, target.next.as_deref()),
         passkey,
         error,
     })
@@ -150,7 +150,7 @@ fn render_enrol(
         qr_code,
         secret: form.secret,
         interaction: form.target.interaction,
-        next: local_target(form.target.next.as_deref()),
+        next: local_target(&state.config.issuer, form.target.next.as_deref()),
         error,
     })
 }

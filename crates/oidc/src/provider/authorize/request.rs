@@ -120,8 +120,10 @@ impl OidcProvider {
         let checked = check_response_type(&params, metadata, pushed)
             .and_then(|()| check_scope(&params, metadata))
             .and_then(|(scope, organization)| {
+                // Public clients always; then the global switch for everyone, and a client
+                // that asked for it even while the switch is off.
                 let pkce_required =
-                    metadata.is_public() || (metadata.require_pkce && self.settings.require_pkce);
+                    metadata.is_public() || self.settings.require_pkce || metadata.require_pkce;
                 let challenge = code_challenge(
                     params.code_challenge.as_deref(),
                     params.code_challenge_method.as_deref(),
@@ -146,7 +148,7 @@ impl OidcProvider {
             nonce: params.nonce,
             code_challenge,
             prompt: options.prompt,
-            max_age: options.max_age,
+            max_age: options.max_age.or(metadata.default_max_age),
             login_hint: params.login_hint,
             acr_values: params.acr_values,
             ui_locales: params.ui_locales,
@@ -183,6 +185,13 @@ impl OidcProvider {
                     .ok_or_else(|| page("the redirect_uri is not registered for this client"))?,
                 given: true,
             },
+            // OpenID Connect Core 3.1.2.1 makes redirect_uri required; plain OAuth may leave
+            // it out when only one is registered (RFC 6749 section 3.1.2.3).
+            None if requests_openid(params) => {
+                return Err(page(
+                    "redirect_uri is required in an OpenID Connect request",
+                ));
+            }
             None => Redirect {
                 uri: metadata
                     .only_redirect_uri()
@@ -193,6 +202,15 @@ impl OidcProvider {
         Ok((client_id, client, redirect))
     }
 }
+
+/// True when the request is an OpenID Connect one: its scope, or the default scope when it
+/// names none, holds `openid`.
+fn requests_openid(params: &AuthorizationParams) -> bool {
+    Scope::parse(params.scope.as_deref().unwrap_or(DEFAULT_SCOPE)).contains("openid")
+}
+
+/// The scope of a request that names none.
+const DEFAULT_SCOPE: &str = "openid";
 
 /// The shape of the request: no request object, pushed when the client must push, the code
 /// flow in the query, and a client allowed the code grant.
@@ -245,7 +263,7 @@ fn check_scope(
     params: &AuthorizationParams,
     metadata: &ClientMetadata,
 ) -> Result<(Scope, Option<OrganizationRequest>), Refusal> {
-    let scope = Scope::parse(params.scope.as_deref().unwrap_or("openid"));
+    let scope = Scope::parse(params.scope.as_deref().unwrap_or(DEFAULT_SCOPE));
     let organization = organization_request(&scope.to_string(), params.organization.as_deref())
         .map_err(Refusal::invalid_request)?;
     let registered: Scope = scope
