@@ -5,7 +5,12 @@
 use serde_json::json;
 
 use crate::oidc_support::{Browser, hidden};
-use crate::support::{PASSWORD, TestServer, servers};
+use crate::support::{PASSWORD, TestServer, on_both_stores};
+
+on_both_stores!(server:
+    guesses_from_elsewhere_do_not_lock_out_the_owners_browser,
+    a_device_cookie_is_given_where_credentials_are_taken,
+);
 
 /// Tries the hosted sign-in form; returns the answer's status.
 async fn page_sign_in(browser: &Browser, email: &str, password: &str) -> u16 {
@@ -36,79 +41,73 @@ async fn api_sign_in(server: &TestServer, email: &str, password: &str) -> u16 {
         .0
 }
 
-#[tokio::test]
-async fn guesses_from_elsewhere_do_not_lock_out_the_owners_browser() {
-    for server in servers().await {
-        server.account("owner@example.com").await;
-        let owner = Browser::new(&server);
-        assert_eq!(
-            page_sign_in(&owner, "owner@example.com", PASSWORD).await,
-            303
-        );
+async fn guesses_from_elsewhere_do_not_lock_out_the_owners_browser(server: TestServer) {
+    server.account("owner@example.com").await;
+    let owner = Browser::new(&server);
+    assert_eq!(
+        page_sign_in(&owner, "owner@example.com", PASSWORD).await,
+        303
+    );
 
-        // Five wrong passwords from devices never seen before lock every unknown device...
-        for _ in 0..5 {
-            assert_eq!(
-                api_sign_in(&server, "owner@example.com", "Wrong-Guess-1!").await,
-                401
-            );
-        }
+    // Five wrong passwords from devices never seen before lock every unknown device...
+    for _ in 0..5 {
         assert_eq!(
-            api_sign_in(&server, "owner@example.com", PASSWORD).await,
-            429
+            api_sign_in(&server, "owner@example.com", "Wrong-Guess-1!").await,
+            401
         );
-        let stranger = Browser::new(&server);
-        assert_eq!(
-            page_sign_in(&stranger, "owner@example.com", PASSWORD).await,
-            429
-        );
-
-        // ...but the browser that signed in before still signs in with the right password.
-        assert_eq!(
-            page_sign_in(&owner, "owner@example.com", PASSWORD).await,
-            303
-        );
-
-        // Its own failures are its own: five of them lock that browser too.
-        for _ in 0..5 {
-            assert_eq!(
-                page_sign_in(&owner, "owner@example.com", "Wrong-Guess-1!").await,
-                401
-            );
-        }
-        assert_eq!(
-            page_sign_in(&owner, "owner@example.com", PASSWORD).await,
-            429
-        );
-        server.stop().await;
     }
+    assert_eq!(
+        api_sign_in(&server, "owner@example.com", PASSWORD).await,
+        429
+    );
+    let stranger = Browser::new(&server);
+    assert_eq!(
+        page_sign_in(&stranger, "owner@example.com", PASSWORD).await,
+        429
+    );
+
+    // ...but the browser that signed in before still signs in with the right password.
+    assert_eq!(
+        page_sign_in(&owner, "owner@example.com", PASSWORD).await,
+        303
+    );
+
+    // Its own failures are its own: five of them lock that browser too.
+    for _ in 0..5 {
+        assert_eq!(
+            page_sign_in(&owner, "owner@example.com", "Wrong-Guess-1!").await,
+            401
+        );
+    }
+    assert_eq!(
+        page_sign_in(&owner, "owner@example.com", PASSWORD).await,
+        429
+    );
+    server.stop().await;
 }
 
-#[tokio::test]
-async fn a_device_cookie_is_given_where_credentials_are_taken() {
-    for server in servers().await {
-        let response = server
-            .client
-            .post(server.url("/api/v1/auth/signin"))
-            .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find(|value| value.starts_with("castellan_device="))
-            .expect("a device cookie")
-            .to_owned();
-        assert!(cookie.contains("HttpOnly"), "{cookie}");
-        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-        let (status, headers, _) = server
-            .call(reqwest::Method::GET, "/api/v1/heartbeat", None, None)
-            .await;
-        assert_eq!(status, 200);
-        assert!(!headers.contains_key("set-cookie"), "not on every request");
-        server.stop().await;
-    }
+async fn a_device_cookie_is_given_where_credentials_are_taken(server: TestServer) {
+    let response = server
+        .client
+        .post(server.url("/api/v1/auth/signin"))
+        .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("castellan_device="))
+        .expect("a device cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    let (status, headers, _) = server
+        .call(reqwest::Method::GET, "/api/v1/heartbeat", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(!headers.contains_key("set-cookie"), "not on every request");
+    server.stop().await;
 }

@@ -11,7 +11,17 @@ use crate::oidc_support::{
     AFTER_LOGOUT, Browser, CALLBACK, admin_token, authorize_url, exchange, hidden, oauth_post,
     pkce, query, register, web_client,
 };
-use crate::support::{Stores, TestServer, access, servers};
+use crate::support::{Stores, TestServer, access, on_both_stores};
+
+on_both_stores!(server:
+    a_client_introspects_only_its_own_tokens_unless_allowed_any,
+    revoking_a_refresh_token_ends_the_access_tokens_of_its_grant,
+    revoking_another_clients_token_changes_nothing,
+);
+
+on_both_stores!(stores:
+    dynamic_registration_ignores_unknown_metadata_and_echoes_what_it_keeps,
+);
 
 const EMAIL: &str = "mallory-target@example.com";
 
@@ -314,64 +324,61 @@ async fn an_openid_request_must_name_its_redirect_uri() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_client_introspects_only_its_own_tokens_unless_allowed_any() {
-    for server in servers().await {
-        server.account(EMAIL).await;
-        let owner = web_client(&server).await;
-        let other = web_client(&server).await;
-        let tokens = user_tokens(&server, pair(&owner)).await;
-        let access_token = access(&tokens);
-        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+async fn a_client_introspects_only_its_own_tokens_unless_allowed_any(server: TestServer) {
+    server.account(EMAIL).await;
+    let owner = web_client(&server).await;
+    let other = web_client(&server).await;
+    let tokens = user_tokens(&server, pair(&owner)).await;
+    let access_token = access(&tokens);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        introspect(&server, pair(&owner), &access_token).await["active"],
+        true
+    );
+    for token in [access_token.as_str(), refresh_token] {
         assert_eq!(
-            introspect(&server, pair(&owner), &access_token).await["active"],
-            true
+            introspect(&server, pair(&other), token).await,
+            json!({"active": false})
         );
-        for token in [access_token.as_str(), refresh_token] {
-            assert_eq!(
-                introspect(&server, pair(&other), token).await,
-                json!({"active": false})
-            );
-        }
-        // A resource server granted introspect_any_token sees the access token.
-        let resource = register(
-            &server,
-            json!({
-                "client_name": "API",
-                "grant_types": ["client_credentials"],
-                "scope": "profile",
-                "introspect_any_token": true,
-            }),
+    }
+    // A resource server granted introspect_any_token sees the access token.
+    let resource = register(
+        &server,
+        json!({
+            "client_name": "API",
+            "grant_types": ["client_credentials"],
+            "scope": "profile",
+            "introspect_any_token": true,
+        }),
+    )
+    .await;
+    assert_eq!(resource["introspect_any_token"], true);
+    let resource = (
+        resource["client_id"].as_str().unwrap(),
+        resource["client_secret"].as_str().unwrap(),
+    );
+    let seen = introspect(&server, resource, &access_token).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["client_id"], owner.0.as_str());
+    // The flag is granted (and taken back) through the admin API.
+    let admin = admin_token(&server).await;
+    let path = format!("/api/v1/clients/{}", other.0);
+    let (status, _, body) = server
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"introspect_any_token": true})),
+            Some(&admin),
         )
         .await;
-        assert_eq!(resource["introspect_any_token"], true);
-        let resource = (
-            resource["client_id"].as_str().unwrap(),
-            resource["client_secret"].as_str().unwrap(),
-        );
-        let seen = introspect(&server, resource, &access_token).await;
-        assert_eq!(seen["active"], true, "{seen}");
-        assert_eq!(seen["client_id"], owner.0.as_str());
-        // The flag is granted (and taken back) through the admin API.
-        let admin = admin_token(&server).await;
-        let path = format!("/api/v1/clients/{}", other.0);
-        let (status, _, body) = server
-            .call(
-                reqwest::Method::PATCH,
-                &path,
-                Some(json!({"introspect_any_token": true})),
-                Some(&admin),
-            )
-            .await;
-        assert_eq!((status, &body["introspect_any_token"]), (200, &json!(true)));
-        assert_eq!(
-            introspect(&server, pair(&other), &access_token).await["active"],
-            true
-        );
-        let (_, read) = server.get_as(&path, &admin).await;
-        assert_eq!(read["introspect_any_token"], true, "stored: {read}");
-        server.stop().await;
-    }
+    assert_eq!((status, &body["introspect_any_token"]), (200, &json!(true)));
+    assert_eq!(
+        introspect(&server, pair(&other), &access_token).await["active"],
+        true
+    );
+    let (_, read) = server.get_as(&path, &admin).await;
+    assert_eq!(read["introspect_any_token"], true, "stored: {read}");
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -457,185 +464,174 @@ async fn client_authentication_is_refused_when_doubled_or_missing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn revoking_a_refresh_token_ends_the_access_tokens_of_its_grant() {
-    for server in servers().await {
-        server.account(EMAIL).await;
-        let client = web_client(&server).await;
-        let tokens = user_tokens(&server, pair(&client)).await;
-        let first_access = access(&tokens);
-        let (status, refreshed) = crate::oidc_support::refresh_with(
-            &server,
-            pair(&client),
-            tokens["refresh_token"].as_str().unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{refreshed}");
-        let second_access = access(&refreshed);
-        // Another grant of the same user and client is not touched.
-        let unrelated = access(&user_tokens(&server, pair(&client)).await);
-        for token in [&first_access, &second_access, &unrelated] {
-            assert_eq!(
-                introspect(&server, pair(&client), token).await["active"],
-                true
-            );
-        }
-        let (status, _) = oauth_post(
+async fn revoking_a_refresh_token_ends_the_access_tokens_of_its_grant(server: TestServer) {
+    server.account(EMAIL).await;
+    let client = web_client(&server).await;
+    let tokens = user_tokens(&server, pair(&client)).await;
+    let first_access = access(&tokens);
+    let (status, refreshed) = crate::oidc_support::refresh_with(
+        &server,
+        pair(&client),
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let second_access = access(&refreshed);
+    // Another grant of the same user and client is not touched.
+    let unrelated = access(&user_tokens(&server, pair(&client)).await);
+    for token in [&first_access, &second_access, &unrelated] {
+        assert_eq!(
+            introspect(&server, pair(&client), token).await["active"],
+            true
+        );
+    }
+    let (status, _) = oauth_post(
+        &server,
+        "/oauth2/revoke",
+        pair(&client),
+        &[("token", refreshed["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    for token in [&first_access, &second_access] {
+        assert_eq!(
+            introspect(&server, pair(&client), token).await,
+            json!({"active": false})
+        );
+    }
+    assert_eq!(
+        introspect(&server, pair(&client), &unrelated).await["active"],
+        true
+    );
+    server.stop().await;
+}
+
+async fn revoking_another_clients_token_changes_nothing(server: TestServer) {
+    server.account(EMAIL).await;
+    let owner = web_client(&server).await;
+    let other = web_client(&server).await;
+    let tokens = user_tokens(&server, pair(&owner)).await;
+    let access_token = access(&tokens);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    for (token, hint) in [
+        (access_token.as_str(), "access_token"),
+        (refresh_token, "refresh_token"),
+    ] {
+        let (status, body) = oauth_post(
             &server,
             "/oauth2/revoke",
-            pair(&client),
-            &[("token", refreshed["refresh_token"].as_str().unwrap())],
+            pair(&other),
+            &[("token", token), ("token_type_hint", hint)],
         )
         .await;
-        assert_eq!(status, 200);
-        for token in [&first_access, &second_access] {
-            assert_eq!(
-                introspect(&server, pair(&client), token).await,
-                json!({"active": false})
-            );
-        }
-        assert_eq!(
-            introspect(&server, pair(&client), &unrelated).await["active"],
-            true
-        );
-        server.stop().await;
+        assert_eq!((status, body), (200, json!({})));
     }
+    assert_eq!(
+        introspect(&server, pair(&owner), &access_token).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&server, pair(&owner), refresh_token).await["active"],
+        true
+    );
+    server.stop().await;
 }
 
-#[tokio::test]
-async fn revoking_another_clients_token_changes_nothing() {
-    for server in servers().await {
-        server.account(EMAIL).await;
-        let owner = web_client(&server).await;
-        let other = web_client(&server).await;
-        let tokens = user_tokens(&server, pair(&owner)).await;
-        let access_token = access(&tokens);
-        let refresh_token = tokens["refresh_token"].as_str().unwrap();
-        for (token, hint) in [
-            (access_token.as_str(), "access_token"),
-            (refresh_token, "refresh_token"),
-        ] {
-            let (status, body) = oauth_post(
-                &server,
-                "/oauth2/revoke",
-                pair(&other),
-                &[("token", token), ("token_type_hint", hint)],
-            )
-            .await;
-            assert_eq!((status, body), (200, json!({})));
-        }
-        assert_eq!(
-            introspect(&server, pair(&owner), &access_token).await["active"],
-            true
-        );
-        assert_eq!(
-            introspect(&server, pair(&owner), refresh_token).await["active"],
-            true
-        );
-        server.stop().await;
+async fn dynamic_registration_ignores_unknown_metadata_and_echoes_what_it_keeps(stores: Stores) {
+    let server = TestServer::start_with(stores, |config| {
+        config.oidc.dynamic_registration = true;
+    })
+    .await
+    .unwrap();
+    let metadata = json!({
+        "client_name": "Conformance RP",
+        "redirect_uris": [CALLBACK],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "require_auth_time": true,
+        "default_max_age": 60,
+        "id_token_signed_response_alg": "RS256",
+        "request_uris": ["https://rp.example/request.jwt"],
+        "client_uri": "https://rp.example/",
+        "logo_uri": "https://rp.example/logo.png",
+        "tos_uri": "https://rp.example/tos",
+        "policy_uri": "https://rp.example/privacy",
+        "contacts": ["ops@rp.example"],
+        "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+        "frontchannel_logout_uri": "https://rp.example/logout",
+        "first_party": true,
+        "introspect_any_token": true,
+    });
+    let (status, created) = server.post("/oauth2/register", metadata, None).await;
+    assert_eq!(status, 201, "{created}");
+    for (field, value) in [
+        ("require_auth_time", json!(true)),
+        ("default_max_age", json!(60)),
+        ("id_token_signed_response_alg", json!("RS256")),
+        ("client_uri", json!("https://rp.example/")),
+        ("logo_uri", json!("https://rp.example/logo.png")),
+        ("tos_uri", json!("https://rp.example/tos")),
+        ("policy_uri", json!("https://rp.example/privacy")),
+        ("contacts", json!(["ops@rp.example"])),
+        // Only an administrator grants these.
+        ("first_party", json!(false)),
+        ("introspect_any_token", json!(false)),
+    ] {
+        assert_eq!(created[field], value, "{field}: {created}");
     }
-}
+    assert!(created.get("software_id").is_none());
+    let management = created["registration_access_token"].as_str().unwrap();
+    let path = created["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&server.base)
+        .unwrap()
+        .to_owned();
+    let (status, read) = server.get_as(&path, management).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        read["contacts"],
+        json!(["ops@rp.example"]),
+        "stored: {read}"
+    );
+    assert_eq!(read["default_max_age"], 60);
 
-#[tokio::test]
-async fn dynamic_registration_ignores_unknown_metadata_and_echoes_what_it_keeps() {
-    for stores in [Stores::Embedded, Stores::Production] {
-        let Some(server) = TestServer::start_with(stores, |config| {
-            config.oidc.dynamic_registration = true;
-        })
-        .await
-        else {
-            continue;
-        };
-        let metadata = json!({
-            "client_name": "Conformance RP",
-            "redirect_uris": [CALLBACK],
-            "grant_types": ["authorization_code"],
-            "response_types": ["code"],
-            "require_auth_time": true,
-            "default_max_age": 60,
-            "id_token_signed_response_alg": "RS256",
-            "request_uris": ["https://rp.example/request.jwt"],
-            "client_uri": "https://rp.example/",
-            "logo_uri": "https://rp.example/logo.png",
-            "tos_uri": "https://rp.example/tos",
-            "policy_uri": "https://rp.example/privacy",
-            "contacts": ["ops@rp.example"],
-            "software_id": "4NRB1-0XZABZI9E6-5SM3R",
-            "frontchannel_logout_uri": "https://rp.example/logout",
-            "first_party": true,
-            "introspect_any_token": true,
-        });
-        let (status, created) = server.post("/oauth2/register", metadata, None).await;
-        assert_eq!(status, 201, "{created}");
-        for (field, value) in [
-            ("require_auth_time", json!(true)),
-            ("default_max_age", json!(60)),
-            ("id_token_signed_response_alg", json!("RS256")),
-            ("client_uri", json!("https://rp.example/")),
-            ("logo_uri", json!("https://rp.example/logo.png")),
-            ("tos_uri", json!("https://rp.example/tos")),
-            ("policy_uri", json!("https://rp.example/privacy")),
-            ("contacts", json!(["ops@rp.example"])),
-            // Only an administrator grants these.
-            ("first_party", json!(false)),
-            ("introspect_any_token", json!(false)),
-        ] {
-            assert_eq!(created[field], value, "{field}: {created}");
-        }
-        assert!(created.get("software_id").is_none());
-        let management = created["registration_access_token"].as_str().unwrap();
-        let path = created["registration_client_uri"]
-            .as_str()
-            .unwrap()
-            .strip_prefix(&server.base)
-            .unwrap()
-            .to_owned();
-        let (status, read) = server.get_as(&path, management).await;
-        assert_eq!(status, 200);
+    for (field, value, mention) in [
+        (
+            "userinfo_signed_response_alg",
+            json!("RS256"),
+            "not supported",
+        ),
+        (
+            "id_token_signed_response_alg",
+            json!("HS256"),
+            "id_token_signed_response_alg",
+        ),
+        ("logo_uri", json!("not a uri"), "logo_uri"),
+    ] {
+        let mut body = json!({"client_name": "Bad", "redirect_uris": [CALLBACK]});
+        body[field] = value;
+        let (status, refused) = server.post("/oauth2/register", body, None).await;
         assert_eq!(
-            read["contacts"],
-            json!(["ops@rp.example"]),
-            "stored: {read}"
+            (status, refused["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{field}: {refused}"
         );
-        assert_eq!(read["default_max_age"], 60);
-
-        for (field, value, mention) in [
-            (
-                "userinfo_signed_response_alg",
-                json!("RS256"),
-                "not supported",
-            ),
-            (
-                "id_token_signed_response_alg",
-                json!("HS256"),
-                "id_token_signed_response_alg",
-            ),
-            ("logo_uri", json!("not a uri"), "logo_uri"),
-        ] {
-            let mut body = json!({"client_name": "Bad", "redirect_uris": [CALLBACK]});
-            body[field] = value;
-            let (status, refused) = server.post("/oauth2/register", body, None).await;
-            assert_eq!(
-                (status, refused["error"].as_str()),
-                (400, Some("invalid_client_metadata")),
-                "{field}: {refused}"
-            );
-            let description = refused["error_description"].as_str().unwrap();
-            assert!(description.contains(mention), "{field}: {description}");
-        }
-
-        // The administration API stays strict.
-        let admin = admin_token(&server).await;
-        let (status, _) = server
-            .post(
-                "/api/v1/clients",
-                json!({"client_name": "Typo", "redirect_uris": [CALLBACK], "redirect_uri": CALLBACK}),
-                Some(&admin),
-            )
-            .await;
-        assert_eq!(status, 422);
-        server.stop().await;
+        let description = refused["error_description"].as_str().unwrap();
+        assert!(description.contains(mention), "{field}: {description}");
     }
+
+    // The administration API stays strict.
+    let admin = admin_token(&server).await;
+    let (status, _) = server
+        .post(
+            "/api/v1/clients",
+            json!({"client_name": "Typo", "redirect_uris": [CALLBACK], "redirect_uri": CALLBACK}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 422);
+    server.stop().await;
 }
 
 #[tokio::test]
