@@ -204,6 +204,13 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {
             DomainError::Validation { field, message } => Self::invalid(field, message),
+            DomainError::Invalid(violations) => Self::invalid_fields(
+                violations
+                    .0
+                    .into_iter()
+                    .map(|(field, message)| FieldError::new(field, message))
+                    .collect(),
+            ),
             DomainError::Conflict("email") => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ConflictError,

@@ -17,6 +17,10 @@ pub enum DomainError {
         /// What is wrong with it.
         message: String,
     },
+    /// Several inputs broke rules at once; each names its field, in the order they were
+    /// checked.
+    #[error("{0}")]
+    Invalid(Violations),
     /// Something with the same identity exists already.
     #[error("{0} already exists")]
     Conflict(&'static str),
@@ -98,6 +102,39 @@ impl DomainError {
             field,
             message: message.into(),
         }
+    }
+
+    /// Refuses with every validation error among `checks` when there are several, so that one
+    /// answer names every field at fault; with one or none, the checks' own results say it.
+    pub fn every_field(checks: &[Option<&DomainError>]) -> Result<(), DomainError> {
+        let violations: Vec<(&'static str, String)> = checks
+            .iter()
+            .flatten()
+            .filter_map(|error| match error {
+                DomainError::Validation { field, message } => Some((*field, message.clone())),
+                _ => None,
+            })
+            .collect();
+        if violations.len() > 1 {
+            return Err(Self::Invalid(Violations(violations)));
+        }
+        Ok(())
+    }
+}
+
+/// Inputs that broke rules: each field with the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violations(pub Vec<(&'static str, String)>);
+
+impl std::fmt::Display for Violations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, (field, message)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field}: {message}")?;
+        }
+        Ok(())
     }
 }
 

@@ -49,7 +49,7 @@ pub use email::{
     MailComposer, MailQueue, Mailer, Notice, NoticePorts, NoticeSink, Outbox, OutgoingMail,
     QueuedMail, TokenPurpose,
 };
-pub use error::DomainError;
+pub use error::{DomainError, Violations};
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};
 pub use kv::{Counter, KeyValueStore, KvError};
 pub use lease::{LeaseError, LeaseRepository};

@@ -250,6 +250,29 @@ async fn a_body_names_every_field_that_does_not_fit() {
 }
 
 #[tokio::test]
+async fn a_sign_up_names_every_rule_it_breaks_at_once() {
+    let server = TestServer::start(Stores::Embedded).await.unwrap();
+    let (status, body) = server
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": "not-an-address", "password": "short", "first_name": "Ja\u{7}ne"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "password", "first_name"], "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("at least"), "every password rule: {detail}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_name_is_refused_for_the_rule_it_breaks() {
     let server = TestServer::start(Stores::Embedded).await.unwrap();
     let sign_up = |email: &str, first_name: String| {

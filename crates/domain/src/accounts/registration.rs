@@ -54,10 +54,17 @@ impl RegistrationService {
         new: NewAccount,
         role: PlatformRole,
     ) -> Result<User, DomainError> {
-        let email = Email::parse(&new.email)?;
-        self.policy.check(new.password.expose())?;
-        let first_name = clean_name("first_name", new.first_name)?;
-        let last_name = clean_name("last_name", new.last_name)?;
+        let email = Email::parse(&new.email);
+        let password = self.policy.check(new.password.expose());
+        let first_name = clean_name("first_name", new.first_name);
+        let last_name = clean_name("last_name", new.last_name);
+        DomainError::every_field(&[
+            email.as_ref().err(),
+            password.as_ref().err(),
+            first_name.as_ref().err(),
+            last_name.as_ref().err(),
+        ])?;
+        let (email, (), first_name, last_name) = (email?, password?, first_name?, last_name?);
         if self.ports.users.by_email(&email).await?.is_some() {
             return Err(DomainError::Conflict("email"));
         }

@@ -140,6 +140,7 @@ impl From<DomainError> for OAuthError {
             DomainError::Validation { field, message } => {
                 Self::invalid_request(format!("{field}: {message}"))
             }
+            DomainError::Invalid(violations) => Self::invalid_request(violations.to_string()),
             DomainError::NotFound(what) => Self::invalid_request(format!("{what} not found")),
             DomainError::Forbidden(why) => Self::new(OAuthErrorCode::AccessDenied, why),
             other => {

@@ -161,6 +161,12 @@ pub(super) fn shown(error: DomainError, flow: Flow) -> Shown {
         {
             form(StatusCode::UNPROCESSABLE_ENTITY, capitalise(&message))
         }
+        DomainError::Invalid(violations) if matches!(flow, Flow::SignUp | Flow::PasswordReset) => {
+            form(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                capitalise(&violations.to_string()),
+            )
+        }
         DomainError::Validation { message: text, .. } if flow == Flow::MagicLinkRequest => {
             Shown::Page(message(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -189,6 +195,7 @@ pub(super) fn error_page(error: DomainError) -> Response {
         DomainError::Validation { field, message } => {
             OAuthError::invalid_request(format!("{field}: {message}"))
         }
+        DomainError::Invalid(violations) => OAuthError::invalid_request(violations.to_string()),
         DomainError::NotFound(what) => OAuthError::invalid_request(format!("{what} not found")),
         DomainError::Forbidden(why) => OAuthError::new(OAuthErrorCode::AccessDenied, why),
         other @ (DomainError::Conflict(_)
