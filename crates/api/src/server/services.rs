@@ -262,7 +262,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             clients: client_repository,
             consents: consent_repository,
             participants: Arc::new(SqlSessionParticipants::new(database.clone())),
-            accounts: session_service.clone(),
+            session_service: session_service.clone(),
             users,
             sessions,
             tokens,

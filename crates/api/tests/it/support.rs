@@ -295,21 +295,6 @@ impl TestServer {
     }
 }
 
-/// Every store combination available here: embedded always, production when configured.
-/// Prefer [`on_both_stores!`], which makes the production half a test of its own that says
-/// "ignored" when it does not run.
-#[allow(
-    dead_code,
-    reason = "kept for tests that loop over the stores themselves"
-)]
-pub async fn servers() -> Vec<TestServer> {
-    let mut all = vec![TestServer::start(Stores::Embedded).await.unwrap()];
-    if let Some(production) = TestServer::start(Stores::Production).await {
-        all.push(production);
-    }
-    all
-}
-
 /// Generates `<name>_embedded` and `<name>_production` tests from one async body per name.
 /// `on_both_stores!(server: a, b)` starts a default server and calls `a(server)`;
 /// `on_both_stores!(stores: a, b)` calls `a(stores)`, for a body that configures and starts its

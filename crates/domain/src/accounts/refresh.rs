@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{RefreshBudget, RefreshExchange, SessionService, TokenPair};
@@ -30,13 +29,9 @@ impl SessionService {
         refresh_token: &str,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
-        if let Some(budget) = self.settings.refresh_budget
-            && let Some(record) = self.find_refresh(refresh_token).await?
-            && record.client_id.is_none()
-        {
-            self.count_refresh(&record, budget).await?;
-        }
-        let exchange = self.exchange_refresh(refresh_token, None, context).await?;
+        let exchange = self
+            .exchange(refresh_token, None, self.settings.refresh_budget, context)
+            .await?;
         self.pair(exchange.user, &exchange.session, exchange.token)
             .await
     }
@@ -51,6 +46,17 @@ impl SessionService {
         client: Option<&OAuthClient>,
         context: &RequestContext,
     ) -> Result<RefreshExchange, DomainError> {
+        self.exchange(refresh_token, client, None, context).await
+    }
+
+    /// [`Self::exchange_refresh`], counted against `budget` when there is one.
+    async fn exchange(
+        &self,
+        refresh_token: &str,
+        client: Option<&OAuthClient>,
+        budget: Option<RefreshBudget>,
+        context: &RequestContext,
+    ) -> Result<RefreshExchange, DomainError> {
         let now = self.now();
         let Some((record, session, user)) = self
             .ports
@@ -63,15 +69,17 @@ impl SessionService {
         if record.client_id.as_deref() != client.map(|client| client.client_id.as_str()) {
             return Err(DomainError::InvalidToken);
         }
+        if let Some(budget) = budget {
+            self.count_refresh(&record, &session, budget).await?;
+        }
         if record.expires_at <= now || !session.is_active(now) {
             return Err(DomainError::InvalidToken);
         }
-        let leeway = client.map(|client| chrono_duration(client.metadata.refresh_reuse_leeway()));
-        let within_leeway = |used_at: DateTime<Utc>| {
-            leeway.is_some_and(|leeway| !leeway.is_zero() && now - used_at <= leeway)
-        };
+        let leeway = client
+            .map(|client| chrono_duration(client.metadata.refresh_reuse_leeway()))
+            .filter(|leeway| !leeway.is_zero());
         if let Some(used_at) = record.used_at {
-            if within_leeway(used_at) {
+            if leeway.is_some_and(|leeway| now - used_at <= leeway) {
                 return self.sibling(&record, session, user).await;
             }
             return Err(self.reuse_detected(&record, context).await);
@@ -85,7 +93,7 @@ impl SessionService {
         {
             // Another request exchanged it between our read and now: two tabs refreshing at
             // once, within any leeway; otherwise the same leak.
-            if leeway.is_some_and(|leeway| !leeway.is_zero()) {
+            if leeway.is_some() {
                 return self.sibling(&record, session, user).await;
             }
             return Err(self.reuse_detected(&record, context).await);
@@ -225,16 +233,13 @@ impl SessionService {
     ) -> DomainError {
         let result: Result<(), DomainError> = async {
             let session = self.ports.sessions.get(record.session_id).await?;
+            self.revoke_grant(record.grant_id).await?;
             let revoked = match &record.client_id {
-                Some(client_id) => {
-                    self.revoke_grant(record.grant_id).await?;
-                    format!(
-                        "a rotated refresh token was presented again; the grant of client \
-                         {client_id} was revoked, the session kept"
-                    )
-                }
+                Some(client_id) => format!(
+                    "a rotated refresh token was presented again; the grant of client \
+                     {client_id} was revoked, the session kept"
+                ),
                 None => {
-                    self.revoke_grant(record.grant_id).await?;
                     self.revoke_sessions(&[record.session_id]).await?;
                     "a rotated refresh token was presented again; session revoked".to_owned()
                 }
@@ -256,11 +261,9 @@ impl SessionService {
     async fn count_refresh(
         &self,
         record: &RefreshRecord,
+        session: &Session,
         budget: RefreshBudget,
     ) -> Result<(), DomainError> {
-        let Some(session) = self.ports.sessions.get(record.session_id).await? else {
-            return Ok(());
-        };
         let minute = Duration::from_secs(60);
         for (subject, limit) in [
             (

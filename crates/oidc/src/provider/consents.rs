@@ -54,7 +54,7 @@ impl OidcProvider {
         }
         let revoked = self
             .ports
-            .accounts
+            .session_service
             .revoke_client_tokens(user, client_id)
             .await?;
         self.ports

@@ -161,7 +161,10 @@ impl OidcProvider {
             return Ok(());
         };
         // Ending it tells the clients too (see the SessionEndListener below).
-        self.ports.accounts.end_session(&session, context).await?;
+        self.ports
+            .session_service
+            .end_session(&session, context)
+            .await?;
         Ok(())
     }
 

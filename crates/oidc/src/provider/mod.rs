@@ -103,7 +103,7 @@ pub struct ProviderPorts {
     /// Which clients took part in which session.
     pub participants: Arc<dyn SessionParticipants>,
     /// Signed-in sessions and their refresh tokens.
-    pub accounts: SessionService,
+    pub session_service: SessionService,
     /// Users, for userinfo and introspection.
     pub users: Arc<dyn UserRepository>,
     /// Sessions, for logout.
@@ -231,7 +231,11 @@ impl OidcProvider {
             return Err(DomainError::InvalidToken);
         }
         if let Some(grant_id) = claims.grant_id
-            && self.ports.accounts.is_grant_revoked(grant_id).await?
+            && self
+                .ports
+                .session_service
+                .is_grant_revoked(grant_id)
+                .await?
         {
             return Err(DomainError::InvalidToken);
         }
@@ -239,7 +243,7 @@ impl OidcProvider {
             let sid = uuid::Uuid::parse_str(sid).map_err(|_| DomainError::InvalidToken)?;
             if self
                 .ports
-                .accounts
+                .session_service
                 .is_session_revoked(castellan_domain::SessionId(sid))
                 .await?
             {

@@ -87,7 +87,8 @@ impl OidcProvider {
                 _ => inactive(),
             });
         }
-        let Some((record, session)) = self.ports.accounts.inspect_refresh(token).await? else {
+        let Some((record, session)) = self.ports.session_service.inspect_refresh(token).await?
+        else {
             return Ok(inactive());
         };
         if record.client_id.as_deref() != Some(client.client_id.as_str()) {
@@ -131,7 +132,7 @@ impl OidcProvider {
             }
         } else if self
             .ports
-            .accounts
+            .session_service
             .revoke_refresh_grant(token, &client.client_id)
             .await?
             .is_some()

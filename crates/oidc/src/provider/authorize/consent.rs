@@ -20,7 +20,7 @@ impl OidcProvider {
         let Some(session) = browser else {
             return self.resume(id, None).await;
         };
-        let Some((_, user)) = self.ports.accounts.active_session(session).await? else {
+        let Some((_, user)) = self.ports.session_service.active_session(session).await? else {
             return self.resume(id, None).await;
         };
         if !approve {

@@ -202,7 +202,7 @@ impl OidcProvider {
     ) -> Result<Resolution, AuthorizeError> {
         let mut interaction = self.interaction(id).await?;
         let browser = match browser {
-            Some(session) => self.ports.accounts.active_session(session).await?,
+            Some(session) => self.ports.session_service.active_session(session).await?,
             None => None,
         };
         let consent = match &browser {

@@ -80,7 +80,11 @@ impl OidcProvider {
         let reference = match &interaction.organization {
             Some(OrganizationRequest::Named(reference)) => reference.clone(),
             Some(OrganizationRequest::Pick) => {
-                let mut choices = self.ports.accounts.organization_choices(user.id).await?;
+                let mut choices = self
+                    .ports
+                    .session_service
+                    .organization_choices(user.id)
+                    .await?;
                 if choices.len() > 1 {
                     return Ok(Settled::Ask);
                 }
@@ -112,7 +116,7 @@ impl OidcProvider {
         };
         match self
             .ports
-            .accounts
+            .session_service
             .organization_for_session(user, &session.amr, reference)
             .await
         {
@@ -134,7 +138,7 @@ impl OidcProvider {
     ) -> Result<Resolution, AuthorizeError> {
         let mut interaction = self.interaction(id).await?;
         let signed_in = match browser {
-            Some(session) => self.ports.accounts.active_session(session).await?,
+            Some(session) => self.ports.session_service.active_session(session).await?,
             None => None,
         };
         let Some((session, user)) = signed_in else {

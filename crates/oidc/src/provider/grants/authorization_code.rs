@@ -121,7 +121,11 @@ async fn code_replayed(
     };
     provider.deny_token(&used.jti, used.exp).await?;
     if let Some(grant_id) = used.grant_id {
-        provider.ports.accounts.revoke_grant(grant_id).await?;
+        provider
+            .ports
+            .session_service
+            .revoke_grant(grant_id)
+            .await?;
     }
     provider
         .ports

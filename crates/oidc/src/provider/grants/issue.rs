@@ -155,7 +155,7 @@ impl OidcProvider {
     ) -> Result<OrgClaims, OAuthError> {
         match self
             .ports
-            .accounts
+            .session_service
             .session_organization_claims(organization, session)
             .await
         {
@@ -175,7 +175,12 @@ impl OidcProvider {
         grant: UserGrant<'_>,
         session_id: SessionId,
     ) -> Result<UserTokens, OAuthError> {
-        let Some((session, user)) = self.ports.accounts.active_session(session_id).await? else {
+        let Some((session, user)) = self
+            .ports
+            .session_service
+            .active_session(session_id)
+            .await?
+        else {
             return Err(OAuthError::invalid_grant("the sign-in session has ended"));
         };
         self.user_tokens(grant, &session, &user, None).await
@@ -210,7 +215,7 @@ impl OidcProvider {
             None if wants_refresh => {
                 let (token, grant_id) = self
                     .ports
-                    .accounts
+                    .session_service
                     .issue_client_refresh(
                         session,
                         &client.client_id,

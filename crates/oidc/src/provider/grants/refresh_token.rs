@@ -32,7 +32,12 @@ impl Grant for RefreshTokenGrant {
         // A narrower scope is checked before the token is touched, so a refused request
         // leaves it usable.
         if let Some(requested) = &self.scope {
-            let Some((record, _)) = provider.ports.accounts.inspect_refresh(token).await? else {
+            let Some((record, _)) = provider
+                .ports
+                .session_service
+                .inspect_refresh(token)
+                .await?
+            else {
                 return Err(OAuthError::invalid_grant(
                     "the refresh token is invalid or expired",
                 ));
@@ -46,7 +51,7 @@ impl Grant for RefreshTokenGrant {
         }
         let exchange = provider
             .ports
-            .accounts
+            .session_service
             .exchange_refresh(token, Some(client), context)
             .await
             .map_err(|error| match error {
