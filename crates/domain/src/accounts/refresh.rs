@@ -72,17 +72,20 @@ impl SessionService {
         if let Some(budget) = budget {
             self.count_refresh(&record, &session, budget).await?;
         }
-        if record.expires_at <= now || !session.is_active(now) {
-            return Err(DomainError::InvalidToken);
-        }
         let leeway = client
             .map(|client| chrono_duration(client.metadata.refresh_reuse_leeway()))
             .filter(|leeway| !leeway.is_zero());
+        let usable = record.expires_at > now && session.is_active(now);
+        // A second use is reuse even once the token or its session has ended: it is still a
+        // leak, and still goes on the audit log.
         if let Some(used_at) = record.used_at {
-            if leeway.is_some_and(|leeway| now - used_at <= leeway) {
+            if usable && leeway.is_some_and(|leeway| now - used_at <= leeway) {
                 return self.sibling(&record, session, user).await;
             }
             return Err(self.reuse_detected(&record, context).await);
+        }
+        if !usable {
+            return Err(DomainError::InvalidToken);
         }
         let (token, next) = self.successor(&record, &session);
         if !self
