@@ -19,6 +19,7 @@ mod m20261201_000012_create_invitations;
 mod m20261201_000013_create_groups;
 mod m20261201_000014_scope_client_grants_to_organizations;
 mod m20261201_000015_create_organization_domains;
+mod m20261202_000016_create_link_requests;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_create_groups::Migration),
             Box::new(m20261201_000014_scope_client_grants_to_organizations::Migration),
             Box::new(m20261201_000015_create_organization_domains::Migration),
+            Box::new(m20261202_000016_create_link_requests::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use castellan_domain::{
-    AdminService, AuditLog, ClientService, ComplianceService, EmailService, OrganizationService,
+    AdminService, AuditLog, ClientService, ComplianceService, EmailService, OrganizationServices,
     PlatformService, ProfileService, RandomSource, RateLimiter, RegistrationService,
     SessionService, SignInService,
 };
@@ -76,8 +76,8 @@ pub struct Services {
     pub email: EmailService,
     /// Drains the mail outbox (started by `server::spawn_background`).
     pub mail_worker: MailWorker,
-    /// Organizations, memberships and permissions.
-    pub organizations: OrganizationService,
+    /// Organizations, memberships, roles, groups, invitations, domains and permissions.
+    pub organizations: OrganizationServices,
     /// Platform figures and maintenance mode.
     pub platform: PlatformService,
     /// Data export, erasure and consent records.

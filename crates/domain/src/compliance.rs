@@ -65,6 +65,8 @@ pub struct CompliancePorts {
     pub audit: Arc<dyn AuditLog>,
     /// The mail outbox (messages to an erased address go with it).
     pub mail: Arc<dyn crate::MailQueue>,
+    /// Links asked for by address (requests for an erased address go with it).
+    pub link_requests: Arc<dyn crate::LinkRequestQueue>,
 }
 
 /// The compliance use cases.
@@ -320,6 +322,7 @@ impl ComplianceService {
             .await?;
         self.ports.audit.pseudonymise(user.id, &alias).await?;
         self.ports.mail.forget(user.email.as_str()).await?;
+        self.ports.link_requests.forget(user.email.as_str()).await?;
         // A self-erasure's own request details are the erased person's: keep none of them.
         let erasing_self = actor.user.id == user.id;
         let where_from = if erasing_self {

@@ -16,7 +16,13 @@ use crate::sensitive::Password;
 use crate::session::RequestContext;
 use crate::signin::factor::FirstFactor;
 use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
-use crate::{Clock, DomainError, KeyValueStore, NewAccount, RandomSource};
+use crate::{Clock, DomainError, NewAccount, RandomSource};
+
+mod notices;
+mod requests;
+
+pub use notices::{NoticePorts, NoticeSink};
+pub use requests::{LinkKind, LinkRequest, LinkRequestQueue, QueuedLinkRequest};
 
 /// A message ready to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +292,8 @@ pub struct EmailPorts {
     pub clock: Arc<dyn Clock>,
     /// Random tokens and codes.
     pub random: Arc<dyn RandomSource>,
+    /// Links asked for by address, fulfilled after the answer.
+    pub link_requests: Arc<dyn LinkRequestQueue>,
 }
 
 /// The email use cases.
@@ -299,6 +307,8 @@ pub struct EmailService {
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
+    link_requests: Arc<dyn LinkRequestQueue>,
+    link_requested: Arc<tokio::sync::Notify>,
     settings: EmailSettings,
 }
 
@@ -320,6 +330,8 @@ impl EmailService {
             events: ports.events,
             clock: ports.clock,
             random: ports.random,
+            link_requests: ports.link_requests,
+            link_requested: Arc::new(tokio::sync::Notify::new()),
             settings,
         }
     }
@@ -411,15 +423,6 @@ impl EmailService {
             .await
     }
 
-    /// Sends a new verification link to an unverified account; answers the same whether or
-    /// not the address has one.
-    pub async fn resend_verification(&self, email: &str) -> Result<(), DomainError> {
-        match self.by_email(email).await? {
-            Some(user) if !user.email_verified => self.send_verification(&user).await,
-            _ => Ok(()),
-        }
-    }
-
     /// Confirms the address a verification link was sent to.
     pub async fn verify_email(
         &self,
@@ -446,38 +449,6 @@ impl EmailService {
         Ok(user)
     }
 
-    /// Mails a password-reset link (1 h) when the address has an account; answers the same
-    /// either way.
-    pub async fn request_password_reset(
-        &self,
-        email: &str,
-        context: &RequestContext,
-    ) -> Result<(), DomainError> {
-        let Some(user) = self.by_email(email).await? else {
-            return Ok(());
-        };
-        let link = self
-            .issue(
-                TokenPurpose::PasswordReset,
-                Some(user.id),
-                user.email.as_str(),
-                self.settings.reset_ttl,
-                "/reset-password",
-            )
-            .await?;
-        self.record(
-            AuditEvent::new(AuditAction::PasswordResetRequested, self.now(), context).on(user.id),
-        )
-        .await?;
-        self.outbox
-            .send(
-                user.email.as_str(),
-                &Notice::PasswordReset { link },
-                self.now(),
-            )
-            .await
-    }
-
     /// Sets a new password with a reset link: every session ends, and the account is told.
     /// A password the policy refuses leaves the link usable.
     pub async fn reset_password(
@@ -493,35 +464,6 @@ impl EmailService {
         let user = self.user(token.user_id).await?;
         self.profiles
             .reset_password(user, new_password, context)
-            .await
-    }
-
-    /// Mails a magic link (15 min) as the configuration allows; answers the same whether or
-    /// not the address has an account.
-    pub async fn request_magic_link(&self, email: &str) -> Result<(), DomainError> {
-        let user = match self.settings.magic_links {
-            MagicLinks::Off => return Err(DomainError::Forbidden("magic links are turned off")),
-            MagicLinks::ExistingUsers => match self.by_email(email).await? {
-                Some(user) => Some(user),
-                None => return Ok(()),
-            },
-            MagicLinks::Signup => self.by_email(email).await?,
-        };
-        let address = match &user {
-            Some(user) => user.email.clone(),
-            None => Email::parse(email)?,
-        };
-        let link = self
-            .issue(
-                TokenPurpose::MagicLink,
-                user.map(|user| user.id),
-                address.as_str(),
-                self.settings.magic_ttl,
-                "/login/magic",
-            )
-            .await?;
-        self.outbox
-            .send(address.as_str(), &Notice::MagicLink { link }, self.now())
             .await
     }
 
@@ -633,159 +575,5 @@ impl EmailService {
         )
         .await?;
         Ok(user)
-    }
-}
-
-/// The audit sink that also mails security notices: it records every event through `inner`,
-/// then tells the account holder about password changes, second-factor and passkey changes,
-/// a lockout, and a sign-in from a device not seen before.
-#[derive(Debug, Clone)]
-pub struct NoticeSink {
-    inner: Arc<dyn EventSink>,
-    notices: NoticePorts,
-}
-
-/// Where the notice sink finds accounts and sends their notices.
-#[derive(Debug, Clone)]
-pub struct NoticePorts {
-    /// Where accounts are looked up.
-    pub users: Arc<dyn crate::UserRepository>,
-    /// Where notices go.
-    pub outbox: Outbox,
-    /// Remembers devices.
-    pub kv: Arc<dyn KeyValueStore>,
-    /// Mail on sign-ins from new devices.
-    pub notify_new_sign_in: bool,
-}
-
-/// How long a device stays known after the first sign-in from it.
-const DEVICE_MEMORY: Duration = Duration::from_secs(180 * 24 * 3600);
-
-impl NoticeSink {
-    /// A sink recording into `inner` and mailing notices through `notices`.
-    pub fn new(inner: Arc<dyn EventSink>, notices: NoticePorts) -> Self {
-        Self { inner, notices }
-    }
-
-    fn notice_for(event: &AuditEvent) -> Option<Notice> {
-        let is = |action: AuditAction| event.action == action.as_str();
-        let changed = |what: &str| what.to_owned();
-        Some(if is(AuditAction::PasswordChanged) {
-            Notice::PasswordChanged
-        } else if is(AuditAction::MfaEnabled) {
-            Notice::MfaChanged {
-                what: changed("Two-step sign-in was turned on."),
-            }
-        } else if is(AuditAction::MfaDisabled) {
-            Notice::MfaChanged {
-                what: changed("Two-step sign-in was turned off."),
-            }
-        } else if is(AuditAction::BackupCodesRegenerated) {
-            Notice::MfaChanged {
-                what: changed("New backup codes replaced the old ones."),
-            }
-        } else if is(AuditAction::PasskeyRegistered) {
-            Notice::PasskeyChanged {
-                what: changed("A passkey was added to your account."),
-            }
-        } else if is(AuditAction::PasskeyDeleted) {
-            Notice::PasskeyChanged {
-                what: changed("A passkey was removed from your account."),
-            }
-        } else if is(AuditAction::Lockout) {
-            Notice::AccountLocked
-        } else if is(AuditAction::SigninSucceeded) {
-            Notice::NewSignIn {
-                ip: event.ip.clone(),
-                user_agent: event.user_agent.clone(),
-            }
-        } else {
-            return None;
-        })
-    }
-
-    async fn recipient(
-        notices: &NoticePorts,
-        event: &AuditEvent,
-    ) -> Result<Option<User>, DomainError> {
-        if event.action == AuditAction::Lockout.as_str() {
-            // A lock names the address, which may have no account.
-            return match event.target.as_deref().map(Email::parse) {
-                Some(Ok(email)) => notices.users.by_email(&email).await,
-                _ => Ok(None),
-            };
-        }
-        let id = event.actor.or_else(|| {
-            event
-                .target
-                .as_deref()
-                .and_then(|target| Uuid::parse_str(target).ok())
-                .map(UserId)
-        });
-        match id {
-            Some(id) => notices.users.by_id(id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// Whether a sign-in comes from a device this account has not used before. The first
-    /// sign-in of an account sets the baseline and tells nobody.
-    async fn unseen_device(
-        notices: &NoticePorts,
-        user: UserId,
-        event: &AuditEvent,
-    ) -> Result<bool, DomainError> {
-        let device = hash_token(&format!(
-            "{}|{}",
-            user,
-            event.user_agent.as_deref().unwrap_or_default()
-        ));
-        let first_ever = notices
-            .kv
-            .set_if_absent(&format!("devices-seen:{user}"), b"1", Some(DEVICE_MEMORY))
-            .await?;
-        let new_device = notices
-            .kv
-            .set_if_absent(&format!("device:{device}"), b"1", Some(DEVICE_MEMORY))
-            .await?;
-        Ok(new_device && !first_ever)
-    }
-
-    async fn notify(&self, event: &AuditEvent, notice: Notice) -> Result<(), DomainError> {
-        let notices = &self.notices;
-        if !event.success {
-            return Ok(());
-        }
-        let new_sign_in = matches!(notice, Notice::NewSignIn { .. });
-        // Every sign-in passes here: with new-device notices off it costs nothing.
-        if new_sign_in && !notices.notify_new_sign_in {
-            return Ok(());
-        }
-        // A known device (most sign-ins) is settled from the key-value store, before the
-        // account is read.
-        if new_sign_in
-            && let Some(actor) = event.actor
-            && !Self::unseen_device(notices, actor, event).await?
-        {
-            return Ok(());
-        }
-        let Some(user) = Self::recipient(notices, event).await? else {
-            return Ok(());
-        };
-        notices
-            .outbox
-            .send(user.email.as_str(), &notice, event.at)
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl EventSink for NoticeSink {
-    async fn record(&self, event: AuditEvent) -> Result<(), DomainError> {
-        let Some(notice) = Self::notice_for(&event) else {
-            return self.inner.record(event).await;
-        };
-        self.inner.record(event.clone()).await?;
-        self.notify(&event, notice).await
     }
 }

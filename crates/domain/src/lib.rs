@@ -45,9 +45,9 @@ pub use clients::{ClientService, IssuedClient};
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use compliance::{CompliancePorts, ComplianceService, ConsentLedger, ConsentRecord};
 pub use email::{
-    EmailPorts, EmailService, EmailSettings, EmailToken, EmailTokenRepository, MagicLinks,
-    MailComposer, MailQueue, Mailer, Notice, NoticePorts, NoticeSink, Outbox, OutgoingMail,
-    QueuedMail, TokenPurpose,
+    EmailPorts, EmailService, EmailSettings, EmailToken, EmailTokenRepository, LinkKind,
+    LinkRequest, LinkRequestQueue, MagicLinks, MailComposer, MailQueue, Mailer, Notice,
+    NoticePorts, NoticeSink, Outbox, OutgoingMail, QueuedLinkRequest, QueuedMail, TokenPurpose,
 };
 pub use error::{DomainError, Violations};
 pub use keys::{KeyState, SigningKeyRecord, SigningKeyRepository};
@@ -58,10 +58,12 @@ pub use mfa::{
     PasskeyRepository, PendingSignIn, SecretSealer, TotpFactor,
 };
 pub use org::{
-    Added, CustomRole, Decision, DomainStore, Group, GroupStore, Invitation, InvitationStore,
-    Member, MemberRef, Membership, MembershipStore, Organization, OrganizationDomain,
+    Added, CustomRole, Decision, DomainService, DomainStore, Group, GroupService, GroupStore,
+    Invitation, InvitationService, InvitationStore, Member, MemberRef, MemberService, Membership,
+    MembershipDirectory, MembershipStore, Organization, OrganizationAccess, OrganizationDomain,
     OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationPorts,
-    OrganizationService, OrganizationStore, RoleStore, RoleView, TxtLookup, Verification,
+    OrganizationService, OrganizationServices, OrganizationStore, OrganizationWiring, RoleService,
+    RoleStore, RoleView, TxtLookup, Verification,
 };
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};

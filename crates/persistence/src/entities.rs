@@ -5,6 +5,7 @@ pub mod consent_record;
 pub mod email_token;
 pub mod invitation;
 pub mod lease;
+pub mod link_request;
 pub mod mail_outbox;
 pub mod membership;
 pub mod mfa_backup_code;

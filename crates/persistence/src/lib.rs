@@ -14,8 +14,8 @@ pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
 pub use lease::SqlLeaseRepository;
 pub use repositories::{
     SqlAuditLog, SqlClientRepository, SqlConsentLedger, SqlConsentRepository,
-    SqlEmailTokenRepository, SqlFactorDirectory, SqlMailQueue, SqlMfaRepository,
-    SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    SqlEmailTokenRepository, SqlFactorDirectory, SqlLinkRequestQueue, SqlMailQueue,
+    SqlMfaRepository, SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
     SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
 };
 

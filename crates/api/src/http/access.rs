@@ -97,7 +97,7 @@ impl OrgSource for OfRole {
         let Ok(role) = uuid::Uuid::parse_str(&id) else {
             return Ok(None);
         };
-        Ok(state.organizations.role_organization(role).await?)
+        Ok(state.organizations.roles.organization_of(role).await?)
     }
 }
 
@@ -136,7 +136,12 @@ async fn checked<P: Requirement, S: OrgSource>(
     id: OrganizationId,
     state: &AppState,
 ) -> Result<OrgAccess<P, S>, ApiError> {
-    match state.organizations.authorize::<P>(principal, id).await {
+    match state
+        .organizations
+        .access
+        .authorize::<P>(principal, id)
+        .await
+    {
         Ok(scope) => Ok(OrgAccess {
             scope,
             source: PhantomData,

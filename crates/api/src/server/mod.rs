@@ -104,13 +104,38 @@ pub async fn build_with(config: Config, system: SystemPorts) -> Result<App, Star
     .await
 }
 
-/// The mail worker, draining the outbox until the task is aborted.
+/// The mail work, until the task is aborted: fulfilling links asked for by address, and
+/// draining the outbox.
 pub fn spawn_mail_worker(state: &AppState) -> tokio::task::JoinHandle<()> {
     let worker = state.mail_worker.clone();
-    tokio::spawn(worker.run(std::future::pending()))
+    let email = state.email.clone();
+    tokio::spawn(async move {
+        tokio::join!(
+            worker.run(std::future::pending()),
+            fulfil_link_requests(email)
+        );
+    })
 }
 
-/// Work every replica does in the background: send queued mail; reload the signing keys (to
+/// Fulfils links asked for by address as they are asked for (and every second, for those a
+/// failure or another replica left).
+async fn fulfil_link_requests(email: castellan_domain::EmailService) {
+    const BATCH: u64 = 50;
+    loop {
+        match email.fulfil_link_requests(BATCH).await {
+            // A full batch: more may be waiting.
+            Ok(claimed) if claimed as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "fulfilling link requests failed"),
+        }
+        tokio::select! {
+            () = email.link_requested() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Work every replica does in the background: fulfil link requests and send queued mail; reload the signing keys (to
 /// see another replica's rotation) every minute, and rotate them when due (once across
 /// replicas).
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {

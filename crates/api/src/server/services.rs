@@ -6,9 +6,10 @@ use std::time::Duration;
 use castellan_domain::{
     AdminService, ClientService, CompliancePorts, ComplianceService, DirectoryPorts, EmailPorts,
     EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts, NoticeSink,
-    OrganizationService, Outbox, PasswordCheck, PasswordHasher, PlatformService, ProfilePorts,
-    ProfileService, RateLimiter, RegistrationPorts, RegistrationService, SessionEnds, SessionPorts,
-    SessionRepository, SessionService, SignInPorts, SignInService, UserRepository,
+    OrganizationServices, OrganizationWiring, Outbox, PasswordCheck, PasswordHasher,
+    PlatformService, ProfilePorts, ProfileService, RateLimiter, RegistrationPorts,
+    RegistrationService, SessionEnds, SessionPorts, SessionRepository, SessionService, SignInPorts,
+    SignInService, UserRepository,
 };
 use castellan_mail::{MailWorker, Templates, WorkerSettings};
 use castellan_mfa::{MfaPorts, MfaService};
@@ -18,9 +19,9 @@ use castellan_passkeys::{PasskeyPorts, PasskeyService};
 use castellan_passwords::Argon2Hasher;
 use castellan_persistence::{
     SqlClientRepository, SqlConsentLedger, SqlConsentRepository, SqlEmailTokenRepository,
-    SqlFactorDirectory, SqlMailQueue, SqlMfaRepository, SqlOrganizationRepository,
-    SqlPasskeyRepository, SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
-    SqlUserRepository,
+    SqlFactorDirectory, SqlLinkRequestQueue, SqlMailQueue, SqlMfaRepository,
+    SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    SqlSessionParticipants, SqlSessionRepository, SqlUserRepository,
 };
 
 use crate::config::Config;
@@ -29,7 +30,7 @@ use crate::state::{AppState, Services};
 
 use super::adapters::Adapters;
 use super::settings::{
-    account_settings, branding, mailer, provider_settings, relying_party, with_domain_verification,
+    account_settings, branding, domain_verification, mailer, provider_settings, relying_party,
 };
 use super::{App, StartupError};
 
@@ -55,6 +56,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
     );
     let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(database.clone()));
     let mail_queue = Arc::new(SqlMailQueue::new(database.clone()));
+    let link_requests = Arc::new(SqlLinkRequestQueue::new(database.clone()));
     let outbox = Outbox::new(
         mail_queue.clone(),
         Arc::new(Templates::new(branding(&config))),
@@ -70,16 +72,16 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         },
     ));
     let organization_repository = Arc::new(SqlOrganizationRepository::new(database.clone()));
-    let organizations = OrganizationService::new(
-        castellan_domain::OrganizationPorts::on(organization_repository.clone()),
-        users.clone(),
-        cache.clone(),
-        events.clone(),
-        clock.clone(),
-        random.clone(),
-    )
-    .with_invitations(outbox.clone(), &config.issuer);
-    let organizations = with_domain_verification(organizations, &config.organizations);
+    let organizations = OrganizationServices::new(OrganizationWiring {
+        ports: castellan_domain::OrganizationPorts::on(organization_repository.clone()),
+        users: users.clone(),
+        kv: cache.clone(),
+        events: events.clone(),
+        clock: clock.clone(),
+        random: random.clone(),
+        invitation_mail: Some((outbox.clone(), config.issuer.clone())),
+        dns: domain_verification(&config.organizations),
+    });
     // Sessions are scoped through the organization service, and sign-ins count toward the
     // lockout: both are built before the account services that use them.
     let settings = account_settings(&config);
@@ -120,7 +122,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             clock: clock.clone(),
         },
         settings.sessions(),
-        Arc::new(organizations.clone()),
+        organizations.directory.clone(),
     );
     let registration = RegistrationService::new(
         RegistrationPorts {
@@ -148,7 +150,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         SignInPorts {
             factors: Arc::new(SqlFactorDirectory::new(database.clone())),
             challenges: challenges.clone(),
-            organizations: Arc::new(organizations.clone()),
+            organizations: organizations.directory.clone(),
             events: events.clone(),
             clock: clock.clone(),
         },
@@ -162,6 +164,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             tokens: Arc::new(SqlEmailTokenRepository::new(database.clone())),
             users: users.clone(),
             outbox,
+            link_requests: link_requests.clone(),
             events: events.clone(),
             clock: clock.clone(),
         },
@@ -202,6 +205,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             ledger: Arc::new(SqlConsentLedger::new(database.clone())),
             audit: audit.clone(),
             mail: mail_queue,
+            link_requests,
         },
     );
     let mfa = MfaService::new(

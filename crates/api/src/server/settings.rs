@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::{
-    AccountSettings, OrganizationService, PasswordPolicy, PolicyMode, RefreshBudget,
-};
+use castellan_domain::{AccountSettings, PasswordPolicy, PolicyMode, RefreshBudget, TxtLookup};
 use castellan_mail::{Branding, LettreMailer, Security, SmtpSettings};
 use castellan_oidc::ProviderSettings;
 use castellan_passkeys::RelyingParty;
@@ -138,13 +136,12 @@ pub(super) fn account_settings(config: &Config) -> AccountSettings {
     }
 }
 
-/// Lets organizations verify their domains through DNS when the configuration allows it.
-pub(super) fn with_domain_verification(
-    organizations: OrganizationService,
+/// The DNS lookup organizations verify their domains with, when the configuration allows it.
+pub(super) fn domain_verification(
     config: &crate::config::OrganizationsConfig,
-) -> OrganizationService {
+) -> Option<Arc<dyn TxtLookup>> {
     if !config.dns_verification {
-        return organizations;
+        return None;
     }
     // Validated when the configuration was loaded.
     let servers = config
@@ -152,5 +149,5 @@ pub(super) fn with_domain_verification(
         .iter()
         .filter_map(|server| server.parse().ok())
         .collect();
-    organizations.with_dns(Arc::new(crate::dns::DnsTxtLookup::new(servers)))
+    Some(Arc::new(crate::dns::DnsTxtLookup::new(servers)))
 }

@@ -18,6 +18,7 @@ mod cli;
 mod client_flows;
 mod compliance;
 mod device_lockout;
+mod enumeration;
 mod mail;
 mod mfa;
 mod oauth_attacks;

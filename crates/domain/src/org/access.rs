@@ -1,27 +1,29 @@
 //! The permission check: what a member may do in an organization (their role's permissions
 //! and their groups' roles', cached in the key-value store and invalidated on every change);
 //! the [`Authorized`] proof that only the check makes and every organization-scoped use case
-//! takes; and the organization directory the session service scopes sessions through.
+//! takes; and the rules every use case that hands out roles shares (which role names are
+//! valid, who may grant the owner role).
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 
 use super::{
-    Decision, OrganizationId, OrganizationService, PERMISSIONS, Permission, Requirement,
+    BUILT_IN_ROLES, BuiltInRole, Decision, GroupStore, MembershipStore, OrganizationId,
+    OrganizationPorts, OrganizationStore, PERMISSIONS, Permission, Requirement, RoleStore,
     built_in_permissions,
 };
 use crate::accounts::Principal;
-use crate::session::RequestContext;
 use crate::user::UserId;
-use crate::{DomainError, User};
+use crate::{DomainError, KeyValueStore};
 
 /// How long a member's resolved permissions are reused.
 const PERMISSION_CACHE: Duration = Duration::from_secs(300);
 
 /// Proof that the caller was allowed `P` in an organization. Its fields are private and only
-/// [`OrganizationService::authorize`] builds one, so the API, the pages and the CLI cannot
+/// [`OrganizationAccess::authorize`] builds one, so the API, the pages and the CLI cannot
 /// reach an organization-scoped use case without the check.
 #[derive(Debug)]
 pub struct Authorized<P> {
@@ -42,7 +44,28 @@ impl<P> Authorized<P> {
     }
 }
 
-impl OrganizationService {
+/// The permission check of organizations, with the permission cache it keeps.
+#[derive(Debug, Clone)]
+pub struct OrganizationAccess {
+    organizations: Arc<dyn OrganizationStore>,
+    memberships: Arc<dyn MembershipStore>,
+    roles: Arc<dyn RoleStore>,
+    groups: Arc<dyn GroupStore>,
+    kv: Arc<dyn KeyValueStore>,
+}
+
+impl OrganizationAccess {
+    /// The check over these ports, caching in `kv`.
+    pub(super) fn new(ports: &OrganizationPorts, kv: Arc<dyn KeyValueStore>) -> Self {
+        Self {
+            organizations: ports.organizations.clone(),
+            memberships: ports.memberships.clone(),
+            roles: ports.roles.clone(),
+            groups: ports.groups.clone(),
+            kv,
+        }
+    }
+
     fn version_key(id: OrganizationId) -> String {
         format!("org-permissions-version:{id}")
     }
@@ -60,7 +83,7 @@ impl OrganizationService {
     }
 
     /// The permissions `user` holds in the organization (`None` when not a member), cached.
-    async fn permissions(
+    pub(super) async fn permissions(
         &self,
         id: OrganizationId,
         user: UserId,
@@ -116,6 +139,53 @@ impl OrganizationService {
             return Ok((found.name, found.permissions));
         }
         Ok((role.to_owned(), Vec::new()))
+    }
+
+    /// A role name valid in the organization: built in, or the id of one of its custom roles.
+    pub(super) async fn check_role(
+        &self,
+        id: OrganizationId,
+        role: &str,
+    ) -> Result<String, DomainError> {
+        if role.parse::<BuiltInRole>().is_ok() {
+            return Ok(role.to_owned());
+        }
+        if let Ok(custom) = Uuid::parse_str(role)
+            && self
+                .roles
+                .role(custom)
+                .await?
+                .is_some_and(|found| found.organization_id == id)
+        {
+            return Ok(custom.to_string());
+        }
+        Err(DomainError::invalid(
+            "role",
+            format!(
+                "must be one of {} or the id of one of the organization's roles",
+                BUILT_IN_ROLES.join(", ")
+            ),
+        ))
+    }
+
+    /// Only an owner (or a platform admin) may hand out or take away the owner role.
+    pub(super) async fn grantable(
+        &self,
+        caller: &Principal,
+        id: OrganizationId,
+        role: &str,
+    ) -> Result<(), DomainError> {
+        if role != BuiltInRole::Owner.as_str() || caller.user.role.is_admin() {
+            return Ok(());
+        }
+        let own = self.memberships.membership(id, caller.user.id).await?;
+        if own.is_some_and(|membership| membership.role == BuiltInRole::Owner.as_str()) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(
+                "only an owner can make or unmake owners",
+            ))
+        }
     }
 
     /// Whether `caller` may do `permission` in the organization, and why. Callers who are not
@@ -189,66 +259,5 @@ impl OrganizationService {
             organization: id,
             requirement: PhantomData,
         })
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::OrganizationDirectory for OrganizationService {
-    async fn resolve(&self, reference: &str) -> Result<Option<OrganizationId>, DomainError> {
-        let found = match Uuid::parse_str(reference) {
-            Ok(id) => self.organizations.get(OrganizationId(id)).await?,
-            Err(_) => {
-                self.organizations
-                    .by_slug(&reference.to_ascii_lowercase())
-                    .await?
-            }
-        };
-        Ok(found.map(|organization| organization.id))
-    }
-
-    async fn claims(
-        &self,
-        organization: OrganizationId,
-        user: UserId,
-    ) -> Result<Option<crate::OrgClaims>, DomainError> {
-        let Some((role, permissions)) = self.permissions(organization, user).await? else {
-            return Ok(None);
-        };
-        let Some(found) = self.organizations.get(organization).await? else {
-            return Ok(None);
-        };
-        Ok(Some(crate::OrgClaims {
-            id: found.id.to_string(),
-            slug: found.slug,
-            roles: vec![role],
-            permissions,
-            mfa_required: found.policy.mfa_required,
-            allowed_sign_in_methods: found.policy.allowed_sign_in_methods,
-            session_lifetime_hours: found.policy.session_lifetime_hours,
-        }))
-    }
-
-    async fn join_by_domain(
-        &self,
-        user: &User,
-        context: &RequestContext,
-    ) -> Result<(), DomainError> {
-        OrganizationService::join_by_domain(self, user, context).await
-    }
-
-    async fn of_user(&self, user: UserId) -> Result<Vec<crate::OrgChoice>, DomainError> {
-        let mut choices: Vec<crate::OrgChoice> = self
-            .memberships
-            .memberships_of(user)
-            .await?
-            .into_iter()
-            .map(|(organization, _)| crate::OrgChoice {
-                id: organization.id,
-                slug: organization.slug,
-                name: organization.name,
-            })
-            .collect();
-        choices.sort_by_key(|choice| choice.name.to_lowercase());
-        Ok(choices)
     }
 }

@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Authorized, BuiltInRole, Membership, OrgManage, OrgRead, OrganizationId, OrganizationService,
+    Authorized, BuiltInRole, DomainStore, Membership, MembershipStore, OrgManage, OrgRead,
+    OrganizationAccess, OrganizationId, OrganizationPorts,
 };
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::session::RequestContext;
-use crate::{DomainError, User};
+use crate::{Clock, DomainError, RandomSource, User};
 
 /// The label under the domain where the verification record is published.
 pub const VERIFICATION_LABEL: &str = "_castellan-verification";
@@ -114,15 +115,40 @@ pub fn check_domain(domain: &str) -> Result<String, DomainError> {
     Ok(domain)
 }
 
-impl OrganizationService {
-    /// Verifies claims by DNS through `lookup` (without it only operators verify).
-    pub fn with_dns(mut self, lookup: Arc<dyn TxtLookup>) -> Self {
-        self.dns = Some(lookup);
-        self
+/// The email domains organizations claim, and joining by them.
+#[derive(Debug, Clone)]
+pub struct DomainService {
+    domains: Arc<dyn DomainStore>,
+    memberships: Arc<dyn MembershipStore>,
+    access: OrganizationAccess,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    dns: Option<Arc<dyn TxtLookup>>,
+}
+
+impl DomainService {
+    pub(super) fn new(
+        ports: &OrganizationPorts,
+        access: OrganizationAccess,
+        events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
+        dns: Option<Arc<dyn TxtLookup>>,
+    ) -> Self {
+        Self {
+            domains: ports.domains.clone(),
+            memberships: ports.memberships.clone(),
+            access,
+            events,
+            clock,
+            random,
+            dns,
+        }
     }
 
     /// The organization's claimed domains, verified or not.
-    pub async fn domains(
+    pub async fn list(
         &self,
         scope: &Authorized<OrgRead>,
     ) -> Result<Vec<OrganizationDomain>, DomainError> {
@@ -131,7 +157,7 @@ impl OrganizationService {
     }
 
     /// Claims a domain; it counts once verified.
-    pub async fn add_domain(
+    pub async fn add(
         &self,
         scope: &Authorized<OrgManage>,
         domain: &str,
@@ -150,13 +176,14 @@ impl OrganizationService {
             created_at: self.clock.now(),
         };
         self.domains.add_domain(&claim).await?;
-        self.record(
-            AuditEvent::new(AuditAction::DomainAdded, claim.created_at, context)
-                .by(caller.user.id)
-                .on(id)
-                .note(format!("domain={}", claim.domain)),
-        )
-        .await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::DomainAdded, claim.created_at, context)
+                    .by(caller.user.id)
+                    .on(id)
+                    .note(format!("domain={}", claim.domain)),
+            )
+            .await?;
         Ok(claim)
     }
 
@@ -177,7 +204,7 @@ impl OrganizationService {
     /// Verifies a claim by its DNS record, or, for a platform operator asking for
     /// [`Verification::Operator`], on their word. A domain another organization verified
     /// first is a conflict.
-    pub async fn verify_domain(
+    pub async fn verify(
         &self,
         scope: &Authorized<OrgManage>,
         domain: &str,
@@ -226,18 +253,19 @@ impl OrganizationService {
             })?;
         claim.verified_at = Some(now);
         claim.verified_by = Some(method.to_owned());
-        self.record(
-            AuditEvent::new(AuditAction::DomainVerified, now, context)
-                .by(caller.user.id)
-                .on(id)
-                .note(format!("domain={} by={method}", claim.domain)),
-        )
-        .await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::DomainVerified, now, context)
+                    .by(caller.user.id)
+                    .on(id)
+                    .note(format!("domain={} by={method}", claim.domain)),
+            )
+            .await?;
         Ok(claim)
     }
 
     /// Drops a claim.
-    pub async fn remove_domain(
+    pub async fn remove(
         &self,
         scope: &Authorized<OrgManage>,
         domain: &str,
@@ -246,13 +274,14 @@ impl OrganizationService {
         let (caller, id) = (scope.principal(), scope.organization());
         let claim = self.claim(id, domain).await?;
         self.domains.delete_domain(claim.id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::DomainRemoved, self.clock.now(), context)
-                .by(caller.user.id)
-                .on(id)
-                .note(format!("domain={}", claim.domain)),
-        )
-        .await
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::DomainRemoved, self.clock.now(), context)
+                    .by(caller.user.id)
+                    .on(id)
+                    .note(format!("domain={}", claim.domain)),
+            )
+            .await
     }
 
     /// Makes `user` a member of the organization that verified their address's domain, when
@@ -291,14 +320,15 @@ impl OrganizationService {
             Err(DomainError::Conflict(_)) => return Ok(()),
             other => other?,
         }
-        self.changed(organization.id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::MemberAdded, membership.created_at, context)
-                .by(user.id)
-                .on(organization.id)
-                .note(format!("user={} role=member by=verified-domain", user.id)),
-        )
-        .await
+        self.access.changed(organization.id).await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::MemberAdded, membership.created_at, context)
+                    .by(user.id)
+                    .on(organization.id)
+                    .note(format!("user={} role=member by=verified-domain", user.id)),
+            )
+            .await
     }
 }
 

@@ -1,22 +1,50 @@
 //! Groups inside an organization: their members inherit the group's roles.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::service::check_name;
-use super::{Authorized, Group, MembersRead, MembersWrite, OrganizationId, OrganizationService};
-use crate::DomainError;
+use super::{
+    Authorized, Group, GroupStore, MembersRead, MembersWrite, MembershipStore, OrganizationAccess,
+    OrganizationId,
+};
 use crate::user::UserId;
+use crate::{Clock, DomainError};
 
-impl OrganizationService {
+/// Groups of organization members.
+#[derive(Debug, Clone)]
+pub struct GroupService {
+    groups: Arc<dyn GroupStore>,
+    memberships: Arc<dyn MembershipStore>,
+    access: OrganizationAccess,
+    clock: Arc<dyn Clock>,
+}
+
+impl GroupService {
+    pub(super) fn new(
+        groups: Arc<dyn GroupStore>,
+        memberships: Arc<dyn MembershipStore>,
+        access: OrganizationAccess,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            groups,
+            memberships,
+            access,
+            clock,
+        }
+    }
+
     /// The organization's groups (`members:read`).
-    pub async fn groups(&self, scope: &Authorized<MembersRead>) -> Result<Vec<Group>, DomainError> {
+    pub async fn list(&self, scope: &Authorized<MembersRead>) -> Result<Vec<Group>, DomainError> {
         let id = scope.organization();
         self.groups.groups(id).await
     }
 
     /// Creates a group whose members inherit `roles` (`members:write`; only owners hand out
     /// the owner role).
-    pub async fn create_group(
+    pub async fn create(
         &self,
         scope: &Authorized<MembersWrite>,
         name: &str,
@@ -25,8 +53,8 @@ impl OrganizationService {
         let (caller, id) = (scope.principal(), scope.organization());
         let mut checked = Vec::new();
         for role in roles {
-            let role = self.check_role(id, role).await?;
-            self.grantable(caller, id, &role).await?;
+            let role = self.access.check_role(id, role).await?;
+            self.access.grantable(caller, id, &role).await?;
             checked.push(role);
         }
         let group = Group {
@@ -51,7 +79,7 @@ impl OrganizationService {
     }
 
     /// Deletes a group; its members lose what it gave them at once (`members:write`).
-    pub async fn delete_group(
+    pub async fn delete(
         &self,
         scope: &Authorized<MembersWrite>,
         group: Uuid,
@@ -59,11 +87,11 @@ impl OrganizationService {
         let id = scope.organization();
         self.group_in(id, group).await?;
         self.groups.delete_group(group).await?;
-        self.changed(id).await
+        self.access.changed(id).await
     }
 
     /// Puts a member of the organization into a group (`members:write`).
-    pub async fn add_to_group(
+    pub async fn add_member(
         &self,
         scope: &Authorized<MembersWrite>,
         group: Uuid,
@@ -75,14 +103,14 @@ impl OrganizationService {
             return Err(DomainError::NotFound("member"));
         }
         for role in &found.roles {
-            self.grantable(caller, id, role).await?;
+            self.access.grantable(caller, id, role).await?;
         }
         self.groups.add_group_member(group, user).await?;
-        self.changed(id).await
+        self.access.changed(id).await
     }
 
     /// Takes a user out of a group (`members:write`).
-    pub async fn remove_from_group(
+    pub async fn remove_member(
         &self,
         scope: &Authorized<MembersWrite>,
         group: Uuid,
@@ -93,6 +121,6 @@ impl OrganizationService {
         if !self.groups.remove_group_member(group, user).await? {
             return Err(DomainError::NotFound("group member"));
         }
-        self.changed(id).await
+        self.access.changed(id).await
     }
 }

@@ -1,18 +1,57 @@
 //! Invitations: an address without an account is invited by mail and joins on acceptance.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Added, Invitation, Membership, Organization, OrganizationId, OrganizationService};
+use super::{
+    Added, Invitation, InvitationStore, Membership, MembershipStore, Organization,
+    OrganizationAccess, OrganizationId, OrganizationPorts, OrganizationService,
+};
 use crate::accounts::Principal;
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::email::Outbox;
 use crate::session::RequestContext;
 use crate::user::Email;
-use crate::{DomainError, User};
+use crate::{Clock, DomainError, RandomSource, User};
 
 /// How long an invitation can be accepted.
 const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
-impl OrganizationService {
+/// Invitations to join organizations.
+#[derive(Debug, Clone)]
+pub struct InvitationService {
+    invitations: Arc<dyn InvitationStore>,
+    memberships: Arc<dyn MembershipStore>,
+    organizations: OrganizationService,
+    access: OrganizationAccess,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    mail: Option<(Outbox, String)>,
+}
+
+impl InvitationService {
+    pub(super) fn new(
+        ports: &OrganizationPorts,
+        organizations: OrganizationService,
+        access: OrganizationAccess,
+        events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
+        mail: Option<(Outbox, String)>,
+    ) -> Self {
+        Self {
+            invitations: ports.invitations.clone(),
+            memberships: ports.memberships.clone(),
+            organizations,
+            access,
+            events,
+            clock,
+            random,
+            mail: mail.map(|(outbox, issuer)| (outbox, issuer.trim_end_matches('/').to_owned())),
+        }
+    }
+
     /// Mails an invitation to an address without an account.
     pub(super) async fn invite(
         &self,
@@ -22,11 +61,8 @@ impl OrganizationService {
         role: String,
         context: &RequestContext,
     ) -> Result<Added, DomainError> {
-        let (outbox, issuer) = self
-            .invitation_mail
-            .as_ref()
-            .ok_or(DomainError::NotFound("user"))?;
-        let organization = self.organization(id).await?;
+        let (outbox, issuer) = self.mail.as_ref().ok_or(DomainError::NotFound("user"))?;
+        let organization = self.organizations.organization(id).await?;
         let token = self.random.token();
         let now = self.clock.now();
         let expires_at = now + crate::secret::chrono_duration(INVITATION_LIFETIME);
@@ -51,12 +87,13 @@ impl OrganizationService {
                 now,
             )
             .await?;
-        self.record(
-            AuditEvent::new(AuditAction::MemberInvited, now, context)
-                .by(caller.user.id)
-                .on(id),
-        )
-        .await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::MemberInvited, now, context)
+                    .by(caller.user.id)
+                    .on(id),
+            )
+            .await?;
         Ok(Added::Invited {
             email: email.as_str().to_owned(),
             expires_at,
@@ -65,7 +102,7 @@ impl OrganizationService {
 
     /// Accepts an invitation for the signed-in account it was sent to; for anyone else it is
     /// unknown.
-    pub async fn accept_invitation(
+    pub async fn accept(
         &self,
         user: &User,
         token: &str,
@@ -88,14 +125,17 @@ impl OrganizationService {
             created_at: self.clock.now(),
         };
         self.memberships.add_member(&membership).await?;
-        self.changed(invitation.organization_id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
-                .by(user.id)
-                .on(invitation.organization_id)
-                .note(format!("invitation accepted; role={}", membership.role)),
-        )
-        .await?;
-        self.organization(invitation.organization_id).await
+        self.access.changed(invitation.organization_id).await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
+                    .by(user.id)
+                    .on(invitation.organization_id)
+                    .note(format!("invitation accepted; role={}", membership.role)),
+            )
+            .await?;
+        self.organizations
+            .organization(invitation.organization_id)
+            .await
     }
 }

@@ -1,22 +1,50 @@
 //! Memberships: who belongs to an organization and in which role, with the rule that only
 //! owners hand out or take away the owner role and that an organization keeps an owner.
 
-use super::{
-    Added, AnyMember, Authorized, BuiltInRole, Member, MemberRef, MembersRead, MembersWrite,
-    Membership, OrganizationId, OrganizationService,
-};
-use crate::DomainError;
-use crate::accounts::Principal;
-use crate::audit::{AuditAction, AuditEvent};
-use crate::session::RequestContext;
-use crate::user::{Email, UserId};
+use std::sync::Arc;
 
-impl OrganizationService {
+use super::{
+    Added, AnyMember, Authorized, InvitationService, Member, MemberRef, MembersRead, MembersWrite,
+    Membership, MembershipStore, OrganizationAccess, OrganizationId,
+};
+use crate::accounts::Principal;
+use crate::audit::{AuditAction, AuditEvent, EventSink};
+use crate::session::RequestContext;
+use crate::user::{Email, UserId, UserRepository};
+use crate::{Clock, DomainError};
+
+/// Memberships of organizations.
+#[derive(Debug, Clone)]
+pub struct MemberService {
+    memberships: Arc<dyn MembershipStore>,
+    users: Arc<dyn UserRepository>,
+    access: OrganizationAccess,
+    invitations: InvitationService,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+}
+
+impl MemberService {
+    pub(super) fn new(
+        memberships: Arc<dyn MembershipStore>,
+        users: Arc<dyn UserRepository>,
+        access: OrganizationAccess,
+        invitations: InvitationService,
+        events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            memberships,
+            users,
+            access,
+            invitations,
+            events,
+            clock,
+        }
+    }
+
     /// The members with their accounts.
-    pub async fn members(
-        &self,
-        scope: &Authorized<MembersRead>,
-    ) -> Result<Vec<Member>, DomainError> {
+    pub async fn list(&self, scope: &Authorized<MembersRead>) -> Result<Vec<Member>, DomainError> {
         let id = scope.organization();
         let mut members = Vec::new();
         for membership in self.memberships.memberships(id).await? {
@@ -29,7 +57,7 @@ impl OrganizationService {
 
     /// Adds an account (by id or email) with a role; an address without an account gets an
     /// invitation by mail instead.
-    pub async fn add_member(
+    pub async fn add(
         &self,
         scope: &Authorized<MembersWrite>,
         user: MemberRef,
@@ -37,8 +65,8 @@ impl OrganizationService {
         context: &RequestContext,
     ) -> Result<Added, DomainError> {
         let (caller, id) = (scope.principal(), scope.organization());
-        let role = self.check_role(id, role).await?;
-        self.grantable(caller, id, &role).await?;
+        let role = self.access.check_role(id, role).await?;
+        self.access.grantable(caller, id, &role).await?;
         let user = match user {
             MemberRef::Id(user_id) => self
                 .users
@@ -49,7 +77,12 @@ impl OrganizationService {
                 let email = Email::parse(&email)?;
                 match self.users.by_email(&email).await? {
                     Some(user) => user,
-                    None => return self.invite(caller, id, email, role, context).await,
+                    None => {
+                        return self
+                            .invitations
+                            .invite(caller, id, email, role, context)
+                            .await;
+                    }
                 }
             }
         };
@@ -60,35 +93,16 @@ impl OrganizationService {
             created_at: self.clock.now(),
         };
         self.memberships.add_member(&membership).await?;
-        self.changed(id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
-                .by(caller.user.id)
-                .on(id)
-                .note(format!("user={} role={}", user.id, membership.role)),
-        )
-        .await?;
+        self.access.changed(id).await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::MemberAdded, self.clock.now(), context)
+                    .by(caller.user.id)
+                    .on(id)
+                    .note(format!("user={} role={}", user.id, membership.role)),
+            )
+            .await?;
         Ok(Added::Member(Member { membership, user }))
-    }
-
-    /// Only an owner (or a platform admin) may hand out or take away the owner role.
-    pub(super) async fn grantable(
-        &self,
-        caller: &Principal,
-        id: OrganizationId,
-        role: &str,
-    ) -> Result<(), DomainError> {
-        if role != BuiltInRole::Owner.as_str() || caller.user.role.is_admin() {
-            return Ok(());
-        }
-        let own = self.memberships.membership(id, caller.user.id).await?;
-        if own.is_some_and(|membership| membership.role == BuiltInRole::Owner.as_str()) {
-            Ok(())
-        } else {
-            Err(DomainError::Forbidden(
-                "only an owner can make or unmake owners",
-            ))
-        }
     }
 
     /// Changes a member's role; the organization always keeps an owner.
@@ -100,14 +114,14 @@ impl OrganizationService {
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         let (caller, id) = (scope.principal(), scope.organization());
-        let role = self.check_role(id, role).await?;
+        let role = self.access.check_role(id, role).await?;
         let current = self
             .memberships
             .membership(id, user)
             .await?
             .ok_or(DomainError::NotFound("member"))?;
-        self.grantable(caller, id, &role).await?;
-        self.grantable(caller, id, &current.role).await?;
+        self.access.grantable(caller, id, &role).await?;
+        self.access.grantable(caller, id, &current.role).await?;
         if !self
             .memberships
             .set_role_keeping_an_owner(id, user, &role)
@@ -118,24 +132,25 @@ impl OrganizationService {
                 "the organization must keep at least one owner",
             ));
         }
-        self.changed(id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::MemberRoleChanged, self.clock.now(), context)
-                .by(caller.user.id)
-                .on(id)
-                .note(format!("user={user} role={role}")),
-        )
-        .await
+        self.access.changed(id).await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::MemberRoleChanged, self.clock.now(), context)
+                    .by(caller.user.id)
+                    .on(id)
+                    .note(format!("user={user} role={role}")),
+            )
+            .await
     }
 
     /// Removes a member; the organization always keeps an owner.
-    pub async fn remove_member(
+    pub async fn remove(
         &self,
         scope: &Authorized<MembersWrite>,
         user: UserId,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.remove(scope.principal(), scope.organization(), user, context)
+        self.remove_by(scope.principal(), scope.organization(), user, context)
             .await
     }
 
@@ -146,13 +161,13 @@ impl OrganizationService {
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         let caller = scope.principal();
-        self.remove(caller, scope.organization(), caller.user.id, context)
+        self.remove_by(caller, scope.organization(), caller.user.id, context)
             .await
     }
 
     /// Removes a membership (a member leaving is removing themselves, which needs no right to
     /// their role); the organization always keeps an owner.
-    async fn remove(
+    async fn remove_by(
         &self,
         caller: &Principal,
         id: OrganizationId,
@@ -165,7 +180,7 @@ impl OrganizationService {
             .await?
             .ok_or(DomainError::NotFound("member"))?;
         if user != caller.user.id {
-            self.grantable(caller, id, &current.role).await?;
+            self.access.grantable(caller, id, &current.role).await?;
         }
         if !self
             .memberships
@@ -177,13 +192,14 @@ impl OrganizationService {
                 "the organization must keep at least one owner",
             ));
         }
-        self.changed(id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::MemberRemoved, self.clock.now(), context)
-                .by(caller.user.id)
-                .on(id)
-                .note(format!("user={user}")),
-        )
-        .await
+        self.access.changed(id).await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::MemberRemoved, self.clock.now(), context)
+                    .by(caller.user.id)
+                    .on(id)
+                    .note(format!("user={user}")),
+            )
+            .await
     }
 }

@@ -144,7 +144,7 @@ pub trait DomainStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Organization>, DomainError>;
 }
 
-/// The storage an [`OrganizationService`](super::OrganizationService) works on, one port per
+/// The storage the [`OrganizationServices`](super::OrganizationServices) work on, one port per
 /// capability.
 #[derive(Debug, Clone)]
 pub struct OrganizationPorts {

@@ -1,45 +1,40 @@
 //! Roles: the built-in ones and the custom roles an organization defines.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::permissions::check_permissions;
 use super::service::check_name;
 use super::{
-    Authorized, BUILT_IN_ROLES, BuiltInRole, CustomRole, OrganizationId, OrganizationService,
-    Permission, RoleView, RolesRead, RolesWrite,
+    Authorized, BUILT_IN_ROLES, BuiltInRole, CustomRole, OrganizationAccess, OrganizationId,
+    Permission, RoleStore, RoleView, RolesRead, RolesWrite,
 };
-use crate::DomainError;
+use crate::{Clock, DomainError};
 
-impl OrganizationService {
-    /// A role name valid in the organization: built in, or the id of one of its custom roles.
-    pub(super) async fn check_role(
-        &self,
-        id: OrganizationId,
-        role: &str,
-    ) -> Result<String, DomainError> {
-        if role.parse::<BuiltInRole>().is_ok() {
-            return Ok(role.to_owned());
+/// The roles of organizations.
+#[derive(Debug, Clone)]
+pub struct RoleService {
+    roles: Arc<dyn RoleStore>,
+    access: OrganizationAccess,
+    clock: Arc<dyn Clock>,
+}
+
+impl RoleService {
+    pub(super) fn new(
+        roles: Arc<dyn RoleStore>,
+        access: OrganizationAccess,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            roles,
+            access,
+            clock,
         }
-        if let Ok(custom) = Uuid::parse_str(role)
-            && self
-                .roles
-                .role(custom)
-                .await?
-                .is_some_and(|found| found.organization_id == id)
-        {
-            return Ok(custom.to_string());
-        }
-        Err(DomainError::invalid(
-            "role",
-            format!(
-                "must be one of {} or the id of one of the organization's roles",
-                BUILT_IN_ROLES.join(", ")
-            ),
-        ))
     }
 
     /// The organization's roles: the built-in ones, then its custom roles.
-    pub async fn roles(&self, scope: &Authorized<RolesRead>) -> Result<Vec<RoleView>, DomainError> {
+    pub async fn list(&self, scope: &Authorized<RolesRead>) -> Result<Vec<RoleView>, DomainError> {
         let id = scope.organization();
         let built_in = BuiltInRole::ALL.iter().map(|role| RoleView {
             id: None,
@@ -56,7 +51,7 @@ impl OrganizationService {
     }
 
     /// Defines a custom role (`roles:write`).
-    pub async fn create_role(
+    pub async fn create(
         &self,
         scope: &Authorized<RolesWrite>,
         name: &str,
@@ -82,10 +77,7 @@ impl OrganizationService {
 
     /// The organization a custom role belongs to (where the permission check for the role's
     /// routes happens).
-    pub async fn role_organization(
-        &self,
-        role: Uuid,
-    ) -> Result<Option<OrganizationId>, DomainError> {
+    pub async fn organization_of(&self, role: Uuid) -> Result<Option<OrganizationId>, DomainError> {
         Ok(self
             .roles
             .role(role)
@@ -104,7 +96,7 @@ impl OrganizationService {
 
     /// Renames a custom role or replaces its permissions; members holding it are affected
     /// at once.
-    pub async fn update_role(
+    pub async fn update(
         &self,
         scope: &Authorized<RolesWrite>,
         role: Uuid,
@@ -120,12 +112,12 @@ impl OrganizationService {
         }
         found.updated_at = self.clock.now();
         self.roles.put_role(&found).await?;
-        self.changed(found.organization_id).await?;
+        self.access.changed(found.organization_id).await?;
         Ok(found)
     }
 
     /// Deletes a custom role no member holds.
-    pub async fn delete_role(
+    pub async fn delete(
         &self,
         scope: &Authorized<RolesWrite>,
         role: Uuid,
@@ -134,6 +126,6 @@ impl OrganizationService {
         if !self.roles.delete_role_if_unused(role).await? {
             return Err(DomainError::Conflict("member holding this role"));
         }
-        self.changed(found.organization_id).await
+        self.access.changed(found.organization_id).await
     }
 }

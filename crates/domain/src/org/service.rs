@@ -1,14 +1,16 @@
 //! Organizations themselves: create, list, read, update and delete, with the checks on names
 //! and slugs.
 
+use std::sync::Arc;
+
 use super::{
-    Authorized, BuiltInRole, Membership, OrgManage, OrgRead, Organization, OrganizationId,
-    OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationService,
+    Authorized, BuiltInRole, Membership, OrgManage, OrgRead, Organization, OrganizationAccess,
+    OrganizationId, OrganizationPage, OrganizationPatch, OrganizationPolicy, OrganizationStore,
 };
-use crate::DomainError;
 use crate::accounts::Principal;
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::session::RequestContext;
+use crate::{Clock, DomainError};
 
 fn check_slug(slug: &str) -> Result<String, DomainError> {
     let slug = slug.trim().to_ascii_lowercase();
@@ -56,7 +58,30 @@ pub fn slug_from(name: &str) -> String {
     slug.trim_end_matches('-').chars().take(63).collect()
 }
 
+/// Organizations themselves.
+#[derive(Debug, Clone)]
+pub struct OrganizationService {
+    organizations: Arc<dyn OrganizationStore>,
+    access: OrganizationAccess,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+}
+
 impl OrganizationService {
+    pub(super) fn new(
+        organizations: Arc<dyn OrganizationStore>,
+        access: OrganizationAccess,
+        events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            organizations,
+            access,
+            events,
+            clock,
+        }
+    }
+
     /// Creates an organization; its creator is its first owner.
     pub async fn create(
         &self,
@@ -83,12 +108,13 @@ impl OrganizationService {
             created_at: now,
         };
         self.organizations.create(&organization, &owner).await?;
-        self.record(
-            AuditEvent::new(AuditAction::OrganizationCreated, now, context)
-                .by(creator.user.id)
-                .on(organization.id),
-        )
-        .await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::OrganizationCreated, now, context)
+                    .by(creator.user.id)
+                    .on(organization.id),
+            )
+            .await?;
         Ok(organization)
     }
 
@@ -155,12 +181,13 @@ impl OrganizationService {
         }
         organization.updated_at = self.clock.now();
         self.organizations.update(&organization).await?;
-        self.record(
-            AuditEvent::new(AuditAction::OrganizationUpdated, self.clock.now(), context)
-                .by(caller.user.id)
-                .on(id),
-        )
-        .await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::OrganizationUpdated, self.clock.now(), context)
+                    .by(caller.user.id)
+                    .on(id),
+            )
+            .await?;
         Ok(organization)
     }
 
@@ -174,13 +201,14 @@ impl OrganizationService {
         if !self.organizations.delete(id).await? {
             return Err(DomainError::NotFound("organization"));
         }
-        self.changed(id).await?;
-        self.record(
-            AuditEvent::new(AuditAction::OrganizationDeleted, self.clock.now(), context)
-                .by(caller.user.id)
-                .on(id),
-        )
-        .await
+        self.access.changed(id).await?;
+        self.events
+            .record(
+                AuditEvent::new(AuditAction::OrganizationDeleted, self.clock.now(), context)
+                    .by(caller.user.id)
+                    .on(id),
+            )
+            .await
     }
 }
 

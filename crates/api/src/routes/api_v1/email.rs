@@ -87,9 +87,13 @@ async fn verify_email(
     responses((status = 202, description = "Accepted", body = MessageBody)))]
 async fn resend_verification(
     State(state): State<AppState>,
+    Client(context): Client,
     JsonOrForm(request): JsonOrForm<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    state.email.resend_verification(&request.email).await?;
+    state
+        .email
+        .resend_verification(&request.email, &context)
+        .await?;
     Ok(accepted(SENT_IF_KNOWN))
 }
 
@@ -152,9 +156,13 @@ async fn confirm_reset(
     ))]
 async fn request_magic_link(
     State(state): State<AppState>,
+    Client(context): Client,
     JsonOrForm(request): JsonOrForm<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    state.email.request_magic_link(&request.email).await?;
+    state
+        .email
+        .request_magic_link(&request.email, &context)
+        .await?;
     Ok(accepted(SENT_IF_KNOWN))
 }
 

@@ -81,7 +81,7 @@ async fn list(
     State(state): State<AppState>,
     access: OrgAccess<RolesRead, InQueryOrToken>,
 ) -> Result<Json<Vec<RoleBody>>, ApiError> {
-    let roles = state.organizations.roles(&access.scope).await?;
+    let roles = state.organizations.roles.list(&access.scope).await?;
     Ok(Json(roles.iter().map(RoleBody::from).collect()))
 }
 
@@ -114,7 +114,8 @@ async fn create(
 ) -> Result<(StatusCode, Json<RoleBody>), ApiError> {
     let role = state
         .organizations
-        .create_role(&access.scope, &body.name, &body.permissions)
+        .roles
+        .create(&access.scope, &body.name, &body.permissions)
         .await?;
     Ok((StatusCode::CREATED, Json(RoleBody::from(&role))))
 }
@@ -145,7 +146,8 @@ async fn update(
 ) -> Result<Json<RoleBody>, ApiError> {
     let role = state
         .organizations
-        .update_role(
+        .roles
+        .update(
             &access.scope,
             role_id(&id)?,
             request.name.as_deref(),
@@ -170,7 +172,8 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .delete_role(&access.scope, role_id(&id)?)
+        .roles
+        .delete(&access.scope, role_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,9 +47,10 @@ pub(super) struct MagicRequestForm {
 
 pub(super) async fn magic_request(
     State(state): State<AppState>,
+    Client(context): Client,
     CsrfForm(form): CsrfForm<MagicRequestForm>,
 ) -> Response {
-    match state.email.request_magic_link(&form.email).await {
+    match state.email.request_magic_link(&form.email, &context).await {
         Ok(()) => message(
             StatusCode::OK,
             "Check your inbox",
@@ -163,7 +164,8 @@ pub(super) async fn invitation_submit(
     };
     match state
         .organizations
-        .accept_invitation(&user, &form.token, &context)
+        .invitations
+        .accept(&user, &form.token, &context)
         .await
     {
         Ok(organization) => message(

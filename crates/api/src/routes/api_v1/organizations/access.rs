@@ -53,6 +53,7 @@ pub(super) async fn check(
         .map_err(|_| ApiError::invalid("resource_id", "must be an organization id"))?;
     let decision = state
         .organizations
+        .access
         .check(&caller.principal, id, &query.permission)
         .await?;
     Ok(Json(CheckResponse {

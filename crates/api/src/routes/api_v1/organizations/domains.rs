@@ -77,7 +77,7 @@ pub(super) async fn domains(
     State(state): State<AppState>,
     access: OrgAccess<OrgRead>,
 ) -> Result<Json<Vec<DomainBody>>, ApiError> {
-    let claims = state.organizations.domains(&access.scope).await?;
+    let claims = state.organizations.domains.list(&access.scope).await?;
     Ok(Json(claims.iter().map(DomainBody::from).collect()))
 }
 
@@ -108,7 +108,8 @@ pub(super) async fn add_domain(
 ) -> Result<(StatusCode, Json<DomainBody>), ApiError> {
     let claim = state
         .organizations
-        .add_domain(&access.scope, &request.domain, &context)
+        .domains
+        .add(&access.scope, &request.domain, &context)
         .await?;
     Ok((StatusCode::CREATED, Json(DomainBody::from(&claim))))
 }
@@ -146,7 +147,8 @@ pub(super) async fn verify_domain(
     let how = castellan_domain::Verification::parse(request.method.as_deref())?;
     let claim = state
         .organizations
-        .verify_domain(&access.scope, &path.1, how, &context)
+        .domains
+        .verify(&access.scope, &path.1, how, &context)
         .await?;
     Ok(Json(DomainBody::from(&claim)))
 }
@@ -169,7 +171,8 @@ pub(super) async fn remove_domain(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_domain(&access.scope, &path.1, &context)
+        .domains
+        .remove(&access.scope, &path.1, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

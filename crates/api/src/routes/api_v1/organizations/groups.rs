@@ -51,7 +51,7 @@ pub(super) async fn groups(
     State(state): State<AppState>,
     access: OrgAccess<MembersRead>,
 ) -> Result<Json<Vec<GroupBody>>, ApiError> {
-    let groups = state.organizations.groups(&access.scope).await?;
+    let groups = state.organizations.groups.list(&access.scope).await?;
     Ok(Json(groups.iter().map(GroupBody::from).collect()))
 }
 
@@ -83,7 +83,8 @@ pub(super) async fn create_group(
 ) -> Result<(StatusCode, Json<GroupBody>), ApiError> {
     let group = state
         .organizations
-        .create_group(&access.scope, &request.name, &request.roles)
+        .groups
+        .create(&access.scope, &request.name, &request.roles)
         .await?;
     Ok((StatusCode::CREATED, Json(GroupBody::from(&group))))
 }
@@ -105,7 +106,8 @@ pub(super) async fn delete_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .delete_group(&access.scope, group_id(&path.1)?)
+        .groups
+        .delete(&access.scope, group_id(&path.1)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -137,7 +139,8 @@ pub(super) async fn add_to_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .add_to_group(
+        .groups
+        .add_member(
             &access.scope,
             group_id(&path.1)?,
             user_id(&request.user_id)?,
@@ -164,7 +167,8 @@ pub(super) async fn remove_from_group(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_from_group(&access.scope, group_id(&path.1)?, user_id(&path.2)?)
+        .groups
+        .remove_member(&access.scope, group_id(&path.1)?, user_id(&path.2)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -38,7 +38,8 @@ pub(super) async fn accept(
 ) -> Result<Json<OrganizationBody>, ApiError> {
     let organization = state
         .organizations
-        .accept_invitation(&caller.principal.user, request.token.expose(), &context)
+        .invitations
+        .accept(&caller.principal.user, request.token.expose(), &context)
         .await?;
     Ok(Json(OrganizationBody::from(&organization)))
 }

@@ -86,7 +86,8 @@ pub(super) async fn add_member(
     };
     let added = state
         .organizations
-        .add_member(
+        .members
+        .add(
             &access.scope,
             who,
             request.role.as_deref().unwrap_or("member"),
@@ -131,7 +132,7 @@ pub(super) async fn members(
     State(state): State<AppState>,
     access: OrgAccess<MembersRead>,
 ) -> Result<Json<Vec<MemberBody>>, ApiError> {
-    let members = state.organizations.members(&access.scope).await?;
+    let members = state.organizations.members.list(&access.scope).await?;
     Ok(Json(members.iter().map(MemberBody::from).collect()))
 }
 
@@ -171,6 +172,7 @@ pub(super) async fn set_role(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
+        .members
         .set_role(&access.scope, user_id(&path.1)?, &request.role, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -196,7 +198,8 @@ pub(super) async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .remove_member(&access.scope, user_id(&path.1)?, &context)
+        .members
+        .remove(&access.scope, user_id(&path.1)?, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -214,6 +217,10 @@ pub(super) async fn leave(
     Client(context): Client,
     access: OrgAccess<AnyMember>,
 ) -> Result<StatusCode, ApiError> {
-    state.organizations.leave(&access.scope, &context).await?;
+    state
+        .organizations
+        .members
+        .leave(&access.scope, &context)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -145,6 +145,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<OrganizationBody>), ApiError> {
     let organization = state
         .organizations
+        .organizations
         .create(
             &caller.principal,
             &request.name,
@@ -194,6 +195,7 @@ async fn list(
     let (page, per_page) = paging.resolve(20);
     let found = state
         .organizations
+        .organizations
         .list(
             &caller.principal,
             query.all,
@@ -223,7 +225,7 @@ async fn get(
     State(state): State<AppState>,
     access: OrgAccess<OrgRead>,
 ) -> Result<Json<OrganizationBody>, ApiError> {
-    let organization = state.organizations.get(&access.scope).await?;
+    let organization = state.organizations.organizations.get(&access.scope).await?;
     Ok(Json(OrganizationBody::from(&organization)))
 }
 
@@ -256,6 +258,7 @@ async fn update(
 ) -> Result<Json<OrganizationBody>, ApiError> {
     let organization = state
         .organizations
+        .organizations
         .update(
             &access.scope,
             OrganizationPatch {
@@ -282,6 +285,10 @@ async fn delete(
     Client(context): Client,
     access: OrgAccess<OrgManage>,
 ) -> Result<StatusCode, ApiError> {
-    state.organizations.delete(&access.scope, &context).await?;
+    state
+        .organizations
+        .organizations
+        .delete(&access.scope, &context)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
