@@ -27,6 +27,7 @@ mod openapi;
 mod operations;
 mod organizations;
 mod outage;
+mod outbound;
 mod passkeys;
 mod platform;
 mod rate_limits;
