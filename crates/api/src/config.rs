@@ -52,6 +52,8 @@ pub struct Config {
     pub passkeys: PasskeysConfig,
     /// Organizations: how their email domains are verified.
     pub organizations: OrganizationsConfig,
+    /// Requests Castellan makes itself (`jwks_uri`, back-channel logout, upstream providers).
+    pub outbound: OutboundConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,30 @@ impl Default for Config {
             mfa: MfaConfig::default(),
             passkeys: PasskeysConfig::default(),
             organizations: OrganizationsConfig::default(),
+            outbound: OutboundConfig::default(),
+        }
+    }
+}
+
+/// Requests Castellan makes itself. Loopback, private, link-local and other internal addresses
+/// are refused, after DNS resolution and on every redirect, unless listed here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Host names, IP addresses and CIDR networks that may be reached although internal.
+    pub allowed_hosts: Vec<String>,
+    /// Seconds a whole request may take: connecting, redirects and reading the body.
+    pub timeout_secs: u64,
+    /// The largest response body accepted, in bytes.
+    pub max_response_bytes: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            timeout_secs: 10,
+            max_response_bytes: 1024 * 1024,
         }
     }
 }
@@ -162,7 +188,8 @@ pub struct OidcConfig {
     pub dynamic_registration: bool,
     /// The initial access token dynamic registration requires; open registration when unset.
     pub registration_token: Option<Secret>,
-    /// Let back-channel logout and `jwks_uri` fetches reach loopback and private networks.
+    /// Deprecated: lets every outbound request reach any address; list the internal hosts in
+    /// `outbound.allowed_hosts` instead.
     pub allow_private_network_callbacks: bool,
 }
 

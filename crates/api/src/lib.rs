@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod outbound;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -18,6 +18,7 @@ pub mod kv;
 pub mod lease;
 pub mod mfa;
 pub mod org;
+pub mod outbound;
 pub mod password;
 pub mod platform;
 pub mod protocol;
@@ -65,6 +66,7 @@ pub use org::{
     OrganizationService, OrganizationServices, OrganizationStore, OrganizationWiring, RoleService,
     RoleStore, RoleView, TxtLookup, Verification,
 };
+pub use outbound::{OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
 pub use password::{PasswordHasher, PasswordPolicy, PolicyMode};
 pub use platform::{Maintenance, PlatformService, PlatformStats};
 pub use protocol::{ClientId, InvalidUri, RedirectUri, Scope};

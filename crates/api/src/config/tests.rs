@@ -103,6 +103,26 @@ fn bad_values_are_named() {
             "[\"https://a.example/path\"]",
             "server.cors.allowed_origins",
         ),
+        (
+            "CASTELLAN_OUTBOUND__ALLOWED_HOSTS",
+            "[\"10.0.0.0/40\"]",
+            "outbound.allowed_hosts",
+        ),
+        (
+            "CASTELLAN_OUTBOUND__ALLOWED_HOSTS",
+            "[\"https://idp.corp.example\"]",
+            "outbound.allowed_hosts",
+        ),
+        (
+            "CASTELLAN_OUTBOUND__TIMEOUT_SECS",
+            "0",
+            "outbound.timeout_secs",
+        ),
+        (
+            "CASTELLAN_OUTBOUND__MAX_RESPONSE_BYTES",
+            "0",
+            "outbound.max_response_bytes",
+        ),
     ];
     for (variable, value, key) in cases {
         Jail::expect_with(|jail| {
@@ -179,6 +199,35 @@ fn the_printed_configuration_hides_secrets() {
             config.server.cors.allowed_origins,
             vec!["https://app.example"]
         );
+        Ok(())
+    });
+}
+
+#[test]
+fn outbound_exemptions_are_read_from_toml() {
+    Jail::expect_with(|jail| {
+        let config = load_in(jail).unwrap();
+        assert!(config.outbound.allowed_hosts.is_empty());
+        assert_eq!(config.outbound.timeout_secs, 10);
+        assert_eq!(config.outbound.max_response_bytes, 1024 * 1024);
+        assert!(!config.oidc.allow_private_network_callbacks);
+        jail.create_file(
+            "castellan.toml",
+            r#"
+            [outbound]
+            allowed_hosts = ["idp.corp.example", "10.0.0.0/8", "fd00::/8", "127.0.0.1"]
+            timeout_secs = 3
+            max_response_bytes = 65536
+            [oidc]
+            allow_private_network_callbacks = true
+            "#,
+        )?;
+        let config = load_in(jail).unwrap();
+        assert_eq!(config.outbound.allowed_hosts.len(), 4);
+        assert_eq!(config.outbound.timeout_secs, 3);
+        assert_eq!(config.outbound.max_response_bytes, 65536);
+        // The deprecated alias is still accepted.
+        assert!(config.oidc.allow_private_network_callbacks);
         Ok(())
     });
 }

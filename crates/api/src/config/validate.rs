@@ -20,6 +20,7 @@ impl Config {
         self.validate_security()?;
         self.validate_oidc()?;
         self.validate_second_factors()?;
+        self.validate_outbound()?;
         for server in &self.organizations.dns_servers {
             if server.parse::<std::net::SocketAddr>().is_err() {
                 return Err(ConfigError::new(
@@ -105,6 +106,25 @@ impl Config {
             return Err(ConfigError::new(
                 "oidc.registration_token",
                 "must be at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_outbound(&self) -> Result<(), ConfigError> {
+        let outbound = &self.outbound;
+        crate::outbound::AllowList::parse(&outbound.allowed_hosts)
+            .map_err(|error| ConfigError::new("outbound.allowed_hosts", error.to_string()))?;
+        if !(1..=300).contains(&outbound.timeout_secs) {
+            return Err(ConfigError::new(
+                "outbound.timeout_secs",
+                "must be 1 to 300",
+            ));
+        }
+        if outbound.max_response_bytes == 0 {
+            return Err(ConfigError::new(
+                "outbound.max_response_bytes",
+                "must be above zero",
             ));
         }
         Ok(())

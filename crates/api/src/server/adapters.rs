@@ -1,10 +1,11 @@
 //! The adapters every service is built on: the database (migrated when configured), the
-//! key-value store, the master key, the audit log, the signing keys and the token issuer.
+//! key-value store, the master key, the audit log, the signing keys, the token issuer and the
+//! guarded outbound HTTP client.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::{Clock, KeyValueStore, RandomSource};
+use castellan_domain::{Clock, KeyValueStore, OutboundHttp, RandomSource};
 use castellan_oidc::{JwtTokenIssuer, KeyManager, KeySettings, MasterKey};
 use castellan_persistence::{
     Backend, Database, DatabaseError, DatabaseOptions, MemoryKeyValueStore, RedisKeyValueStore,
@@ -18,11 +19,12 @@ use crate::health::HealthChecker;
 use crate::http::cookies::secure_cookies;
 use crate::http::metrics::Metrics;
 use crate::http::sso::SsoCookies;
+use crate::outbound::{AllowList, GuardedOutbound, OutboundSettings};
 
 use super::{StartupError, SystemPorts};
 
 /// What the services are built on: the stores, the machine's clock and random numbers, the
-/// audit log and its notices, the master key and the signing keys.
+/// audit log and its notices, the master key, the signing keys and the outbound client.
 pub(super) struct Adapters {
     pub(super) database: Database,
     pub(super) cache: Arc<dyn KeyValueStore>,
@@ -35,6 +37,7 @@ pub(super) struct Adapters {
     pub(super) sealer: Arc<MasterKey>,
     pub(super) keys: Arc<KeyManager>,
     pub(super) tokens: Arc<JwtTokenIssuer>,
+    pub(super) outbound: Arc<dyn OutboundHttp>,
 }
 
 /// Connects the stores (migrating the database when configured), loads the master key and the
@@ -85,6 +88,7 @@ pub(super) async fn adapters(
         JwtTokenIssuer::new(keys.clone(), clock.clone(), &config.issuer, access_ttl)
             .with_leeway(Duration::from_secs(config.tokens.clock_leeway_secs)),
     );
+    let outbound = outbound_client(config)?;
     Ok(Adapters {
         database,
         cache,
@@ -97,7 +101,29 @@ pub(super) async fn adapters(
         sealer,
         keys,
         tokens,
+        outbound,
     })
+}
+
+/// The one client for every request Castellan makes itself.
+fn outbound_client(config: &Config) -> Result<Arc<dyn OutboundHttp>, StartupError> {
+    let allow_everything = config.oidc.allow_private_network_callbacks;
+    if allow_everything {
+        tracing::warn!(
+            "oidc.allow_private_network_callbacks is deprecated and lets outbound requests reach \
+             every internal address; list the hosts to reach in outbound.allowed_hosts instead"
+        );
+    }
+    let allowed = AllowList::parse(&config.outbound.allowed_hosts)
+        .map_err(|error| StartupError::Outbound(error.to_string()))?;
+    let client = GuardedOutbound::new(OutboundSettings {
+        allow_everything,
+        allowed,
+        timeout: Duration::from_secs(config.outbound.timeout_secs),
+        max_response_bytes: config.outbound.max_response_bytes,
+    })
+    .map_err(|error| StartupError::Outbound(error.to_string()))?;
+    Ok(Arc::new(client))
 }
 
 /// Opens the configured database.

@@ -13,7 +13,6 @@ use castellan_domain::{
 };
 use castellan_mail::{MailWorker, Templates, WorkerSettings};
 use castellan_mfa::{MfaPorts, MfaService};
-use castellan_oidc::provider::ReqwestOutbound;
 use castellan_oidc::{OidcProvider, ProviderPorts};
 use castellan_passkeys::{PasskeyPorts, PasskeyService};
 use castellan_passwords::Argon2Hasher;
@@ -48,6 +47,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         sealer,
         keys,
         tokens,
+        outbound,
     } = adapters;
     let challenges = MfaChallenges::new(
         cache.clone(),
@@ -256,11 +256,6 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         random.clone(),
         Duration::from_secs(config.oidc.secret_rotation_overlap_hours * 3600),
     );
-    let outbound = ReqwestOutbound::new(
-        Duration::from_secs(10),
-        config.oidc.allow_private_network_callbacks,
-    )
-    .map_err(StartupError::Outbound)?;
     let oidc = OidcProvider::new(
         ProviderPorts {
             clients: client_repository,
@@ -274,7 +269,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             events: audit.clone(),
             clock: clock.clone(),
             random: random.clone(),
-            outbound: Arc::new(outbound),
+            outbound,
         },
         provider_settings(&config),
     );

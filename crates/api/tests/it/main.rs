@@ -28,6 +28,7 @@ mod openapi;
 mod operations;
 mod organizations;
 mod outage;
+mod outbound;
 mod passkeys;
 mod platform;
 mod rate_limits;

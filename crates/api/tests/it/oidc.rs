@@ -1182,7 +1182,7 @@ async fn private_key_jwt_assertions_are_checked(stores: Stores) {
 
     // The jwks_uri below is served on loopback, which is refused unless allowed.
     let server = TestServer::start_with(stores, |config| {
-        config.oidc.allow_private_network_callbacks = true;
+        config.outbound.allowed_hosts = vec!["127.0.0.1".to_owned()];
     })
     .await
     .unwrap();
@@ -1315,7 +1315,7 @@ async fn back_channel_logout_reaches_every_client_of_the_session(stores: Stores)
 
     // The receiver listens on loopback, which Castellan refuses unless the operator allows it.
     let server = TestServer::start_with(stores, |config| {
-        config.oidc.allow_private_network_callbacks = true;
+        config.outbound.allowed_hosts = vec!["127.0.0.1".to_owned()];
     })
     .await
     .unwrap();

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_domain::{
-    ClientId, OAuthClient, RequestContext, Session, SessionEndListener, SessionId,
+    ClientId, OAuthClient, OutboundHttp, RequestContext, Session, SessionEndListener, SessionId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::OidcProvider;
 use super::authorize::with_query;
 use super::error::OAuthError;
-use super::{OidcProvider, OutboundHttp};
 
 /// The parameters of an end-session request.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -250,9 +250,9 @@ async fn deliver_logout_token(
         }
         tokio::time::sleep(wait).await;
         match outbound.post_form(&uri, &[("logout_token", &token)]).await {
-            Ok(status) if (200..300).contains(&status) => return,
-            Ok(status) => last_error = format!("answered {status}"),
-            Err(error) => last_error = error,
+            Ok(response) if response.status().is_success() => return,
+            Ok(response) => last_error = format!("answered {}", response.status()),
+            Err(error) => last_error = error.to_string(),
         }
     }
     tracing::warn!(%client_id, error = %last_error, "back-channel logout could not be delivered");

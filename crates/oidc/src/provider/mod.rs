@@ -14,7 +14,6 @@ mod discovery;
 mod error;
 mod grants;
 mod logout;
-mod outbound;
 mod pkce;
 mod resources;
 
@@ -25,8 +24,8 @@ use std::time::{Duration, Instant};
 use castellan_domain::secret::hash_token;
 use castellan_domain::{
     ClientId, ClientRepository, Clock, ConsentRepository, DomainError, EventSink, KeyValueStore,
-    OAuthClient, RandomSource, SessionParticipants, SessionRepository, SessionService,
-    UserRepository,
+    OAuthClient, OutboundHttp, RandomSource, SessionParticipants, SessionRepository,
+    SessionService, UserRepository,
 };
 
 pub use authorize::{
@@ -121,8 +120,6 @@ pub struct ProviderPorts {
     /// Outbound HTTP: back-channel logout tokens, clients' `jwks_uri`.
     pub outbound: Arc<dyn OutboundHttp>,
 }
-
-pub use outbound::{OutboundHttp, ReqwestOutbound};
 
 type CachedClient = (Instant, Arc<OAuthClient>);
 
