@@ -165,7 +165,7 @@ pub struct TokenPair {
 #[derive(Debug, Clone)]
 pub struct RefreshExchange {
     /// The next refresh token (shown once).
-    pub token: String,
+    pub token: RefreshToken,
     /// Its stored record.
     pub record: RefreshRecord,
     /// The session it extends.

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::kv::KeyValueStore;
 use crate::random::RandomSource;
 use crate::secret::hash_token;
+use crate::sensitive::OneTimeCode;
 use crate::session::{RequestContext, SessionRepository};
 use crate::user::{PlatformRole, ProfilePatch, User, UserId, UserPage, UserQuery, UserRepository};
 
@@ -287,7 +288,7 @@ impl AdminService {
     /// Creates the first super admin with the setup token; the token works once.
     pub async fn bootstrap(
         &self,
-        token: &str,
+        token: &OneTimeCode,
         new: NewAccount,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
@@ -295,7 +296,7 @@ impl AdminService {
         let Some(stored) = kv.get(SETUP_TOKEN_KEY).await? else {
             return Err(DomainError::InvalidToken);
         };
-        let presented = hash_token(token);
+        let presented = hash_token(token.expose());
         if !bool::from(presented.as_bytes().ct_eq(&stored)) {
             return Err(DomainError::InvalidToken);
         }

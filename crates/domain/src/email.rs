@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::accounts::{ProfileService, RegistrationService};
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::secret::{chrono_duration, hash_token};
-use crate::sensitive::Password;
+use crate::sensitive::{OneTimeCode, Password};
 use crate::session::RequestContext;
 use crate::signin::factor::FirstFactor;
 use crate::user::{Email, PlatformRole, User, UserId, UserRepository};
@@ -373,9 +373,13 @@ impl EmailService {
         Ok(format!("{}{path}?token={token}", self.settings.issuer))
     }
 
-    async fn consume(&self, token: &str, purpose: TokenPurpose) -> Result<EmailToken, DomainError> {
+    async fn consume(
+        &self,
+        token: &OneTimeCode,
+        purpose: TokenPurpose,
+    ) -> Result<EmailToken, DomainError> {
         self.tokens
-            .consume(&hash_token(token.trim()), purpose, self.now())
+            .consume(&hash_token(token.expose().trim()), purpose, self.now())
             .await?
             .ok_or(DomainError::InvalidToken)
     }
@@ -426,7 +430,7 @@ impl EmailService {
     /// Confirms the address a verification link was sent to.
     pub async fn verify_email(
         &self,
-        token: &str,
+        token: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
         let token = self.consume(token, TokenPurpose::VerifyEmail).await?;
@@ -453,7 +457,7 @@ impl EmailService {
     /// A password the policy refuses leaves the link usable.
     pub async fn reset_password(
         &self,
-        token: &str,
+        token: &OneTimeCode,
         new_password: &Password,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
@@ -472,7 +476,7 @@ impl EmailService {
     /// account gets one.
     pub async fn verify_magic_link(
         &self,
-        token: &str,
+        token: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<FirstFactor, DomainError> {
         if self.settings.magic_links == MagicLinks::Off {
@@ -559,7 +563,7 @@ impl EmailService {
     /// Applies an email change with the link sent to the new address.
     pub async fn confirm_email_change(
         &self,
-        token: &str,
+        token: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
         let token = self.consume(token, TokenPurpose::EmailChange).await?;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::secret::hash_token;
+use crate::sensitive::OneTimeCode;
 use crate::signin::method::Amr;
 use crate::user::UserId;
 use crate::{DomainError, KeyValueStore, RandomSource};
@@ -194,7 +195,7 @@ impl PendingSignIn {
 #[derive(Debug, Clone)]
 pub struct MfaChallenge {
     /// The opaque token (shown once; the store keeps only its hash).
-    pub token: String,
+    pub token: OneTimeCode,
     /// What it stands for.
     pub pending: PendingSignIn,
 }
@@ -222,17 +223,17 @@ impl MfaChallenges {
         Self { kv, random, ttl }
     }
 
-    fn key(token: &str) -> String {
-        format!("mfa-challenge:{}", hash_token(token))
+    fn key(token: &OneTimeCode) -> String {
+        format!("mfa-challenge:{}", hash_token(token.expose()))
     }
 
-    fn failures_key(token: &str) -> String {
-        format!("mfa-challenge-failures:{}", hash_token(token))
+    fn failures_key(token: &OneTimeCode) -> String {
+        format!("mfa-challenge-failures:{}", hash_token(token.expose()))
     }
 
     /// Opens a challenge for `pending`.
     pub async fn open(&self, pending: PendingSignIn) -> Result<MfaChallenge, DomainError> {
-        let token = self.random.token();
+        let token = OneTimeCode::new(self.random.token());
         let value = serde_json::to_vec(&pending)
             .map_err(|error| DomainError::caused("encoding a challenge", error))?;
         self.kv
@@ -246,7 +247,7 @@ impl MfaChallenges {
     }
 
     /// What the challenge stands for, without using it up.
-    pub async fn peek(&self, token: &str) -> Result<PendingSignIn, DomainError> {
+    pub async fn peek(&self, token: &OneTimeCode) -> Result<PendingSignIn, DomainError> {
         let value = self
             .kv
             .get(&Self::key(token))
@@ -256,7 +257,7 @@ impl MfaChallenges {
     }
 
     /// Uses the challenge up; of two concurrent callers exactly one gets it.
-    pub async fn consume(&self, token: &str) -> Result<PendingSignIn, DomainError> {
+    pub async fn consume(&self, token: &OneTimeCode) -> Result<PendingSignIn, DomainError> {
         let value = self
             .kv
             .take(&Self::key(token))
@@ -267,7 +268,7 @@ impl MfaChallenges {
     }
 
     /// Counts a wrong answer; the challenge is withdrawn at the limit.
-    pub async fn fail(&self, token: &str) -> Result<(), DomainError> {
+    pub async fn fail(&self, token: &OneTimeCode) -> Result<(), DomainError> {
         let counter = self
             .kv
             .increment(&Self::failures_key(token), 1, self.ttl)

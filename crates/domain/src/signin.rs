@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::mfa::{FactorDirectory, MfaChallenge, MfaChallenges, PendingSignIn};
 use crate::org::OrganizationId;
+use crate::sensitive::OneTimeCode;
 use crate::session::{RequestContext, Session};
 use crate::token::{OrgClaims, OrganizationDirectory};
 use crate::user::User;
@@ -38,7 +39,7 @@ pub enum Proof {
     /// or the assertion; the challenge is used up here).
     Second {
         /// The challenge the first step opened.
-        mfa_token: String,
+        mfa_token: OneTimeCode,
         /// Who answered it.
         user: User,
         /// How (`otp`, `hwk`).
@@ -215,7 +216,7 @@ impl SignInService {
     /// locked for the device of `context`; nothing is used up.
     pub async fn pending(
         &self,
-        mfa_token: &str,
+        mfa_token: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<PendingSignIn, DomainError> {
         let pending = self.ports.challenges.peek(mfa_token).await?;
@@ -227,7 +228,7 @@ impl SignInService {
 
     /// Counts a wrong answer against the second step `mfa_token`, which is withdrawn at its
     /// limit (the caller counts it toward the account's lockout as well).
-    pub async fn second_step_failed(&self, mfa_token: &str) -> Result<(), DomainError> {
+    pub async fn second_step_failed(&self, mfa_token: &OneTimeCode) -> Result<(), DomainError> {
         self.ports.challenges.fail(mfa_token).await
     }
 
@@ -318,7 +319,7 @@ impl SignInService {
     /// Uses up the second step `mfa_token`, which `user` answered with `method`.
     async fn second_factor(
         &self,
-        mfa_token: &str,
+        mfa_token: &OneTimeCode,
         user: User,
         method: AuthMethod,
     ) -> Result<Authenticated, DomainError> {

@@ -155,7 +155,7 @@ impl MfaService {
     pub async fn confirm_totp(
         &self,
         user: &User,
-        code: &str,
+        code: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<Vec<String>, DomainError> {
         self.signin
@@ -168,7 +168,8 @@ impl MfaService {
             None => return Err(DomainError::NotFound("pending TOTP enrolment")),
         };
         let secret = self.open_secret(&factor)?;
-        let Some(step) = codes::matching_step(&secret, code, self.now().timestamp()) else {
+        let Some(step) = codes::matching_step(&secret, code.expose(), self.now().timestamp())
+        else {
             return Err(self.code_failed(user, context).await);
         };
         if !self
@@ -250,7 +251,7 @@ impl MfaService {
                     .lockout()
                     .ensure_unlocked(user.email.as_str(), context)
                     .await?;
-                if !self.check_code(user.id, code.expose(), context).await? {
+                if !self.check_code(user.id, &code, context).await? {
                     return Err(self.code_failed(user, context).await);
                 }
             }
@@ -270,10 +271,10 @@ impl MfaService {
     async fn check_code(
         &self,
         user: UserId,
-        code: &str,
+        code: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<bool, DomainError> {
-        if codes::is_totp_code(code) {
+        if codes::is_totp_code(code.expose()) {
             let Some(factor) = self
                 .ports
                 .factors
@@ -284,12 +285,12 @@ impl MfaService {
                 return Ok(false);
             };
             let secret = self.open_secret(&factor)?;
-            return match codes::matching_step(&secret, code, self.now().timestamp()) {
+            return match codes::matching_step(&secret, code.expose(), self.now().timestamp()) {
                 Some(step) => self.ports.factors.use_totp_step(user, step).await,
                 None => Ok(false),
             };
         }
-        let hash = codes::backup_code_hash(user, code);
+        let hash = codes::backup_code_hash(user, code.expose());
         if !self
             .ports
             .factors
@@ -330,7 +331,7 @@ impl MfaService {
     /// The user a pending sign-in stands for.
     async fn pending_user(
         &self,
-        token: &str,
+        token: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<User, DomainError> {
         let pending = self.signin.pending(token, context).await?;
@@ -345,8 +346,8 @@ impl MfaService {
     /// sign-in flow, which finishes the sign-in.
     pub async fn complete(
         &self,
-        mfa_token: &str,
-        code: &str,
+        mfa_token: &OneTimeCode,
+        code: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<Proof, DomainError> {
         let user = self.pending_user(mfa_token, context).await?;
@@ -355,7 +356,7 @@ impl MfaService {
             return Err(self.code_failed(&user, context).await);
         }
         Ok(Proof::Second {
-            mfa_token: mfa_token.to_owned(),
+            mfa_token: mfa_token.clone(),
             user,
             method: AuthMethod::OneTimeCode,
         })
@@ -367,7 +368,7 @@ impl MfaService {
         &self,
         authenticated: &Authenticated,
         context: &RequestContext,
-    ) -> Result<(String, Provisioning), DomainError> {
+    ) -> Result<(OneTimeCode, Provisioning), DomainError> {
         let provisioning = self.begin_totp(authenticated.user()).await?;
         let challenge = self
             .signin
@@ -380,8 +381,8 @@ impl MfaService {
     /// on to the sign-in flow. Returns it with the backup codes (shown once).
     pub async fn finish_enrolment_sign_in(
         &self,
-        token: &str,
-        code: &str,
+        token: &OneTimeCode,
+        code: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<(Proof, Vec<String>), DomainError> {
         let user = self.pending_user(token, context).await?;
@@ -393,7 +394,7 @@ impl MfaService {
             }
         };
         let proof = Proof::Second {
-            mfa_token: token.to_owned(),
+            mfa_token: token.clone(),
             user,
             method: AuthMethod::OneTimeCode,
         };

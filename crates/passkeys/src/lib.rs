@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan_domain::{
     AuditAction, AuditEvent, AuthMethod, Clock, DomainError, Email, EventSink, FirstFactor,
-    KeyValueStore, MfaChallenges, PasskeyRecord, PasskeyRepository, Proof, RandomSource,
-    RequestContext, User, UserId, UserRepository,
+    KeyValueStore, MfaChallenges, OneTimeCode, PasskeyRecord, PasskeyRepository, Proof,
+    RandomSource, RequestContext, User, UserId, UserRepository,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -102,7 +102,7 @@ enum Ceremony {
     },
     SecondFactor {
         user_id: UserId,
-        mfa_token: String,
+        mfa_token: OneTimeCode,
         state: PasskeyAuthentication,
     },
 }
@@ -124,7 +124,7 @@ pub struct SignInRequest {
     /// so the answer reveals nothing.
     pub email: Option<String>,
     /// Second step after a password: the challenge from the first step.
-    pub mfa_token: Option<String>,
+    pub mfa_token: Option<OneTimeCode>,
 }
 
 /// The adapters the passkey service works through.

@@ -18,6 +18,7 @@ use crate::client::OAuthClient;
 use crate::error::DomainError;
 use crate::ratelimit::Limit;
 use crate::secret::{chrono_duration, hash_token};
+use crate::sensitive::RefreshToken;
 use crate::session::{RefreshRecord, RequestContext, Session};
 use crate::user::{User, UserId};
 
@@ -26,7 +27,7 @@ impl SessionService {
     /// already exchanged means it leaked: the session and all its tokens are revoked.
     pub async fn refresh(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
         context: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
         let exchange = self
@@ -42,7 +43,7 @@ impl SessionService {
     /// client's reuse leeway, which answers with another member of the same family.
     pub async fn exchange_refresh(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
         client: Option<&OAuthClient>,
         context: &RequestContext,
     ) -> Result<RefreshExchange, DomainError> {
@@ -52,7 +53,7 @@ impl SessionService {
     /// [`Self::exchange_refresh`], counted against `budget` when there is one.
     async fn exchange(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
         client: Option<&OAuthClient>,
         budget: Option<RefreshBudget>,
         context: &RequestContext,
@@ -61,7 +62,7 @@ impl SessionService {
         let Some((record, session, user)) = self
             .ports
             .refresh_tokens
-            .by_hash_with_owner(&hash_token(refresh_token))
+            .by_hash_with_owner(&hash_token(refresh_token.expose()))
             .await?
         else {
             return Err(DomainError::InvalidToken);
@@ -110,7 +111,11 @@ impl SessionService {
     }
 
     /// The next member of `record`'s family.
-    fn successor(&self, record: &RefreshRecord, session: &Session) -> (String, RefreshRecord) {
+    fn successor(
+        &self,
+        record: &RefreshRecord,
+        session: &Session,
+    ) -> (RefreshToken, RefreshRecord) {
         let client = record.client_id.clone().zip(record.scope.clone());
         self.new_refresh_record(session, client, record.grant_id, record.organization_id)
     }
@@ -140,7 +145,7 @@ impl SessionService {
     /// and its session active (for introspection; nothing changes).
     pub async fn inspect_refresh(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
     ) -> Result<Option<(RefreshRecord, Session)>, DomainError> {
         let now = self.now();
         let Some(record) = self.find_refresh(refresh_token).await? else {
@@ -160,7 +165,7 @@ impl SessionService {
     /// client's (RFC 7009 answers alike either way).
     pub async fn revoke_refresh_grant(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
         client_id: &str,
     ) -> Result<Option<Uuid>, DomainError> {
         let Some(record) = self.find_refresh(refresh_token).await? else {
@@ -217,7 +222,7 @@ impl SessionService {
     /// Ends the session a refresh token belongs to (logout with only the refresh token).
     pub async fn logout_refresh_token(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
         context: &RequestContext,
     ) -> Result<(), DomainError> {
         let record = self.refresh_record(refresh_token).await?;
@@ -298,16 +303,19 @@ impl SessionService {
     /// The stored record of a refresh token, if there is one.
     async fn find_refresh(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
     ) -> Result<Option<RefreshRecord>, DomainError> {
         self.ports
             .refresh_tokens
-            .by_hash(&hash_token(refresh_token))
+            .by_hash(&hash_token(refresh_token.expose()))
             .await
     }
 
     /// The stored record of a refresh token; `InvalidToken` when there is none.
-    async fn refresh_record(&self, refresh_token: &str) -> Result<RefreshRecord, DomainError> {
+    async fn refresh_record(
+        &self,
+        refresh_token: &RefreshToken,
+    ) -> Result<RefreshRecord, DomainError> {
         self.find_refresh(refresh_token)
             .await?
             .ok_or(DomainError::InvalidToken)

@@ -172,7 +172,7 @@ impl SessionService {
         client_id: &str,
         scope: &str,
         organization: Option<OrganizationId>,
-    ) -> Result<(String, Uuid), DomainError> {
+    ) -> Result<(RefreshToken, Uuid), DomainError> {
         let grant_id = Uuid::now_v7();
         let (token, record) = self.new_refresh_record(
             session,
@@ -191,15 +191,15 @@ impl SessionService {
         client: Option<(String, String)>,
         grant_id: Uuid,
         organization: Option<OrganizationId>,
-    ) -> (String, RefreshRecord) {
+    ) -> (RefreshToken, RefreshRecord) {
         let now = self.now();
-        let refresh_token = self.ports.random.token();
+        let refresh_token = RefreshToken::new(self.ports.random.token());
         let sliding_end = now + chrono_duration(self.settings.refresh_idle);
         let (client_id, scope) = client.unzip();
         let record = RefreshRecord {
             id: Uuid::now_v7(),
             session_id: session.id,
-            token_hash: hash_token(&refresh_token),
+            token_hash: hash_token(refresh_token.expose()),
             created_at: now,
             expires_at: sliding_end.min(session.expires_at),
             used_at: None,
@@ -215,7 +215,7 @@ impl SessionService {
         &self,
         user: User,
         session: &Session,
-        refresh_token: String,
+        refresh_token: RefreshToken,
     ) -> Result<TokenPair, DomainError> {
         let access = self
             .ports
@@ -232,7 +232,7 @@ impl SessionService {
             .await?;
         Ok(TokenPair {
             access_token: AccessToken::new(access.token),
-            refresh_token: RefreshToken::new(refresh_token),
+            refresh_token,
             expires_in: access.expires_in,
             session_id: session.id,
             mfa_enrollment_required: self.needs_enrollment(&session.amr),

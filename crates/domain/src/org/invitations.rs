@@ -10,6 +10,7 @@ use super::{
 use crate::accounts::Principal;
 use crate::audit::{AuditAction, AuditEvent, EventSink};
 use crate::email::Outbox;
+use crate::sensitive::OneTimeCode;
 use crate::session::RequestContext;
 use crate::user::Email;
 use crate::{Clock, DomainError, RandomSource, User};
@@ -105,14 +106,14 @@ impl InvitationService {
     pub async fn accept(
         &self,
         user: &User,
-        token: &str,
+        token: &OneTimeCode,
         context: &RequestContext,
     ) -> Result<Organization, DomainError> {
         // Sent to another address, the invitation stays usable by its addressee.
         let invitation = self
             .invitations
             .accept_invitation(
-                &crate::secret::hash_token(token.trim()),
+                &crate::secret::hash_token(token.expose().trim()),
                 user.email.as_str(),
                 self.clock.now(),
             )

@@ -1,7 +1,9 @@
 //! What resource servers and clients ask about tokens: userinfo (OIDC Core 5.3), introspection
 //! (RFC 7662) and revocation (RFC 7009).
 
-use castellan_domain::{AuditAction, AuditEvent, OAuthClient, RequestContext, UserId};
+use castellan_domain::{
+    AuditAction, AuditEvent, OAuthClient, RefreshToken, RequestContext, UserId,
+};
 use serde_json::{Map, Value};
 
 use super::OidcProvider;
@@ -87,7 +89,11 @@ impl OidcProvider {
                 _ => inactive(),
             });
         }
-        let Some((record, session)) = self.ports.session_service.inspect_refresh(token).await?
+        let Some((record, session)) = self
+            .ports
+            .session_service
+            .inspect_refresh(&RefreshToken::new(token))
+            .await?
         else {
             return Ok(inactive());
         };
@@ -133,7 +139,7 @@ impl OidcProvider {
         } else if self
             .ports
             .session_service
-            .revoke_refresh_grant(token, &client.client_id)
+            .revoke_refresh_grant(&RefreshToken::new(token), &client.client_id)
             .await?
             .is_some()
         {

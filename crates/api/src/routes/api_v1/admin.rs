@@ -291,7 +291,7 @@ async fn bootstrap(
     };
     let user = state
         .admin
-        .bootstrap(request.setup_token.expose(), new, &context)
+        .bootstrap(&request.setup_token, new, &context)
         .await?;
     Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
 }

@@ -193,8 +193,8 @@ pub struct RefreshRequest {
 
 /// Where the refresh token came from, which decides how the answer travels.
 enum Presented {
-    Body(String),
-    Cookie(String),
+    Body(RefreshToken),
+    Cookie(RefreshToken),
 }
 
 fn refresh_token_from(
@@ -205,12 +205,10 @@ fn refresh_token_from(
 ) -> Result<Option<Presented>, ApiError> {
     if !body.iter().all(u8::is_ascii_whitespace) {
         let request: RefreshRequest = parse_json_or_form(headers, body)?;
-        return Ok(Some(Presented::Body(
-            request.refresh_token.expose().to_owned(),
-        )));
+        return Ok(Some(Presented::Body(request.refresh_token)));
     }
     if let Some(token) = bearer_from_headers(headers) {
-        return Ok(Some(Presented::Body(token.to_owned())));
+        return Ok(Some(Presented::Body(RefreshToken::new(token))));
     }
     match jar
         .get(REFRESH_COOKIE)
@@ -219,7 +217,7 @@ fn refresh_token_from(
     {
         Some(token) => {
             check_csrf(method, headers, jar)?;
-            Ok(Some(Presented::Cookie(token)))
+            Ok(Some(Presented::Cookie(RefreshToken::new(token))))
         }
         None => Ok(None),
     }

@@ -92,7 +92,8 @@ pub struct MfaRequiredResponse {
     pub mfa_required: bool,
     /// Answer it at `/api/v1/mfa/verify` (or `/api/v1/auth/two-factor` as `token`), or start a
     /// passkey ceremony with it. Single-use; expires after `expires_in` seconds.
-    pub mfa_token: String,
+    #[schema(value_type = String)]
+    pub mfa_token: castellan_domain::OneTimeCode,
     /// What the account can answer with: `totp`, `backup_code`, `webauthn`.
     #[schema(example = json!(["totp", "backup_code"]))]
     pub mfa_methods: Vec<&'static str>,

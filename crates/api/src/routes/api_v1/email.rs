@@ -71,10 +71,7 @@ async fn verify_email(
     Client(context): Client,
     ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Response {
-    let outcome = state
-        .email
-        .verify_email(query.token.expose(), &context)
-        .await;
+    let outcome = state.email.verify_email(&query.token, &context).await;
     pages::link_page(
         outcome.map(|user| format!("{} is confirmed. You can close this page.", user.email)),
         "Email confirmed",
@@ -140,7 +137,7 @@ async fn confirm_reset(
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .email
-        .reset_password(request.token.expose(), &request.new_password, &context)
+        .reset_password(&request.token, &request.new_password, &context)
         .await?;
     Ok(Json(MessageBody {
         message: "Password changed; sign in with the new password",
@@ -190,7 +187,7 @@ async fn verify_magic_link(
 ) -> Result<Response, ApiError> {
     let magic_link = state
         .email
-        .verify_magic_link(request.token.expose(), &context)
+        .verify_magic_link(&request.token, &context)
         .await?;
     let outcome = state
         .signin
@@ -236,7 +233,7 @@ async fn confirm_email_change_page(
 ) -> Response {
     let outcome = state
         .email
-        .confirm_email_change(query.token.expose(), &context)
+        .confirm_email_change(&query.token, &context)
         .await;
     pages::link_page(
         outcome.map(|user| format!("Your account's address is now {}.", user.email)),
@@ -267,7 +264,7 @@ async fn confirm_email_change(
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .email
-        .confirm_email_change(request.token.expose(), &context)
+        .confirm_email_change(&request.token, &context)
         .await?;
     Ok(Json(MessageBody {
         message: "The account's address changed",

@@ -187,7 +187,7 @@ async fn confirm_totp(
 ) -> Result<Response, ApiError> {
     let codes = state
         .mfa
-        .confirm_totp(&caller.principal.user, request.code.expose(), &context)
+        .confirm_totp(&caller.principal.user, &request.code, &context)
         .await?;
     Ok(BackupCodesResponse::answer(
         codes,
@@ -311,10 +311,7 @@ async fn answer_second_step(
         .or(request.token)
         .filter(|token| !token.expose().is_empty())
         .ok_or_else(|| ApiError::invalid("mfa_token", "is required"))?;
-    let proof = state
-        .mfa
-        .complete(token.expose(), request.code.expose(), context)
-        .await?;
+    let proof = state.mfa.complete(&token, &request.code, context).await?;
     let outcome = state.signin.sign_in(proof, None, context).await?;
     let cookie_mode = cookie_mode || request.session.is_some_and(|mode| mode == "cookie");
     Ok(sign_in_answer(state, outcome, cookie_mode))

@@ -274,7 +274,7 @@ async fn authenticate_begin(
         .passkeys
         .begin_sign_in(SignInRequest {
             email: request.email,
-            mfa_token: request.mfa_token.map(|token| token.expose().to_owned()),
+            mfa_token: request.mfa_token,
         })
         .await?;
     ceremony_answer(begun)

@@ -18,7 +18,7 @@ use super::render::{form_page, message, page_status};
 use super::{FormTarget, browser_user, see_other, sign_in_first};
 use crate::http::client::Client;
 use crate::state::AppState;
-use castellan_domain::Password;
+use castellan_domain::{OneTimeCode, Password};
 
 /// The page a link in a message lands on: what happened, or why the link no longer works.
 pub(crate) fn link_page(outcome: Result<String, DomainError>, heading: &str) -> Response {
@@ -36,7 +36,7 @@ pub(crate) fn link_page(outcome: Result<String, DomainError>, heading: &str) -> 
 #[derive(Deserialize)]
 pub(super) struct LinkQuery {
     #[serde(default)]
-    token: String,
+    token: OneTimeCode,
 }
 
 #[derive(Deserialize)]
@@ -86,14 +86,14 @@ pub(super) async fn magic_page(
 ) -> Response {
     form_page(&state, jar, StatusCode::OK, |csrf| MagicPage {
         csrf,
-        token: query.token,
+        token: query.token.expose().to_owned(),
     })
 }
 
 #[derive(Deserialize)]
 pub(super) struct LinkForm {
     #[serde(default)]
-    token: String,
+    token: OneTimeCode,
 }
 
 pub(super) async fn magic_submit(
@@ -142,13 +142,13 @@ pub(super) async fn invitation_page(
     let Some((_, user)) = browser_user(&state, &jar).await else {
         let back = format!(
             "/invitations/accept?{}",
-            serde_urlencoded::to_string([("token", query.token.as_str())]).unwrap_or_default()
+            serde_urlencoded::to_string([("token", query.token.expose())]).unwrap_or_default()
         );
         return sign_in_first(&back);
     };
     form_page(&state, jar, StatusCode::OK, |csrf| InvitationPage {
         csrf,
-        token: query.token,
+        token: query.token.expose().to_owned(),
         email: user.email.as_str().to_owned(),
     })
 }
@@ -191,7 +191,7 @@ struct ResetPage {
 fn render_reset(
     state: &AppState,
     jar: CookieJar,
-    token: String,
+    token: &OneTimeCode,
     error: Option<(StatusCode, String)>,
 ) -> Response {
     let (status, error) = page_status(error);
@@ -199,7 +199,8 @@ fn render_reset(
     let policy = crate::server::settings::password_policy(&state.config).describe();
     form_page(state, jar, status, |csrf| ResetPage {
         csrf,
-        token,
+        // The form carries the link's token on to the new password.
+        token: token.expose().to_owned(),
         min_length,
         policy,
         error,
@@ -211,13 +212,13 @@ pub(super) async fn reset_page(
     jar: CookieJar,
     PageQuery(query): PageQuery<LinkQuery>,
 ) -> Response {
-    render_reset(&state, jar, query.token, None)
+    render_reset(&state, jar, &query.token, None)
 }
 
 #[derive(Deserialize)]
 pub(super) struct ResetForm {
     #[serde(default)]
-    token: String,
+    token: OneTimeCode,
     #[serde(default)]
     new_password: Password,
 }
@@ -240,7 +241,7 @@ pub(super) async fn reset_submit(
         ),
         Err(error) => match shown(error, Flow::PasswordReset) {
             Shown::Form(status, text) | Shown::SignIn(status, text) => {
-                render_reset(&state, jar, form.token, Some((status, text)))
+                render_reset(&state, jar, &form.token, Some((status, text)))
             }
             Shown::Page(response) => response,
         },

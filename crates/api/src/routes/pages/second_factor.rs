@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use castellan_domain::{Authenticated, BrowserSignIn, MfaChallenge, MfaMethod, RequestContext};
+use castellan_domain::{
+    Authenticated, BrowserSignIn, MfaChallenge, MfaMethod, OneTimeCode, RequestContext,
+};
 use serde::Deserialize;
 
 use super::csrf::CsrfForm;
@@ -32,7 +34,7 @@ struct MfaPage {
 fn render_mfa(
     state: &AppState,
     jar: CookieJar,
-    mfa_token: String,
+    mfa_token: &OneTimeCode,
     passkey: bool,
     target: FormTarget,
     error: Option<(StatusCode, String)>,
@@ -40,7 +42,8 @@ fn render_mfa(
     let (status, error) = page_status(error);
     form_page(state, jar, status, |csrf| MfaPage {
         csrf,
-        mfa_token,
+        // The page carries the challenge on to its next request.
+        mfa_token: mfa_token.expose().to_owned(),
         interaction: target.interaction,
         next: local_target(&state.config.issuer, target.next.as_deref()),
         passkey,
@@ -58,15 +61,15 @@ pub(super) fn second_step_page(
 ) -> Response {
     let passkey = challenge.pending.methods.contains(&MfaMethod::Webauthn)
         && state.passkeys.unavailable_reason().is_none();
-    render_mfa(state, jar, challenge.token, passkey, target, None)
+    render_mfa(state, jar, &challenge.token, passkey, target, None)
 }
 
 #[derive(Deserialize)]
 pub(super) struct MfaForm {
     #[serde(default)]
-    mfa_token: String,
+    mfa_token: OneTimeCode,
     #[serde(default)]
-    code: String,
+    code: OneTimeCode,
     /// Whether the page offered a passkey, to offer it again after a wrong code.
     #[serde(default)]
     passkey: Option<String>,
@@ -91,7 +94,7 @@ pub(super) async fn mfa_submit(
                 render_mfa(
                     &state,
                     jar,
-                    form.mfa_token,
+                    &form.mfa_token,
                     passkey,
                     form.target,
                     Some((status, text)),
@@ -120,13 +123,13 @@ struct EnrolPage {
 #[derive(Deserialize, Default)]
 pub(super) struct EnrolForm {
     #[serde(default)]
-    enrolment: String,
+    enrolment: OneTimeCode,
     #[serde(default)]
     qr_code: String,
     #[serde(default)]
     secret: String,
     #[serde(default)]
-    code: String,
+    code: OneTimeCode,
     #[serde(flatten)]
     target: FormTarget,
 }
@@ -146,7 +149,7 @@ fn render_enrol(
     };
     form_page(state, jar, status, |csrf| EnrolPage {
         csrf,
-        enrolment: form.enrolment,
+        enrolment: form.enrolment.expose().to_owned(),
         qr_code,
         secret: form.secret,
         interaction: form.target.interaction,

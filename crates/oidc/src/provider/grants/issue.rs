@@ -223,11 +223,7 @@ impl OidcProvider {
                         grant_organization,
                     )
                     .await?;
-                (
-                    Some(RefreshToken::new(token)),
-                    Some(grant_id),
-                    Some(grant_id),
-                )
+                (Some(token), Some(grant_id), Some(grant_id))
             }
             None => (None, None, None),
         };

@@ -27,8 +27,7 @@ impl Grant for RefreshTokenGrant {
         client: &OAuthClient,
         context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        // The session service takes the token as text: its signatures are its own.
-        let token = self.refresh_token.expose();
+        let token = &self.refresh_token;
         // A narrower scope is checked before the token is touched, so a refused request
         // leaves it usable.
         if let Some(requested) = &self.scope {
@@ -74,7 +73,7 @@ impl Grant for RefreshTokenGrant {
                 },
                 &exchange.session,
                 &exchange.user,
-                Some((RefreshToken::new(exchange.token), exchange.record.grant_id)),
+                Some((exchange.token, exchange.record.grant_id)),
             )
             .await?
             .response;

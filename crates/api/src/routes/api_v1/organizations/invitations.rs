@@ -39,7 +39,7 @@ pub(super) async fn accept(
     let organization = state
         .organizations
         .invitations
-        .accept(&caller.principal.user, request.token.expose(), &context)
+        .accept(&caller.principal.user, &request.token, &context)
         .await?;
     Ok(Json(OrganizationBody::from(&organization)))
 }
