@@ -151,3 +151,47 @@ fn decrypt_content(method: &str, key: &[u8], data: &[u8]) -> Result<Vec<u8>, Res
     out.truncate(out.len() - padding);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::symm::{encrypt, encrypt_aead};
+
+    const CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes256-cbc";
+    const GCM: &str = "http://www.w3.org/2009/xmlenc11#aes128-gcm";
+
+    #[test]
+    fn cbc_content_decrypts_and_loses_its_padding() {
+        let key = [7u8; 32];
+        let iv = [9u8; 16];
+        let sealed = encrypt(Cipher::aes_256_cbc(), &key, Some(&iv), b"<Assertion/>").unwrap();
+        let data = [iv.as_slice(), &sealed].concat();
+        assert_eq!(decrypt_content(CBC, &key, &data).unwrap(), b"<Assertion/>");
+        // A short key, a truncated ciphertext and an unknown method are refused, not panicked on.
+        assert!(decrypt_content(CBC, &key[..16], &data).is_err());
+        assert!(decrypt_content(CBC, &key, &data[..20]).is_err());
+        assert!(decrypt_content(CBC, &key, &[]).is_err());
+        assert!(decrypt_content("urn:unknown", &key, &data).is_err());
+    }
+
+    #[test]
+    fn gcm_content_must_authenticate() {
+        let key = [3u8; 16];
+        let iv = [5u8; 12];
+        let mut tag = [0u8; 16];
+        let sealed = encrypt_aead(
+            Cipher::aes_128_gcm(),
+            &key,
+            Some(&iv),
+            &[],
+            b"<A/>",
+            &mut tag,
+        )
+        .unwrap();
+        let mut data = [iv.as_slice(), &sealed, &tag].concat();
+        assert_eq!(decrypt_content(GCM, &key, &data).unwrap(), b"<A/>");
+        data[13] ^= 1;
+        assert!(decrypt_content(GCM, &key, &data).is_err());
+        assert!(decrypt_content(GCM, &key, &data[..20]).is_err());
+    }
+}
