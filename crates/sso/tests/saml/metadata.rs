@@ -9,8 +9,8 @@ use castellan_sso::{
 };
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
-    Endpoint, EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING, IdpSsoDescriptor,
-    KeyDescriptor,
+    Endpoint, EntitiesDescriptor, EntityDescriptor, EntityDescriptorType, HTTP_POST_BINDING,
+    HTTP_REDIRECT_BINDING, IdpSsoDescriptor, KeyDescriptor,
 };
 use samael::traits::ToXml;
 
@@ -97,6 +97,25 @@ fn idp_metadata_gives_entity_id_endpoints_and_every_signing_certificate() {
     assert_eq!(
         idp.certificates,
         [fixture.idp.certificate(), fixture.other_idp.certificate()]
+    );
+}
+
+#[test]
+fn an_entities_descriptor_with_one_idp_is_read() {
+    let xml = idp_metadata(
+        vec![fixture().idp.certificate().to_base64()],
+        &[HTTP_REDIRECT_BINDING],
+    );
+    let entity = EntityDescriptor::from_str(&xml).unwrap();
+    let aggregate = EntityDescriptorType::EntitiesDescriptor(EntitiesDescriptor {
+        descriptors: vec![EntityDescriptorType::EntityDescriptor(entity)],
+        ..EntitiesDescriptor::default()
+    })
+    .to_string()
+    .unwrap();
+    assert_eq!(
+        parse_idp_metadata(&aggregate).unwrap().entity_id,
+        IDP_ENTITY
     );
 }
 

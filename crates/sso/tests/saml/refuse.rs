@@ -216,3 +216,31 @@ fn garbage_is_refused_as_malformed() {
         assert_eq!(error.rule(), "malformed", "{input}: {error}");
     }
 }
+
+#[test]
+fn an_assertion_encrypted_for_another_key_is_refused() {
+    let spec = Spec {
+        sign_response: true,
+        encrypt_for: Some(fixture().other_idp.cert.der_data().to_vec()),
+        ..valid()
+    };
+    assert_eq!(
+        refused(&connection(), &fixture().idp, &spec).rule(),
+        "decryption"
+    );
+}
+
+#[test]
+fn an_encrypted_assertion_without_any_signature_is_refused() {
+    let spec = Spec {
+        sign_response: false,
+        sign_assertion: false,
+        encrypt_for: Some(crate::idp::sp_cert_der()),
+        ..valid()
+    };
+    // Encryption to the SP's public key proves nothing about who wrote the assertion.
+    assert_eq!(
+        refused(&connection(), &fixture().idp, &spec),
+        ResponseError::Unsigned
+    );
+}
