@@ -134,27 +134,49 @@ fn workspace_crates_follow_the_design_arrows() {
     }
 }
 
-#[test]
-fn the_domain_stays_pure() {
-    let metadata = metadata();
-    let graph = graph(&metadata);
-    let domain = graph
+/// The names of every package `crate_name` reaches through normal dependencies.
+fn reached_from<'g>(
+    graph: &'g HashMap<String, (String, Vec<String>)>,
+    crate_name: &str,
+) -> BTreeSet<&'g str> {
+    let start = graph
         .iter()
-        .find(|(_, (name, _))| name == "castellan-domain")
+        .find(|(_, (name, _))| name == crate_name)
         .map(|(id, _)| id.clone())
         .unwrap();
     let mut seen = BTreeSet::new();
-    let mut stack = vec![domain];
+    let mut stack = vec![start];
     while let Some(id) = stack.pop() {
         if seen.insert(id.clone()) {
             stack.extend(graph[&id].1.iter().cloned());
         }
     }
-    let reached: BTreeSet<&str> = seen.iter().map(|id| graph[id].0.as_str()).collect();
+    seen.iter().map(|id| graph[id].0.as_str()).collect()
+}
+
+#[test]
+fn the_domain_stays_pure() {
+    let metadata = metadata();
+    let graph = graph(&metadata);
+    let reached = reached_from(&graph, "castellan-domain");
     for forbidden in FORBIDDEN_IN_DOMAIN {
         assert!(
             !reached.contains(forbidden),
             "castellan-domain pulls in {forbidden}"
+        );
+    }
+}
+
+/// The federation crate is tested without a server: no web framework, even transitively.
+#[test]
+fn the_sso_crate_knows_no_web_framework() {
+    let metadata = metadata();
+    let graph = graph(&metadata);
+    let reached = reached_from(&graph, "castellan-sso");
+    for forbidden in ["axum", "axum-core", "tower-http"] {
+        assert!(
+            !reached.contains(forbidden),
+            "castellan-sso pulls in {forbidden}"
         );
     }
 }
