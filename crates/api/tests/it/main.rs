@@ -22,6 +22,7 @@ mod enumeration;
 mod mail;
 mod mfa;
 mod oauth_attacks;
+mod oauth_negatives;
 mod oidc;
 mod oidc_support;
 mod openapi;
