@@ -11,6 +11,7 @@ mod organization;
 mod session;
 mod signing_key;
 mod user;
+mod work_queue;
 
 pub use audit::SqlAuditLog;
 pub use client::{SqlClientRepository, SqlConsentRepository, SqlSessionParticipants};

@@ -1,24 +1,29 @@
-//! Link requests over `link_requests`. Claiming is a conditional update, so on any number of
-//! replicas each request has one worker at a time; a fulfilled request is deleted.
+//! Link requests over `link_requests`, a work queue like the mail outbox; a fulfilled request
+//! is deleted.
 
 use async_trait::async_trait;
 use castellan_domain::{
     DomainError, LinkKind, LinkRequest, LinkRequestQueue, QueuedLinkRequest, RequestContext,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::map_db_error;
+use super::work_queue::{PENDING, QueueColumns};
 use crate::Database;
 use crate::entities::link_request::{self, Column, Entity};
 
-const PENDING: &str = "pending";
-const FAILED: &str = "failed";
+const WHAT: &str = "link request";
+
+const COLUMNS: QueueColumns<Column> = QueueColumns {
+    id: Column::Id,
+    status: Column::Status,
+    next_attempt_at: Column::NextAttemptAt,
+    locked_until: Column::LockedUntil,
+    attempts: Column::Attempts,
+    last_error: Column::LastError,
+};
 
 /// [`LinkRequestQueue`] on the database.
 #[derive(Debug, Clone)]
@@ -31,18 +36,6 @@ impl SqlLinkRequestQueue {
     pub fn new(database: Database) -> Self {
         Self { database }
     }
-}
-
-/// Pending, due, and not held by a live claim.
-fn claimable(now: DateTime<Utc>) -> Condition {
-    Condition::all()
-        .add(Column::Status.eq(PENDING))
-        .add(Column::NextAttemptAt.lte(now))
-        .add(
-            Condition::any()
-                .add(Column::LockedUntil.is_null())
-                .add(Column::LockedUntil.lt(now)),
-        )
 }
 
 fn request_of(row: link_request::Model) -> Option<QueuedLinkRequest> {
@@ -80,7 +73,7 @@ impl LinkRequestQueue for SqlLinkRequestQueue {
         }
         .insert(self.database.connection())
         .await
-        .map_err(map_db_error("link request"))?;
+        .map_err(map_db_error(WHAT))?;
         Ok(())
     }
 
@@ -90,38 +83,22 @@ impl LinkRequestQueue for SqlLinkRequestQueue {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<QueuedLinkRequest>, DomainError> {
-        let map = map_db_error("link request");
-        let connection = self.database.connection();
-        let candidates = Entity::find()
-            .filter(claimable(now))
-            .order_by_asc(Column::NextAttemptAt)
-            .limit(limit)
-            .all(connection)
-            .await
-            .map_err(&map)?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for row in candidates {
-            // Another worker may have taken the row since the read: only a row still
-            // claimable is ours.
-            let taken = Entity::update_many()
-                .col_expr(Column::LockedUntil, Expr::value(lease_until))
-                .filter(Column::Id.eq(row.id))
-                .filter(claimable(now))
-                .exec(connection)
-                .await
-                .map_err(&map)?;
-            if taken.rows_affected == 1 {
-                claimed.extend(request_of(row));
-            }
-        }
-        Ok(claimed)
+        let rows = COLUMNS
+            .claim::<Entity>(
+                self.database.connection(),
+                WHAT,
+                (limit, now, lease_until),
+                |row| row.id,
+            )
+            .await?;
+        Ok(rows.into_iter().filter_map(request_of).collect())
     }
 
     async fn done(&self, id: Uuid) -> Result<(), DomainError> {
         Entity::delete_by_id(id)
             .exec(self.database.connection())
             .await
-            .map_err(map_db_error("link request"))?;
+            .map_err(map_db_error(WHAT))?;
         Ok(())
     }
 
@@ -132,26 +109,14 @@ impl LinkRequestQueue for SqlLinkRequestQueue {
         retry_at: Option<DateTime<Utc>>,
         error: &str,
     ) -> Result<(), DomainError> {
-        let update = Entity::update_many()
-            .col_expr(
-                Column::Attempts,
-                Expr::value(i32::try_from(attempts).unwrap_or(i32::MAX)),
+        COLUMNS
+            .failed::<Entity>(
+                self.database.connection(),
+                WHAT,
+                id,
+                (attempts, retry_at, error),
             )
-            .col_expr(Column::LastError, Expr::value(error))
-            .col_expr(
-                Column::LockedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            );
-        let update = match retry_at {
-            Some(at) => update.col_expr(Column::NextAttemptAt, Expr::value(at)),
-            None => update.col_expr(Column::Status, Expr::value(FAILED)),
-        };
-        update
-            .filter(Column::Id.eq(id))
-            .exec(self.database.connection())
             .await
-            .map_err(map_db_error("link request"))?;
-        Ok(())
     }
 
     async fn forget(&self, email: &str) -> Result<u64, DomainError> {
@@ -159,7 +124,7 @@ impl LinkRequestQueue for SqlLinkRequestQueue {
             .filter(Column::Email.eq(email))
             .exec(self.database.connection())
             .await
-            .map_err(map_db_error("link request"))?;
+            .map_err(map_db_error(WHAT))?;
         Ok(deleted.rows_affected)
     }
 }

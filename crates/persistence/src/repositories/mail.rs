@@ -9,19 +9,24 @@ use castellan_domain::{
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::map_db_error;
+use super::work_queue::{PENDING, QueueColumns};
 use crate::Database;
 use crate::entities::{email_token, mail_outbox};
 
-const PENDING: &str = "pending";
 const SENT: &str = "sent";
-const FAILED: &str = "failed";
+
+const COLUMNS: QueueColumns<mail_outbox::Column> = QueueColumns {
+    id: mail_outbox::Column::Id,
+    status: mail_outbox::Column::Status,
+    next_attempt_at: mail_outbox::Column::NextAttemptAt,
+    locked_until: mail_outbox::Column::LockedUntil,
+    attempts: mail_outbox::Column::Attempts,
+    last_error: mail_outbox::Column::LastError,
+};
 
 /// [`MailQueue`] on the database.
 #[derive(Debug, Clone)]
@@ -34,17 +39,6 @@ impl SqlMailQueue {
     pub fn new(database: Database) -> Self {
         Self { database }
     }
-}
-
-fn claimable(now: DateTime<Utc>) -> Condition {
-    Condition::all()
-        .add(mail_outbox::Column::Status.eq(PENDING))
-        .add(mail_outbox::Column::NextAttemptAt.lte(now))
-        .add(
-            Condition::any()
-                .add(mail_outbox::Column::LockedUntil.is_null())
-                .add(mail_outbox::Column::LockedUntil.lt(now)),
-        )
 }
 
 #[async_trait]
@@ -76,40 +70,27 @@ impl MailQueue for SqlMailQueue {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<QueuedMail>, DomainError> {
-        let map = map_db_error("mail");
-        let connection = self.database.connection();
-        let candidates = mail_outbox::Entity::find()
-            .filter(claimable(now))
-            .order_by_asc(mail_outbox::Column::NextAttemptAt)
-            .limit(limit)
-            .all(connection)
-            .await
-            .map_err(&map)?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for row in candidates {
-            // Another worker may have taken the row since the read: only a row still
-            // claimable is ours.
-            let taken = mail_outbox::Entity::update_many()
-                .col_expr(mail_outbox::Column::LockedUntil, Expr::value(lease_until))
-                .filter(mail_outbox::Column::Id.eq(row.id))
-                .filter(claimable(now))
-                .exec(connection)
-                .await
-                .map_err(&map)?;
-            if taken.rows_affected == 1 {
-                claimed.push(QueuedMail {
-                    attempts: u32::try_from(row.attempts).unwrap_or(0),
-                    mail: OutgoingMail {
-                        id: row.id,
-                        to: row.recipient,
-                        subject: row.subject,
-                        text: row.text_body,
-                        html: row.html_body,
-                    },
-                });
-            }
-        }
-        Ok(claimed)
+        let rows = COLUMNS
+            .claim::<mail_outbox::Entity>(
+                self.database.connection(),
+                "mail",
+                (limit, now, lease_until),
+                |row| row.id,
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| QueuedMail {
+                attempts: u32::try_from(row.attempts).unwrap_or(0),
+                mail: OutgoingMail {
+                    id: row.id,
+                    to: row.recipient,
+                    subject: row.subject,
+                    text: row.text_body,
+                    html: row.html_body,
+                },
+            })
+            .collect())
     }
 
     async fn forget(&self, recipient: &str) -> Result<u64, DomainError> {
@@ -143,26 +124,14 @@ impl MailQueue for SqlMailQueue {
         retry_at: Option<DateTime<Utc>>,
         error: &str,
     ) -> Result<(), DomainError> {
-        let mut update = mail_outbox::Entity::update_many()
-            .col_expr(
-                mail_outbox::Column::Attempts,
-                Expr::value(i32::try_from(attempts).unwrap_or(i32::MAX)),
+        COLUMNS
+            .failed::<mail_outbox::Entity>(
+                self.database.connection(),
+                "mail",
+                id,
+                (attempts, retry_at, error),
             )
-            .col_expr(mail_outbox::Column::LastError, Expr::value(error))
-            .col_expr(
-                mail_outbox::Column::LockedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            );
-        update = match retry_at {
-            Some(at) => update.col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(at)),
-            None => update.col_expr(mail_outbox::Column::Status, Expr::value(FAILED)),
-        };
-        update
-            .filter(mail_outbox::Column::Id.eq(id))
-            .exec(self.database.connection())
             .await
-            .map_err(map_db_error("mail"))?;
-        Ok(())
     }
 }
 
