@@ -37,3 +37,4 @@ mod shutdown;
 mod support;
 mod surface;
 mod tokens;
+mod upstream;
