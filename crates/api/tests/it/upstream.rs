@@ -32,6 +32,7 @@ on_both_stores!(server:
     an_id_token_checked_against_another_key_set_is_refused,
     an_id_token_of_another_issuer_is_refused,
     an_expired_id_token_is_refused,
+    an_access_token_not_matching_at_hash_is_refused,
 );
 
 /// Castellan's own issuer in these tests; nothing listens there, the browser stops at the
@@ -268,12 +269,12 @@ async fn a_wrong_pkce_verifier_is_refused_upstream(upstream: TestServer) {
 }
 
 /// The guarded client, with requests whose URL starts with a listed prefix sent elsewhere,
-/// and discovery documents' `issuer` optionally rewritten: a provider whose documents lie.
+/// and JSON answers patched (URL suffix, field, new value): a provider whose answers lie.
 #[derive(Debug)]
 struct Rewriting {
     inner: GuardedOutbound,
     rewrites: Vec<(String, String)>,
-    discovered_issuer: Option<String>,
+    patches: Vec<(&'static str, &'static str, String)>,
 }
 
 #[async_trait]
@@ -284,14 +285,12 @@ impl OutboundHttp for Rewriting {
             *request.uri_mut() = format!("{to}{}", &url[from.len()..]).parse().unwrap();
         }
         let mut response = self.inner.send(request).await?;
-        if let Some(issuer) = self
-            .discovered_issuer
-            .as_ref()
-            .filter(|_| url.ends_with("/.well-known/openid-configuration"))
-        {
-            let mut document: Value = serde_json::from_slice(response.body()).unwrap();
-            document["issuer"] = Value::from(issuer.as_str());
-            *response.body_mut() = serde_json::to_vec(&document).unwrap();
+        for (suffix, field, value) in &self.patches {
+            if url.ends_with(suffix) {
+                let mut document: Value = serde_json::from_slice(response.body()).unwrap();
+                document[*field] = Value::from(value.as_str());
+                *response.body_mut() = serde_json::to_vec(&document).unwrap();
+            }
         }
         Ok(response)
     }
@@ -319,7 +318,7 @@ async fn an_id_token_checked_against_another_key_set_is_refused(upstream: TestSe
     let lying = Rewriting {
         inner: outbound(),
         rewrites: vec![(jwks_uri, other.url("/.well-known/jwks.json"))],
-        discovered_issuer: None,
+        patches: Vec::new(),
     };
     let returned = sign_in_upstream(&upstream, &client).await;
     let refused = finish(&client, &returned, &lying, &SystemClock).await;
@@ -342,7 +341,11 @@ async fn an_id_token_of_another_issuer_is_refused(upstream: TestServer) {
     let lying = Rewriting {
         inner: outbound(),
         rewrites: vec![(format!("{claimed}/"), format!("{}/", upstream.base))],
-        discovered_issuer: Some(claimed.clone()),
+        patches: vec![(
+            "/.well-known/openid-configuration",
+            "issuer",
+            claimed.clone(),
+        )],
     };
     upstream.account(USER).await;
     let client = UpstreamClient::discover(oidc_provider(&claimed, &app), DOWNSTREAM, &lying)
@@ -360,7 +363,7 @@ async fn an_id_token_of_another_issuer_is_refused(upstream: TestServer) {
         oidc_provider(&claimed, &app),
         DOWNSTREAM,
         &Rewriting {
-            discovered_issuer: None,
+            patches: Vec::new(),
             ..lying
         },
     )
@@ -390,4 +393,34 @@ async fn an_expired_id_token_is_refused(upstream: TestServer) {
     finish(&client, &fresh, &outbound(), &within_skew)
         .await
         .unwrap();
+}
+
+async fn an_access_token_not_matching_at_hash_is_refused(upstream: TestServer) {
+    let app = upstream_app(&upstream).await;
+    let (_, client) = prepared(&upstream, oidc_provider(&upstream.base, &app)).await;
+    let genuine = sign_in_upstream(&upstream, &client).await;
+    let identity = finish(&client, &genuine, &outbound(), &SystemClock)
+        .await
+        .unwrap();
+    assert!(
+        identity.raw_claims.contains_key("at_hash"),
+        "the upstream binds its ID tokens to the access token"
+    );
+    // The token answer's access token swapped for another one (as a man in the middle of a
+    // mixed-up answer would): the ID token's at_hash no longer matches.
+    let swapping = Rewriting {
+        inner: outbound(),
+        rewrites: Vec::new(),
+        patches: vec![(
+            "/oauth2/token",
+            "access_token",
+            "another-access-token".to_owned(),
+        )],
+    };
+    let returned = sign_in_upstream(&upstream, &client).await;
+    let refused = finish(&client, &returned, &swapping, &SystemClock).await;
+    assert!(
+        matches!(refused, Err(UpstreamError::AccessTokenHashMismatch)),
+        "{refused:?}"
+    );
 }
