@@ -404,6 +404,46 @@ mod tests {
         assert_eq!(claims["email"], "a@example.com");
     }
 
+    fn metadata_with(methods: Option<&[&str]>) -> CoreProviderMetadata {
+        let mut document = serde_json::json!({
+            "issuer": "https://idp.example",
+            "authorization_endpoint": "https://idp.example/authorize",
+            "token_endpoint": "https://idp.example/token",
+            "jwks_uri": "https://idp.example/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        if let Some(methods) = methods {
+            document["token_endpoint_auth_methods_supported"] = serde_json::json!(methods);
+        }
+        serde_json::from_value(document).unwrap()
+    }
+
+    #[test]
+    fn the_token_endpoint_auth_follows_discovery() {
+        assert_eq!(
+            discovered_token_auth(&metadata_with(None)).unwrap(),
+            TokenAuth::Basic
+        );
+        assert_eq!(
+            discovered_token_auth(&metadata_with(Some(&["client_secret_post"]))).unwrap(),
+            TokenAuth::Post
+        );
+        assert_eq!(
+            discovered_token_auth(&metadata_with(Some(&[
+                "client_secret_post",
+                "client_secret_basic"
+            ])))
+            .unwrap(),
+            TokenAuth::Basic
+        );
+        assert!(matches!(
+            discovered_token_auth(&metadata_with(Some(&["private_key_jwt"]))),
+            Err(UpstreamError::Discovery(_))
+        ));
+    }
+
     #[test]
     fn githubs_error_in_a_200_answer_is_the_providers_refusal() {
         let body = br#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#;
