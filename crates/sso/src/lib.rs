@@ -32,6 +32,7 @@ mod identity;
 mod metadata;
 mod rules;
 mod structure;
+pub mod upstream;
 mod xml;
 
 pub use acs::{MAX_RESPONSE_BYTES, validate_response};
@@ -46,3 +47,4 @@ pub use credentials::{IdpCertificate, SpCredentials};
 pub use error::{ResponseError, SamlError};
 pub use identity::{FederatedIdentity, ValidatedAssertion};
 pub use metadata::{ENCRYPTION_METHODS, MAX_METADATA_BYTES, parse_idp_metadata, sp_metadata_xml};
+pub use upstream::{UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamProvider};

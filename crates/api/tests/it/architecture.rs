@@ -167,13 +167,35 @@ fn the_domain_stays_pure() {
     }
 }
 
-/// The federation crate is tested without a server: no web framework, even transitively.
+/// The federation crate is tested without a server: no web framework, even transitively. Its
+/// features are resolved as when it is built alone (`cargo tree -p`), since the workspace-wide
+/// resolution also holds the api tests' features (an HTTP client for their relying party).
 #[test]
 fn the_sso_crate_knows_no_web_framework() {
-    let metadata = metadata();
-    let graph = graph(&metadata);
-    let reached = reached_from(&graph, "castellan-sso");
-    for forbidden in ["axum", "axum-core", "tower-http"] {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "castellan-sso",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo tree failed");
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let reached: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(reached.contains("castellan-domain"), "{tree}");
+    for forbidden in ["axum", "axum-core", "tower-http", "reqwest"] {
         assert!(
             !reached.contains(forbidden),
             "castellan-sso pulls in {forbidden}"

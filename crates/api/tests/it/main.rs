@@ -38,3 +38,4 @@ mod shutdown;
 mod support;
 mod surface;
 mod tokens;
+mod upstream;
