@@ -42,6 +42,7 @@ on_both_backends!(database =>
     migrations_go_up_down_and_up_again,
     a_lease_has_one_holder_until_it_lapses,
     user_search_matches_wildcards_literally,
+    saml_connections_and_linked_identities_round_trip,
 );
 
 async fn migrations_go_up_down_and_up_again(
@@ -265,4 +266,149 @@ async fn user_search_matches_wildcards_literally(
         let found: Vec<&str> = page.users.iter().map(|user| user.email.as_str()).collect();
         assert_eq!(found, [expected], "{:?} searching {search}", db.backend());
     }
+}
+
+/// A SAML connection reads back as stored; a subject links once; deleting the connection takes
+/// its links with it.
+async fn saml_connections_and_linked_identities_round_trip(
+    (db, _guard, _dir): (Database, Option<TestPostgres>, tempdir::Dir),
+) {
+    use castellan_domain::federation::{
+        AttributeNames, FederatedIdentityStore, FederatedLink, GroupRole, RoleMapping,
+        SamlConnectionRecord, SamlConnectionStore,
+    };
+    use castellan_domain::{
+        DomainError, Email, Membership, Organization, OrganizationId, OrganizationPolicy,
+        OrganizationStore, PlatformRole, User, UserId, UserRepository,
+    };
+    use castellan_persistence::{
+        SqlFederationRepository, SqlOrganizationRepository, SqlUserRepository,
+    };
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let users = SqlUserRepository::new(db.clone());
+    let user = User {
+        id: UserId::new(),
+        email: Email::parse("ada@example.com").unwrap(),
+        first_name: None,
+        last_name: None,
+        email_verified: true,
+        role: PlatformRole::User,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+    };
+    users.create(&user).await.unwrap();
+    let organization = Organization {
+        id: OrganizationId::new(),
+        slug: "acme".to_owned(),
+        name: "Acme".to_owned(),
+        policy: OrganizationPolicy::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let owner = Membership {
+        organization_id: organization.id,
+        user_id: user.id,
+        role: "owner".to_owned(),
+        created_at: now,
+    };
+    SqlOrganizationRepository::new(db.clone())
+        .create(&organization, &owner)
+        .await
+        .unwrap();
+    let store = SqlFederationRepository::new(db.clone());
+    let mut connection = SamlConnectionRecord {
+        id: uuid::Uuid::now_v7(),
+        organization_id: organization.id,
+        provider: "okta".to_owned(),
+        sp_entity_id: "https://id.example.com/sp".to_owned(),
+        idp_entity_id: "http://www.okta.com/exk1".to_owned(),
+        idp_sso_url: "https://acme.okta.com/app/sso/saml".to_owned(),
+        idp_slo_url: None,
+        idp_certificates: vec!["MIIB".to_owned(), "MIIC".to_owned()],
+        idp_metadata_url: None,
+        metadata_refreshed_at: None,
+        signed_parts: "either".to_owned(),
+        allow_unsolicited: false,
+        name_id_format: "email_address".to_owned(),
+        attributes: AttributeNames {
+            email: "email".to_owned(),
+            given_name: "firstName".to_owned(),
+            family_name: "lastName".to_owned(),
+            groups: "groups".to_owned(),
+        },
+        roles: RoleMapping {
+            rules: vec![GroupRole {
+                group: "admins".to_owned(),
+                role: "admin".to_owned(),
+            }],
+            default_role: "member".to_owned(),
+        },
+        trust_email: false,
+        enabled: true,
+        sealed_sp_key: vec![1, 2, 3],
+        sp_certificate: "-----BEGIN CERTIFICATE-----".to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_connection(&connection).await.unwrap();
+    assert_eq!(
+        store.connection(connection.id).await.unwrap(),
+        Some(connection.clone())
+    );
+    connection.enabled = false;
+    connection.idp_certificates.pop();
+    store.update_connection(&connection).await.unwrap();
+    assert_eq!(
+        store.connections(Some(organization.id)).await.unwrap(),
+        [connection.clone()]
+    );
+    assert!(
+        store
+            .connections(Some(OrganizationId::new()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let link = FederatedLink {
+        id: uuid::Uuid::now_v7(),
+        user_id: user.id,
+        provider_id: connection.id,
+        issuer: connection.idp_entity_id.clone(),
+        subject: "ada@example.com".to_owned(),
+        email: Some("ada@example.com".to_owned()),
+        created_at: now,
+        last_used_at: now,
+    };
+    store.link(&link).await.unwrap();
+    let again = FederatedLink {
+        id: uuid::Uuid::now_v7(),
+        ..link.clone()
+    };
+    assert!(matches!(
+        store.link(&again).await,
+        Err(DomainError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .find(connection.id, &link.issuer, &link.subject)
+            .await
+            .unwrap(),
+        Some(link.clone())
+    );
+    assert_eq!(
+        store
+            .find(connection.id, &link.issuer, "other")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.links_of(user.id).await.unwrap(), vec![link.clone()]);
+
+    assert!(store.delete_connection(connection.id).await.unwrap());
+    assert!(store.links_of(user.id).await.unwrap().is_empty());
+    assert_eq!(store.connection(connection.id).await.unwrap(), None);
+    assert!(!store.delete_connection(connection.id).await.unwrap());
 }
