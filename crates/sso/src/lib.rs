@@ -31,6 +31,7 @@ mod error;
 mod identity;
 mod metadata;
 mod rules;
+mod stored;
 mod structure;
 mod xml;
 
@@ -46,3 +47,4 @@ pub use credentials::{IdpCertificate, SpCredentials};
 pub use error::{ResponseError, SamlError};
 pub use identity::{FederatedIdentity, ValidatedAssertion};
 pub use metadata::{ENCRYPTION_METHODS, MAX_METADATA_BYTES, parse_idp_metadata, sp_metadata_xml};
+pub use stored::{connection_from_record, domain_identity, seal_sp_key};

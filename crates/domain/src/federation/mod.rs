@@ -9,6 +9,7 @@
 //! ([`AuthnRequests`]) and the replay cache of assertion ids ([`ReplayCache`]), both in the
 //! key-value store so that every replica sees them.
 
+mod configurations;
 mod connection;
 mod identity;
 mod links;
@@ -16,6 +17,7 @@ mod provisioning;
 mod replay;
 mod requests;
 
+pub use configurations::SamlConnectionService;
 pub use connection::{
     AttributeNames, GroupRole, RoleMapping, SamlConnectionRecord, SamlConnectionStore,
 };
