@@ -33,6 +33,8 @@ mod metadata;
 mod rules;
 mod stored;
 mod structure;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod xml;
 
 pub use acs::{MAX_RESPONSE_BYTES, validate_response};
