@@ -43,6 +43,7 @@ on_both_backends!(database =>
     a_lease_has_one_holder_until_it_lapses,
     user_search_matches_wildcards_literally,
     saml_connections_and_linked_identities_round_trip,
+    custom_roles_holding_sso_write_get_sso_manage,
 );
 
 async fn migrations_go_up_down_and_up_again(
@@ -411,4 +412,73 @@ async fn saml_connections_and_linked_identities_round_trip(
     assert!(store.links_of(user.id).await.unwrap().is_empty());
     assert_eq!(store.connection(connection.id).await.unwrap(), None);
     assert!(!store.delete_connection(connection.id).await.unwrap());
+}
+
+/// Migration 18 renames `sso:write` to `sso:manage` in stored custom roles, whole names only.
+async fn custom_roles_holding_sso_write_get_sso_manage(
+    (db, _guard, _dir): (Database, Option<TestPostgres>, tempdir::Dir),
+) {
+    use castellan_domain::{
+        CustomRole, Email, Membership, Organization, OrganizationId, OrganizationPolicy,
+        OrganizationStore, PlatformRole, RoleStore, User, UserId, UserRepository,
+    };
+    use castellan_persistence::{SqlOrganizationRepository, SqlUserRepository};
+    db.migrate_up::<Migrator>(Some(17)).await.unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let user = User {
+        id: UserId::new(),
+        email: Email::parse("grace@example.com").unwrap(),
+        first_name: None,
+        last_name: None,
+        email_verified: true,
+        role: PlatformRole::User,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+    };
+    SqlUserRepository::new(db.clone())
+        .create(&user)
+        .await
+        .unwrap();
+    let organization = Organization {
+        id: OrganizationId::new(),
+        slug: "initech".to_owned(),
+        name: "Initech".to_owned(),
+        policy: OrganizationPolicy::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let organizations = SqlOrganizationRepository::new(db.clone());
+    let owner = Membership {
+        organization_id: organization.id,
+        user_id: user.id,
+        role: "owner".to_owned(),
+        created_at: now,
+    };
+    organizations.create(&organization, &owner).await.unwrap();
+    let role = |name: &str, permissions: &[&str]| CustomRole {
+        id: uuid::Uuid::now_v7(),
+        organization_id: organization.id,
+        name: name.to_owned(),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        created_at: now,
+        updated_at: now,
+    };
+    let first = role("sso", &["sso:write"]);
+    let middle = role("mixed", &["members:read", "sso:write", "audit:read"]);
+    let none = role("plain", &["members:read"]);
+    for custom in [&first, &middle, &none] {
+        organizations.put_role(custom).await.unwrap();
+    }
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    let permissions = |id| {
+        let organizations = organizations.clone();
+        async move { organizations.role(id).await.unwrap().unwrap().permissions }
+    };
+    assert_eq!(permissions(first.id).await, ["sso:manage"]);
+    assert_eq!(
+        permissions(middle.id).await,
+        ["members:read", "sso:manage", "audit:read"]
+    );
+    assert_eq!(permissions(none.id).await, ["members:read"]);
 }
