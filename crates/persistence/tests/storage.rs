@@ -44,6 +44,7 @@ on_both_backends!(database =>
     user_search_matches_wildcards_literally,
     saml_connections_and_linked_identities_round_trip,
     custom_roles_holding_sso_write_get_sso_manage,
+    federated_identities_resolve_to_accounts_and_memberships,
 );
 
 async fn migrations_go_up_down_and_up_again(
@@ -481,4 +482,195 @@ async fn custom_roles_holding_sso_write_get_sso_manage(
         ["members:read", "sso:manage", "audit:read"]
     );
     assert_eq!(permissions(none.id).await, ["members:read"]);
+}
+
+/// The domain's federation service on real storage: just-in-time provisioning with membership
+/// and mapped role, the link reused, linking by a verified domain, and the refusal to take
+/// over an account whose address the IdP does not vouch for.
+async fn federated_identities_resolve_to_accounts_and_memberships(
+    (db, _guard, _dir): (Database, Option<TestPostgres>, tempdir::Dir),
+) {
+    use castellan_domain::federation::{
+        FederatedIdentity, FederationPorts, FederationService, FederationSource, GroupRole,
+        Resolution, RoleMapping,
+    };
+    use castellan_domain::{
+        AuthMethod, DomainError, DomainStore, Email, MembershipStore, Organization,
+        OrganizationDomain, OrganizationId, OrganizationPolicy, OrganizationPorts,
+        OrganizationServices, OrganizationStore, OrganizationWiring, PlatformRole, RequestContext,
+        SystemRandom, User, UserId, UserRepository,
+    };
+    use castellan_persistence::{
+        MemoryKeyValueStore, SqlAuditLog, SqlFederationRepository, SqlOrganizationRepository,
+        SqlUserRepository,
+    };
+    db.migrate_up::<Migrator>(None).await.unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let users = Arc::new(SqlUserRepository::new(db.clone()));
+    let store = Arc::new(SqlOrganizationRepository::new(db.clone()));
+    let events = Arc::new(SqlAuditLog::new(db.clone()));
+    let organizations = OrganizationServices::new(OrganizationWiring {
+        ports: OrganizationPorts::on(store.clone()),
+        users: users.clone(),
+        kv: Arc::new(MemoryKeyValueStore::new(clock.clone())),
+        events: events.clone(),
+        clock: clock.clone(),
+        random: Arc::new(SystemRandom),
+        invitation_mail: None,
+        dns: None,
+    });
+    let service = FederationService::new(FederationPorts {
+        links: Arc::new(SqlFederationRepository::new(db.clone())),
+        users: users.clone(),
+        domains: store.clone(),
+        memberships: store.clone(),
+        access: organizations.access.clone(),
+        events,
+        clock: clock.clone(),
+    });
+    let account = |address: &str| User {
+        id: UserId::new(),
+        email: Email::parse(address).unwrap(),
+        first_name: None,
+        last_name: None,
+        email_verified: false,
+        role: PlatformRole::User,
+        password_hash: Some("$argon2id$stored".to_owned()),
+        created_at: now,
+        updated_at: now,
+    };
+    let owner = account("owner@acme.example");
+    users.create(&owner).await.unwrap();
+    let acme = Organization {
+        id: OrganizationId::new(),
+        slug: "acme".to_owned(),
+        name: "Acme".to_owned(),
+        policy: OrganizationPolicy::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let ownership = castellan_domain::Membership {
+        organization_id: acme.id,
+        user_id: owner.id,
+        role: "owner".to_owned(),
+        created_at: now,
+    };
+    store.create(&acme, &ownership).await.unwrap();
+    let source = FederationSource {
+        provider_id: uuid::Uuid::now_v7(),
+        method: AuthMethod::Saml,
+        organization: Some(acme.id),
+        trust_email: false,
+        roles: RoleMapping {
+            rules: vec![GroupRole {
+                group: "admins".to_owned(),
+                role: "admin".to_owned(),
+            }],
+            default_role: "viewer".to_owned(),
+        },
+    };
+    let identity = |subject: &str, email: &str, groups: &[&str]| FederatedIdentity {
+        issuer: "https://idp.acme.example".to_owned(),
+        subject: subject.to_owned(),
+        email: Some(email.to_owned()),
+        email_verified: true,
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        ..FederatedIdentity::default()
+    };
+    let context = RequestContext::default();
+
+    // A new address: a new account without a password, a member with the mapped role.
+    let ada = service
+        .resolve(
+            &source,
+            &identity("ada", "ada@elsewhere.example", &["admins"]),
+            &context,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ada.how, Resolution::Provisioned);
+    assert!(ada.user.password_hash.is_none());
+    assert!(
+        !ada.user.email_verified,
+        "no verified domain, no trust: unverified"
+    );
+    let membership = store
+        .membership(acme.id, ada.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(membership.role, "admin");
+
+    // The same subject again: the link, and the role follows the groups.
+    let again = service
+        .resolve(
+            &source,
+            &identity("ada", "changed@elsewhere.example", &[]),
+            &context,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.how, again.user.id),
+        (Resolution::Linked, ada.user.id)
+    );
+    let membership = store
+        .membership(acme.id, ada.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(membership.role, "admin", "no rule matched: the role stays");
+
+    // An existing account whose address the IdP does not vouch for is not taken over.
+    let bob = account("bob@acme.example");
+    users.create(&bob).await.unwrap();
+    let refused = service
+        .resolve(&source, &identity("bob", "bob@acme.example", &[]), &context)
+        .await;
+    assert!(
+        matches!(refused, Err(DomainError::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert!(store.membership(acme.id, bob.id).await.unwrap().is_none());
+
+    // Once Acme verified acme.example, the address is vouched for: linked, verified, joined.
+    let claim = OrganizationDomain {
+        id: uuid::Uuid::now_v7(),
+        organization_id: acme.id,
+        domain: "acme.example".to_owned(),
+        token: "t".repeat(32),
+        verified_at: None,
+        verified_by: None,
+        created_at: now,
+    };
+    store.add_domain(&claim).await.unwrap();
+    store
+        .verify_domain(claim.id, "acme.example", now, "operator")
+        .await
+        .unwrap();
+    let linked = service
+        .resolve(&source, &identity("bob", "bob@acme.example", &[]), &context)
+        .await
+        .unwrap();
+    assert_eq!(
+        (linked.how, linked.user.id),
+        (Resolution::LinkedByEmail, bob.id)
+    );
+    assert!(users.by_id(bob.id).await.unwrap().unwrap().email_verified);
+    let membership = store.membership(acme.id, bob.id).await.unwrap().unwrap();
+    assert_eq!(membership.role, "viewer");
+
+    // The owner keeps the owner role whatever the groups say.
+    let owner_link = service
+        .resolve(
+            &source,
+            &identity("owner", "owner@acme.example", &["admins"]),
+            &context,
+        )
+        .await
+        .unwrap();
+    assert_eq!(owner_link.user.id, owner.id);
+    let membership = store.membership(acme.id, owner.id).await.unwrap().unwrap();
+    assert_eq!(membership.role, "owner");
 }
