@@ -70,7 +70,7 @@ impl AuthMethod {
             Self::Password => Some("password"),
             Self::HardwareKey => Some("passkey"),
             Self::Email => Some("magic_link"),
-            Self::Saml => Some("saml"),
+            Self::Saml => Some("sso"),
             Self::Federated => Some("federated"),
             Self::UserPresence | Self::OneTimeCode | Self::MultiFactor => None,
         }
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(federated.names(), ["saml", "fed"]);
         assert_eq!(
             federated.policy_names().collect::<Vec<_>>(),
-            ["saml", "federated"]
+            ["sso", "federated"]
         );
         assert!(amr.is_strong());
         assert_eq!(amr.policy_names().collect::<Vec<_>>(), ["password"]);
