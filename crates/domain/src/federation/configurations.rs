@@ -145,6 +145,15 @@ impl SamlConnectionService {
             .await
     }
 
+    /// A connection with no caller, enabled or not, for what its IdP reads (the SP metadata
+    /// is public, and an IdP is set up before the connection is switched on).
+    pub async fn stored(&self, id: Uuid) -> Result<SamlConnectionRecord, DomainError> {
+        self.store
+            .connection(id)
+            .await?
+            .ok_or(DomainError::NotFound("SAML connection"))
+    }
+
     /// An enabled connection, for sign-in (no caller: the browser is not signed in yet).
     pub async fn enabled(&self, id: Uuid) -> Result<SamlConnectionRecord, DomainError> {
         self.store
