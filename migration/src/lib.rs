@@ -20,6 +20,8 @@ mod m20261201_000013_create_groups;
 mod m20261201_000014_scope_client_grants_to_organizations;
 mod m20261201_000015_create_organization_domains;
 mod m20261202_000016_create_link_requests;
+mod m20261202_000017_create_saml_connections;
+mod m20261202_000018_rename_sso_permission;
 
 /// Applies Castellan's migrations in order.
 #[derive(Debug)]
@@ -45,6 +47,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_scope_client_grants_to_organizations::Migration),
             Box::new(m20261201_000015_create_organization_domains::Migration),
             Box::new(m20261202_000016_create_link_requests::Migration),
+            Box::new(m20261202_000017_create_saml_connections::Migration),
+            Box::new(m20261202_000018_rename_sso_permission::Migration),
         ]
     }
 }

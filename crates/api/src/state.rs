@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use castellan_domain::federation::SamlConnectionService;
 use castellan_domain::{
-    AdminService, AuditLog, ClientService, ComplianceService, EmailService, OrganizationServices,
-    PlatformService, ProfileService, RandomSource, RateLimiter, RegistrationService,
-    SessionService, SignInService,
+    AdminService, AuditLog, ClientService, Clock, ComplianceService, EmailService,
+    OrganizationServices, PlatformService, ProfileService, RandomSource, RateLimiter,
+    RegistrationService, SecretSealer, SessionService, SignInService,
 };
 use castellan_mail::MailWorker;
 use castellan_mfa::MfaService;
@@ -84,4 +85,17 @@ pub struct Services {
     pub compliance: ComplianceService,
     /// Random ids minted at the edge (device cookies).
     pub random: Arc<dyn RandomSource>,
+    /// SAML connections of organizations.
+    pub saml: SamlSp,
+}
+
+/// What the SAML service-provider routes work with.
+#[derive(Debug, Clone)]
+pub struct SamlSp {
+    /// The connections.
+    pub connections: SamlConnectionService,
+    /// Seals and opens each connection's SP key.
+    pub sealer: Arc<dyn SecretSealer>,
+    /// Time, for new SP certificates and Response validation.
+    pub clock: Arc<dyn Clock>,
 }

@@ -100,6 +100,16 @@ pub enum AuditAction {
     DataExported,
     /// A user was erased.
     DataErased,
+    /// An external identity was linked to an account.
+    IdentityLinked,
+    /// A SAML connection was created.
+    SsoConnectionCreated,
+    /// A SAML connection was changed.
+    SsoConnectionUpdated,
+    /// A SAML connection was deleted.
+    SsoConnectionDeleted,
+    /// A SAML Response was refused (the rule that failed is the note).
+    SsoResponseRefused,
 }
 
 impl AuditAction {
@@ -151,6 +161,11 @@ impl AuditAction {
             Self::MaintenanceChanged => "platform.maintenance.changed",
             Self::DataExported => "compliance.data.exported",
             Self::DataErased => "compliance.data.erased",
+            Self::IdentityLinked => "user.identity.linked",
+            Self::SsoConnectionCreated => "sso.connection.created",
+            Self::SsoConnectionUpdated => "sso.connection.updated",
+            Self::SsoConnectionDeleted => "sso.connection.deleted",
+            Self::SsoResponseRefused => "sso.response.refused",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod compliance;
 pub mod email;
 pub mod error;
+pub mod federation;
 pub mod keys;
 pub mod kv;
 pub mod lease;

@@ -1,5 +1,5 @@
-//! The sign-in flow. Whatever proves who the user is (a password, a magic link, a passkey, and
-//! next a federated assertion) is a [`FirstFactor`] of this one flow: it applies the same
+//! The sign-in flow. Whatever proves who the user is (a password, a magic link, a passkey, a
+//! federated assertion) is a [`FirstFactor`] of this one flow: it applies the same
 //! policy to each (lockout, confirmed address, the organization's MFA requirement and allowed
 //! methods, the platform's required enrolment), asks for the second step where the account
 //! has one, and opens the session with its `amr`. The REST API and the hosted pages call it
@@ -289,6 +289,9 @@ impl SignInService {
                 (user, amr, false)
             }
             FirstFactor::NewAccount(user) => (user, Amr::of(&[AuthMethod::Password]), false),
+            // The IdP vouched for the first factor; the account's own second factor still
+            // applies, as after a password.
+            FirstFactor::Federated { user, method } => (user, Amr::of(&[method]), true),
         };
         let scope = match organization {
             Some(reference) => {

@@ -3,6 +3,7 @@
 pub mod audit_event;
 pub mod consent_record;
 pub mod email_token;
+pub mod federated_identity;
 pub mod invitation;
 pub mod lease;
 pub mod link_request;
@@ -19,6 +20,7 @@ pub mod organization_domain;
 pub mod passkey;
 pub mod refresh_token;
 pub mod role;
+pub mod saml_connection;
 pub mod session;
 pub mod session_client;
 pub mod signing_key;

@@ -14,9 +14,10 @@ pub use kv::{MemoryKeyValueStore, RedisKeyValueStore, RedisOptions};
 pub use lease::SqlLeaseRepository;
 pub use repositories::{
     SqlAuditLog, SqlClientRepository, SqlConsentLedger, SqlConsentRepository,
-    SqlEmailTokenRepository, SqlFactorDirectory, SqlLinkRequestQueue, SqlMailQueue,
-    SqlMfaRepository, SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
-    SqlSessionParticipants, SqlSessionRepository, SqlSigningKeyRepository, SqlUserRepository,
+    SqlEmailTokenRepository, SqlFactorDirectory, SqlFederationRepository, SqlLinkRequestQueue,
+    SqlMailQueue, SqlMfaRepository, SqlOrganizationRepository, SqlPasskeyRepository,
+    SqlRefreshTokenRepository, SqlSessionParticipants, SqlSessionRepository,
+    SqlSigningKeyRepository, SqlUserRepository,
 };
 
 #[cfg(feature = "testing")]

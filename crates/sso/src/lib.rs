@@ -31,7 +31,10 @@ mod error;
 mod identity;
 mod metadata;
 mod rules;
+mod stored;
 mod structure;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod upstream;
 mod xml;
 
@@ -47,4 +50,5 @@ pub use credentials::{IdpCertificate, SpCredentials};
 pub use error::{ResponseError, SamlError};
 pub use identity::{FederatedIdentity, ValidatedAssertion};
 pub use metadata::{ENCRYPTION_METHODS, MAX_METADATA_BYTES, parse_idp_metadata, sp_metadata_xml};
+pub use stored::{connection_from_record, domain_identity, seal_sp_key};
 pub use upstream::{UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamProvider};

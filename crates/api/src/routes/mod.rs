@@ -31,6 +31,7 @@ use crate::state::AppState;
         (name = "passkeys", description = "WebAuthn passkeys: registration and sign-in"),
         (name = "email", description = "Email verification, password reset, magic links, email change"),
         (name = "organizations", description = "Organizations, memberships and permission checks"),
+        (name = "sso", description = "SAML single sign-on: organizations' connections to their IdPs"),
         (name = "compliance", description = "Data export, erasure and the consent ledger"),
         (name = "admin", description = "Platform administration"),
         (name = "clients", description = "OAuth / OpenID Connect client administration"),

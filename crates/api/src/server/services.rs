@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use castellan_domain::federation::SamlConnectionService;
 use castellan_domain::{
     AdminService, ClientService, CompliancePorts, ComplianceService, DirectoryPorts, EmailPorts,
     EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts, NoticeSink,
@@ -18,14 +19,14 @@ use castellan_passkeys::{PasskeyPorts, PasskeyService};
 use castellan_passwords::Argon2Hasher;
 use castellan_persistence::{
     SqlClientRepository, SqlConsentLedger, SqlConsentRepository, SqlEmailTokenRepository,
-    SqlFactorDirectory, SqlLinkRequestQueue, SqlMailQueue, SqlMfaRepository,
-    SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
+    SqlFactorDirectory, SqlFederationRepository, SqlLinkRequestQueue, SqlMailQueue,
+    SqlMfaRepository, SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
     SqlSessionParticipants, SqlSessionRepository, SqlUserRepository,
 };
 
 use crate::config::Config;
 
-use crate::state::{AppState, Services};
+use crate::state::{AppState, SamlSp, Services};
 
 use super::adapters::Adapters;
 use super::settings::{
@@ -214,7 +215,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             random: random.clone(),
             factors: mfa_factors,
             passkeys: passkey_repository.clone(),
-            sealer,
+            sealer: sealer.clone(),
             users: users.clone(),
             events: events.clone(),
             clock: clock.clone(),
@@ -274,6 +275,16 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         provider_settings(&config),
     );
     tokio::spawn(ended_sessions.serve(Arc::new(oidc.clone())));
+    let saml = SamlSp {
+        connections: SamlConnectionService::new(
+            Arc::new(SqlFederationRepository::new(database.clone())),
+            organizations.access.clone(),
+            audit.clone(),
+            clock.clone(),
+        ),
+        sealer,
+        clock: clock.clone(),
+    };
     let state = AppState::new(Services {
         config: Arc::new(config),
         health: Arc::new(health),
@@ -297,6 +308,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         platform,
         compliance,
         random,
+        saml,
     });
     Ok(App { state, database })
 }

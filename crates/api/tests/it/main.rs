@@ -34,6 +34,7 @@ mod passkeys;
 mod platform;
 mod rate_limits;
 mod refresh_families;
+mod saml;
 mod shutdown;
 mod support;
 mod surface;

@@ -242,7 +242,7 @@ async fn built_in_roles_grant_their_permissions_and_no_more(server: TestServer) 
                 "users:read",
                 "users:write",
                 "clients:write",
-                "sso:write",
+                "sso:manage",
                 "scim:write",
                 "webhooks:write",
                 "audit:read",

@@ -71,7 +71,7 @@ impl OrganizationAccess {
     }
 
     /// Invalidates every cached permission set of the organization, on every replica.
-    pub(super) async fn changed(&self, id: OrganizationId) -> Result<(), DomainError> {
+    pub(crate) async fn changed(&self, id: OrganizationId) -> Result<(), DomainError> {
         self.kv
             .increment(
                 &Self::version_key(id),
@@ -142,7 +142,7 @@ impl OrganizationAccess {
     }
 
     /// A role name valid in the organization: built in, or the id of one of its custom roles.
-    pub(super) async fn check_role(
+    pub(crate) async fn check_role(
         &self,
         id: OrganizationId,
         role: &str,

@@ -38,7 +38,8 @@ pub use model::{
 };
 pub use permissions::{
     AnyMember, BUILT_IN_ROLES, BuiltInRole, MembersRead, MembersWrite, OrgManage, OrgRead,
-    PERMISSIONS, Permission, Requirement, RolesRead, RolesWrite, UnknownName, built_in_permissions,
+    PERMISSIONS, Permission, Requirement, RolesRead, RolesWrite, SsoManage, UnknownName,
+    built_in_permissions,
 };
 pub use ports::{
     DomainStore, GroupStore, InvitationStore, MembershipStore, OrganizationPorts,

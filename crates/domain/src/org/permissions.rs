@@ -85,8 +85,8 @@ closed_names! {
         UsersWrite = "users:write",
         /// Manage its OAuth clients.
         ClientsWrite = "clients:write",
-        /// Manage its single sign-on.
-        SsoWrite = "sso:write",
+        /// Manage its single sign-on (SAML connections).
+        SsoManage = "sso:manage",
         /// Manage its SCIM provisioning.
         ScimWrite = "scim:write",
         /// Manage its webhooks.
@@ -202,6 +202,8 @@ requirements! {
     RolesRead;
     /// `roles:write`.
     RolesWrite;
+    /// `sso:manage`.
+    SsoManage;
 }
 
 #[cfg(test)]
@@ -216,6 +218,8 @@ mod tests {
         let viewer = built_in_permissions("viewer").unwrap();
         assert_eq!(owner.len(), PERMISSIONS.len());
         assert!(!admin.contains(&"org:manage"));
+        assert!(owner.contains(&"sso:manage") && admin.contains(&"sso:manage"));
+        assert!(!member.contains(&"sso:manage"));
         assert!(admin.iter().all(|p| owner.contains(p)));
         assert!(member.iter().all(|p| admin.contains(p)));
         assert!(viewer.iter().all(|p| member.contains(p)));

@@ -1,12 +1,13 @@
 //! The first factors of a sign-in: what can prove who the user is. Each is one variant, so a
 //! new way to sign in is a new variant that the flow's exhaustive match then asks to handle.
 
+use super::method::AuthMethod;
 use crate::sensitive::Password;
 use crate::user::User;
 
 /// What proves who the user is, as the first step of a sign-in. Proofs that another service
 /// verifies (a mailed link, a WebAuthn assertion) arrive here already checked, as the user they
-/// proved; a federated assertion from SAML or an upstream provider will be one more variant.
+/// proved; so does a federated identity, resolved to its account by the federation service.
 #[derive(Clone)]
 pub enum FirstFactor {
     /// An email and password, which the flow checks under the lockout rule.
@@ -29,6 +30,14 @@ pub enum FirstFactor {
     /// An account created with a password in this very request (the sign-up page): it has no
     /// second factor yet and its password was just chosen.
     NewAccount(User),
+    /// An identity provider vouched for this user: a SAML assertion of the organization's IdP
+    /// (`saml`) or an upstream provider's login (`fed`).
+    Federated {
+        /// The account the identity resolved to.
+        user: User,
+        /// `saml` or `fed`.
+        method: AuthMethod,
+    },
 }
 
 impl std::fmt::Debug for FirstFactor {
@@ -38,6 +47,7 @@ impl std::fmt::Debug for FirstFactor {
             Self::MagicLink(_) => "FirstFactor::MagicLink(..)",
             Self::Passkey { .. } => "FirstFactor::Passkey(..)",
             Self::NewAccount(_) => "FirstFactor::NewAccount(..)",
+            Self::Federated { .. } => "FirstFactor::Federated(..)",
         })
     }
 }

@@ -24,6 +24,12 @@ pub enum AuthMethod {
     /// More than one factor (`mfa`).
     #[serde(rename = "mfa")]
     MultiFactor,
+    /// A SAML assertion of an organization's IdP (`saml`).
+    #[serde(rename = "saml")]
+    Saml,
+    /// An upstream OpenID Connect or OAuth2 provider (`fed`).
+    #[serde(rename = "fed")]
+    Federated,
 }
 
 impl AuthMethod {
@@ -36,6 +42,8 @@ impl AuthMethod {
             Self::UserPresence => "user",
             Self::OneTimeCode => "otp",
             Self::MultiFactor => "mfa",
+            Self::Saml => "saml",
+            Self::Federated => "fed",
         }
     }
 
@@ -48,6 +56,8 @@ impl AuthMethod {
             Self::UserPresence,
             Self::OneTimeCode,
             Self::MultiFactor,
+            Self::Saml,
+            Self::Federated,
         ]
         .into_iter()
         .find(|method| method.as_str() == name)
@@ -60,6 +70,8 @@ impl AuthMethod {
             Self::Password => Some("password"),
             Self::HardwareKey => Some("passkey"),
             Self::Email => Some("magic_link"),
+            Self::Saml => Some("sso"),
+            Self::Federated => Some("federated"),
             Self::UserPresence | Self::OneTimeCode | Self::MultiFactor => None,
         }
     }
@@ -136,9 +148,15 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_names_are_left_out() {
-        let names = ["pwd", "fed", "otp", "mfa"].map(str::to_owned);
+        let names = ["pwd", "sms", "otp", "mfa"].map(str::to_owned);
         let amr = Amr::from_names(&names);
         assert_eq!(amr.names(), ["pwd", "otp", "mfa"]);
+        let federated = Amr::from_names(&["saml".to_owned(), "fed".to_owned()]);
+        assert_eq!(federated.names(), ["saml", "fed"]);
+        assert_eq!(
+            federated.policy_names().collect::<Vec<_>>(),
+            ["sso", "federated"]
+        );
         assert!(amr.is_strong());
         assert_eq!(amr.policy_names().collect::<Vec<_>>(), ["password"]);
     }

@@ -12,6 +12,7 @@ pub mod organizations;
 pub mod passkeys;
 pub mod platform;
 pub mod roles;
+pub mod sso;
 pub mod tokens;
 
 use axum::http::StatusCode;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(platform::router())
         .merge(compliance::router())
         .merge(roles::router())
+        .merge(sso::router())
 }
 
 /// Whether the API is up: 200 with an empty body (a heartbeat for clients).
