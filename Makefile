@@ -120,9 +120,10 @@ schemathesis: ## Fuzz the running server against openapi.yaml (installs schemath
 arrows: ## Check the architecture: crate dependency arrows, file sizes, no direct clock or RNG outside adapters
 	$(CARGO) test -p castellan-api --test it --locked architecture
 
-bench: ## Criterion benchmarks: token minting/verification and argon2id
+bench: ## Criterion benchmarks: token minting/verification, argon2id, SAML Response validation
 	$(CARGO) bench -p castellan-oidc --bench tokens
 	$(CARGO) bench -p castellan-passwords --bench argon2
+	$(CARGO) bench -p castellan-sso --bench acs
 
 load: release ## Load figures on the local PostgreSQL + Redis (installs wrk)
 	$(call apt_install,$(LOAD_PACKAGES))
