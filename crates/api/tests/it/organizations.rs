@@ -24,12 +24,13 @@ on_both_stores!(stores:
 );
 
 /// An account's bearer token and id.
-struct Account {
-    bearer: String,
-    id: String,
+pub(crate) struct Account {
+    pub(crate) bearer: String,
+    pub(crate) id: String,
 }
 
-async fn account(server: &TestServer, email: &str) -> Account {
+/// A new account, signed in.
+pub(crate) async fn account(server: &TestServer, email: &str) -> Account {
     let tokens = server.account(email).await;
     Account {
         bearer: access(&tokens),
@@ -37,7 +38,8 @@ async fn account(server: &TestServer, email: &str) -> Account {
     }
 }
 
-async fn call(
+/// `method path` as `who`; status and JSON body.
+pub(crate) async fn call(
     server: &TestServer,
     method: Method,
     path: &str,

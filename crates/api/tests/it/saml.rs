@@ -7,37 +7,14 @@ use castellan_sso::testing::fixture;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::organizations::{Account, account, call};
+use crate::support::TestServer;
 use crate::support::on_both_stores;
-use crate::support::{TestServer, access};
 
 on_both_stores!(server:
     connections_are_managed_by_sso_managers_only,
     connections_check_what_they_are_given,
 );
-
-struct Account {
-    bearer: String,
-    id: String,
-}
-
-async fn account(server: &TestServer, email: &str) -> Account {
-    let tokens = server.account(email).await;
-    Account {
-        bearer: access(&tokens),
-        id: tokens["user"]["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-async fn call(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    who: &Account,
-) -> (u16, Value) {
-    let (status, _, body) = server.call(method, path, body, Some(&who.bearer)).await;
-    (status, body)
-}
 
 /// An organization owned by `owner`, with `member` in the `member` role; its id.
 async fn organization(server: &TestServer, owner: &Account, member: &Account) -> String {
