@@ -59,6 +59,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Unsolicited Responses find their connection by the IdP's entity id.
+        manager
+            .create_index(
+                Index::create()
+                    .name("saml_connections_idp")
+                    .table(SamlConnections::Table)
+                    .col(SamlConnections::IdpEntityId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()

@@ -94,6 +94,8 @@ pub struct Services {
 pub struct SamlSp {
     /// The connections.
     pub connections: SamlConnectionService,
+    /// Sign-in through them, up to the first factor.
+    pub sign_in: castellan_sso::SamlSignIn,
     /// Seals and opens each connection's SP key.
     pub sealer: Arc<dyn SecretSealer>,
     /// Time, for new SP certificates and Response validation.

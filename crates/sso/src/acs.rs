@@ -142,6 +142,21 @@ pub fn validate_response(
     })
 }
 
+/// The Issuer a Response claims, unverified: only to pick the connection whose certificates
+/// then verify it (an IdP-initiated Response names no request that would). `None` when the
+/// text is no readable Response or names no Issuer.
+pub fn claimed_issuer(saml_response: &str) -> Option<String> {
+    let xml = decode(saml_response).ok()?;
+    let doc = parse_strict(&xml).ok()?;
+    let root = doc.get_root_element()?;
+    if !is(&root, SAMLP, "Response") {
+        return None;
+    }
+    let issuer = only_child(&root, SAML, "Issuer")?.get_content();
+    let issuer = issuer.trim();
+    (!issuer.is_empty()).then(|| issuer.to_owned())
+}
+
 fn decode(saml_response: &str) -> Result<String, ResponseError> {
     if saml_response.len() > MAX_RESPONSE_BYTES {
         return Err(ResponseError::Malformed("larger than the ACS accepts"));

@@ -88,6 +88,12 @@ pub enum ResponseError {
     /// The assertion has no usable subject (NameID and a bearer confirmation).
     #[error("the assertion has no usable subject: {0}")]
     Subject(&'static str),
+    /// The assertion's ID was used before (found in the caller's replay cache).
+    #[error("the assertion was used before")]
+    Replayed,
+    /// No enabled connection trusts the IdP that the Response names.
+    #[error("no enabled connection trusts the IdP {0:?}")]
+    UnknownIdp(Option<String>),
 }
 
 impl ResponseError {
@@ -114,6 +120,8 @@ impl ResponseError {
             Self::NotYetValid => "not_yet_valid",
             Self::Expired => "expired",
             Self::Subject(_) => "subject",
+            Self::Replayed => "replayed",
+            Self::UnknownIdp(_) => "unknown_idp",
         }
     }
 }

@@ -12,7 +12,12 @@
 //!   [`ValidatedAssertion`] with the [`FederatedIdentity`], or a [`ResponseError`] whose
 //!   [`ResponseError::rule`] names the rule that failed, for the audit log.
 //!
-//! The crate keeps no state: the caller stores request IDs and keeps the replay cache of
+//! - [`SamlSignIn`] puts these together for the server: where a browser is sent (the request
+//!   remembered in the domain's key-value store, bound to a cookie), and what a posted Response
+//!   proves (validated, checked against the replay cache, resolved to an account by the
+//!   domain's federation rules) as a first factor for the domain's sign-in flow.
+//!
+//! The protocol functions keep no state: the caller stores request IDs and keeps the replay cache of
 //! assertion IDs (the key-value store, until [`ValidatedAssertion::replay_expires_at`]). Time
 //! comes from the domain's [`castellan_domain::Clock`], randomness from its
 //! [`castellan_domain::RandomSource`].
@@ -31,6 +36,7 @@ mod error;
 mod identity;
 mod metadata;
 mod rules;
+mod signin;
 mod stored;
 mod structure;
 #[cfg(feature = "testing")]
@@ -38,7 +44,7 @@ pub mod testing;
 pub mod upstream;
 mod xml;
 
-pub use acs::{MAX_RESPONSE_BYTES, validate_response};
+pub use acs::{MAX_RESPONSE_BYTES, claimed_issuer, validate_response};
 pub use authn_request::{
     MAX_RELAY_STATE_BYTES, RSA_SHA256, RedirectRequest, build_redirect_request,
 };
@@ -50,5 +56,8 @@ pub use credentials::{IdpCertificate, SpCredentials};
 pub use error::{ResponseError, SamlError};
 pub use identity::{FederatedIdentity, ValidatedAssertion};
 pub use metadata::{ENCRYPTION_METHODS, MAX_METADATA_BYTES, parse_idp_metadata, sp_metadata_xml};
+pub use signin::{
+    Continuation, IdpRedirect, Proven, Realm, SamlSignIn, SamlSignInError, SamlSignInPorts,
+};
 pub use stored::{connection_from_record, domain_identity, seal_sp_key};
 pub use upstream::{UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamProvider};

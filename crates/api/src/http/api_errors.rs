@@ -48,10 +48,11 @@ enum Surface {
 
 impl Surface {
     fn of(path: &str) -> Self {
-        if is_api_path(path) {
-            Self::Api
-        } else if PAGE_PATHS.contains(&path) {
+        // The SAML ACS is a page under the API's prefix.
+        if PAGE_PATHS.contains(&path) {
             Self::Page
+        } else if is_api_path(path) {
+            Self::Api
         } else if path.starts_with("/oauth2/") {
             Self::OAuth
         } else {

@@ -35,6 +35,7 @@ pub const PAGE_FORMS: &[&str] = &[
     "/login",
     "/login/mfa",
     "/login/passkey",
+    "/login/sso",
     "/login/enrol",
     "/login/magic",
     "/login/magic-link",
@@ -42,6 +43,7 @@ pub const PAGE_FORMS: &[&str] = &[
     "/invitations/accept",
     "/signup",
     "/device",
+    "/api/v1/sso/acs",
 ];
 
 /// Middleware applying the per-IP limits and writing the `X-RateLimit-*` headers.

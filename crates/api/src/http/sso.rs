@@ -16,6 +16,10 @@ use subtle::ConstantTimeEq;
 pub const SESSION_COOKIE: &str = "castellan_session";
 /// The hosted forms' CSRF cookie (double submit: the form repeats it).
 pub const FORM_CSRF_COOKIE: &str = "castellan_csrf";
+/// The cookie that binds SAML AuthnRequests to the browser that started them.
+pub const SAML_REQUEST_COOKIE: &str = "castellan_saml";
+/// Where the SAML request cookie is sent: the sign-in start and the ACS.
+const SAML_COOKIE_PATH: &str = "/api/v1/sso/";
 
 /// Signs and checks the session cookie.
 #[derive(Clone)]
@@ -98,6 +102,29 @@ impl SsoCookies {
         let value = URL_SAFE_NO_PAD.encode(self.random.bytes::<32>());
         let cookie = self.build(FORM_CSRF_COOKIE, value.clone(), self.max_age_secs);
         (value, Some(cookie))
+    }
+
+    /// The cookie binding SAML requests to this browser, for as long as a request may be
+    /// answered. The IdP posts the Response from its own site, so over HTTPS the cookie is
+    /// `SameSite=None`; without HTTPS (development) it carries no SameSite attribute, which
+    /// browsers still send on a top-level cross-site POST within two minutes of setting it.
+    pub fn saml_request_cookie(&self, value: &str, max_age_secs: i64) -> Cookie<'static> {
+        let mut cookie = Cookie::build((SAML_REQUEST_COOKIE, value.to_owned()))
+            .path(SAML_COOKIE_PATH)
+            .http_only(true)
+            .secure(self.secure)
+            .max_age(time::Duration::seconds(max_age_secs))
+            .build();
+        if self.secure {
+            cookie.set_same_site(SameSite::None);
+        }
+        cookie
+    }
+
+    /// The browser's SAML request cookie, if it has one.
+    pub fn saml_browser(jar: &CookieJar) -> Option<String> {
+        jar.get(SAML_REQUEST_COOKIE)
+            .map(|cookie| cookie.value().to_owned())
     }
 
     /// True when a submitted form's CSRF value matches the browser's cookie.

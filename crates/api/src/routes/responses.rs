@@ -2,7 +2,8 @@
 //! what each operation declares, so the document cannot forget them: 401 where it takes a bearer
 //! token, 403 where the platform's second-factor rule or the cookie mode's CSRF check can
 //! refuse it, 400/413/415/422 where it takes a body, 422 where it takes query parameters, and
-//! 429 for the per-IP limits of `/api/v1`. An answer the handler documents itself keeps its own
+//! 429 for the per-IP limits of `/api/v1`; the browser endpoints under `/api/v1` (the SAML
+//! ACS) document the same refusals as pages. An answer the handler documents itself keeps its own
 //! description.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -12,6 +13,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBui
 
 use crate::http::api_errors::is_api_path;
 use crate::http::auth::ENROLMENT_PATHS;
+use crate::routes::pages::PAGE_PATHS;
 
 /// Adds the shared answers to every operation of `openapi`.
 pub fn complete(openapi: &mut OpenApi) {
@@ -32,6 +34,22 @@ pub fn complete(openapi: &mut OpenApi) {
 }
 
 fn complete_operation(path: &str, changes_state: bool, operation: &mut Operation) {
+    if PAGE_PATHS.contains(&path) {
+        // A browser endpoint under the API's prefix (the SAML ACS): its refusals are pages.
+        for (status, description) in [
+            ("400", "The form cannot be read (an HTML page)"),
+            (
+                "413",
+                "The body is larger than server.body_limit_bytes (an HTML page)",
+            ),
+            ("415", "The body is not a form (an HTML page)"),
+            ("422", "The form cannot be read (an HTML page)"),
+            ("429", "Rate limited, with Retry-After (an HTML page)"),
+        ] {
+            add_page(operation, status, description);
+        }
+        return;
+    }
     if !is_api_path(path) {
         return;
     }
@@ -136,6 +154,22 @@ fn add(operation: &mut Operation, status: &str, description: &str) {
                             .schema(Some(Ref::from_schema_name("ErrorBody")))
                             .build(),
                     )
+                    .build(),
+            )
+        });
+}
+
+/// Documents `status` as an HTML page, unless the operation documents it already.
+fn add_page(operation: &mut Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("text/html", ContentBuilder::new().build())
                     .build(),
             )
         });

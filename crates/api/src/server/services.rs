@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_domain::federation::SamlConnectionService;
+use castellan_domain::federation::{
+    AuthnRequests, FederationPorts, FederationService, ReplayCache, SamlConnectionService,
+};
 use castellan_domain::{
-    AdminService, ClientService, CompliancePorts, ComplianceService, DirectoryPorts, EmailPorts,
-    EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts, NoticeSink,
+    AdminService, ClientService, CompliancePorts, ComplianceService, DirectoryPorts, DomainError,
+    EmailPorts, EmailService, EmailSettings, Lockout, MfaChallenges, NoticePorts, NoticeSink,
     OrganizationServices, OrganizationWiring, Outbox, PasswordCheck, PasswordHasher,
     PlatformService, ProfilePorts, ProfileService, RateLimiter, RegistrationPorts,
     RegistrationService, SessionEnds, SessionPorts, SessionRepository, SessionService, SignInPorts,
@@ -23,6 +25,7 @@ use castellan_persistence::{
     SqlMfaRepository, SqlOrganizationRepository, SqlPasskeyRepository, SqlRefreshTokenRepository,
     SqlSessionParticipants, SqlSessionRepository, SqlUserRepository,
 };
+use castellan_sso::{SamlSignIn, SamlSignInPorts};
 
 use crate::config::Config;
 
@@ -199,7 +202,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         directory.clone(),
         CompliancePorts {
             random: random.clone(),
-            organizations: organization_repository,
+            organizations: organization_repository.clone(),
             factors: mfa_factors.clone(),
             passkeys: passkey_repository.clone(),
             oauth_consents: consent_repository.clone(),
@@ -234,7 +237,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             users: users.clone(),
             kv: cache.clone(),
             challenges,
-            events,
+            events: events.clone(),
             clock: clock.clone(),
         },
         Duration::from_secs(match config.passkeys.ceremony_ttl_secs {
@@ -263,7 +266,7 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
             consents: consent_repository,
             participants: Arc::new(SqlSessionParticipants::new(database.clone())),
             session_service: session_service.clone(),
-            users,
+            users: users.clone(),
             sessions,
             tokens,
             kv: cache.clone(),
@@ -275,13 +278,44 @@ pub(super) fn services(config: Config, adapters: Adapters) -> Result<App, Startu
         provider_settings(&config),
     );
     tokio::spawn(ended_sessions.serve(Arc::new(oidc.clone())));
+    let federation_repository = Arc::new(SqlFederationRepository::new(database.clone()));
+    let connections = SamlConnectionService::new(
+        federation_repository.clone(),
+        organizations.access.clone(),
+        audit.clone(),
+        clock.clone(),
+    );
+    let acs_url = url::Url::parse(&format!(
+        "{}/api/v1/sso/acs",
+        config.issuer.trim_end_matches('/')
+    ))
+    .map_err(|e| StartupError::Service(DomainError::caused("the ACS URL of the issuer", e)))?;
+    let saml_sign_in = SamlSignIn::new(
+        SamlSignInPorts {
+            connections: connections.clone(),
+            requests: AuthnRequests::new(cache.clone(), random.clone()),
+            replay: ReplayCache::new(cache.clone(), clock.clone()),
+            federation: FederationService::new(FederationPorts {
+                links: federation_repository,
+                users: users.clone(),
+                domains: organization_repository.clone(),
+                memberships: organization_repository.clone(),
+                access: organizations.access.clone(),
+                events,
+                clock: clock.clone(),
+            }),
+            organizations: organizations.directory.clone(),
+            domains: organization_repository,
+            sealer: sealer.clone(),
+            events: audit.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+        },
+        acs_url,
+    );
     let saml = SamlSp {
-        connections: SamlConnectionService::new(
-            Arc::new(SqlFederationRepository::new(database.clone())),
-            organizations.access.clone(),
-            audit.clone(),
-            clock.clone(),
-        ),
+        connections,
+        sign_in: saml_sign_in,
         sealer,
         clock: clock.clone(),
     };

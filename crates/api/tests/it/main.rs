@@ -35,6 +35,7 @@ mod platform;
 mod rate_limits;
 mod refresh_families;
 mod saml;
+mod saml_signin;
 mod shutdown;
 mod support;
 mod surface;

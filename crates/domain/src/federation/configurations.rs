@@ -176,6 +176,24 @@ impl SamlConnectionService {
             .ok_or(DomainError::NotFound("SAML connection"))
     }
 
+    /// The first enabled connection to the IdP `idp_entity_id` that accepts IdP-initiated
+    /// Responses, for an unsolicited Response.
+    pub async fn unsolicited_for(
+        &self,
+        idp_entity_id: &str,
+    ) -> Result<Option<SamlConnectionRecord>, DomainError> {
+        let mut candidates = self.store.connections_of_idp(idp_entity_id).await?;
+        candidates.retain(|record| record.enabled);
+        // One that allows them, else any: its refusal names the rule.
+        let allowing = candidates
+            .iter()
+            .position(|record| record.allow_unsolicited);
+        Ok(match allowing {
+            Some(index) => Some(candidates.swap_remove(index)),
+            None => candidates.into_iter().next(),
+        })
+    }
+
     /// Checks the roles a record's mapping names, in its organization, keeping their canonical
     /// form.
     async fn check_roles(&self, record: &mut SamlConnectionRecord) -> Result<(), DomainError> {

@@ -123,6 +123,11 @@ pub trait SamlConnectionStore: Send + Sync + std::fmt::Debug {
         &self,
         organization: Option<OrganizationId>,
     ) -> Result<Vec<SamlConnectionRecord>, DomainError>;
+    /// The connections that trust the IdP with this entity id, oldest first.
+    async fn connections_of_idp(
+        &self,
+        idp_entity_id: &str,
+    ) -> Result<Vec<SamlConnectionRecord>, DomainError>;
     /// Saves every field of an existing connection; `NotFound` when it is gone.
     async fn update_connection(&self, connection: &SamlConnectionRecord)
     -> Result<(), DomainError>;

@@ -27,4 +27,4 @@ pub use provisioning::{
     FederationPorts, FederationService, FederationSource, Resolution, Resolved,
 };
 pub use replay::ReplayCache;
-pub use requests::{AuthnRequests, PendingAuthn, RequestHandles};
+pub use requests::{AuthnRequests, PendingAuthn, REQUEST_TTL, RequestHandles};

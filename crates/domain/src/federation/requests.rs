@@ -22,8 +22,10 @@ pub struct PendingAuthn {
     pub connection_id: Uuid,
     /// The AuthnRequest's ID: the Response's expected `InResponseTo`.
     pub request_id: String,
-    /// Where the browser continues after signing in (checked by the caller when it was given).
-    pub return_to: Option<String>,
+    /// The authorization in progress the sign-in belongs to, if any.
+    pub interaction: Option<String>,
+    /// The local page to continue on otherwise (checked by the caller when it was given).
+    pub next: Option<String>,
 }
 
 /// The handles of one request: the RelayState sent through the IdP and the browser cookie.
@@ -54,12 +56,24 @@ impl AuthnRequests {
         Self { kv, random }
     }
 
-    /// Fresh handles for a request about to be built.
-    pub fn handles(&self) -> RequestHandles {
+    /// Fresh handles for a request about to be built, bound to the browser's cookie `browser`
+    /// when it has one (so sign-ins started in two tabs both finish), else to a new one.
+    pub fn handles(&self, browser: Option<&str>) -> RequestHandles {
         let relay: [u8; 16] = self.random.bytes();
+        let browser = match browser {
+            Some(value)
+                if (32..=128).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                value.to_owned()
+            }
+            _ => self.random.token(),
+        };
         RequestHandles {
             relay_state: relay.iter().map(|b| format!("{b:02x}")).collect(),
-            browser: OneTimeCode::new(self.random.token()),
+            browser: OneTimeCode::new(browser),
         }
     }
 

@@ -149,6 +149,22 @@ impl SamlConnectionStore for SqlFederationRepository {
             .collect()
     }
 
+    async fn connections_of_idp(
+        &self,
+        idp_entity_id: &str,
+    ) -> Result<Vec<SamlConnectionRecord>, DomainError> {
+        saml_connection::Entity::find()
+            .filter(saml_connection::Column::IdpEntityId.eq(idp_entity_id))
+            .order_by_asc(saml_connection::Column::CreatedAt)
+            .order_by_asc(saml_connection::Column::Id)
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("SAML connection"))?
+            .into_iter()
+            .map(connection_from_model)
+            .collect()
+    }
+
     async fn update_connection(
         &self,
         connection: &SamlConnectionRecord,

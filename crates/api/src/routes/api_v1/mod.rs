@@ -13,6 +13,7 @@ pub mod passkeys;
 pub mod platform;
 pub mod roles;
 pub mod sso;
+pub mod sso_signin;
 pub mod tokens;
 
 use axum::http::StatusCode;
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(compliance::router())
         .merge(roles::router())
         .merge(sso::router())
+        .merge(sso_signin::router())
 }
 
 /// Whether the API is up: 200 with an empty body (a heartbeat for clients).

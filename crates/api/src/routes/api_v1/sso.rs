@@ -8,7 +8,7 @@
 //! role mapping and records the change.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use castellan_domain::OrganizationId;
@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonOrForm;
+use crate::extract::{ApiQuery, JsonOrForm};
 use crate::http::auth::Authenticated;
 use crate::http::client::Client;
 use crate::state::AppState;
@@ -153,6 +153,8 @@ pub struct ConnectionBody {
     acs_url: String,
     /// The SP metadata, for IdPs that import it.
     metadata_url: String,
+    /// The SP's certificate (PEM): it signs AuthnRequests, and IdPs encrypt assertions to it.
+    sp_certificate: String,
     /// The IdP's entity id.
     idp_entity_id: String,
     /// The IdP's SSO URL.
@@ -188,6 +190,7 @@ fn body(state: &AppState, record: &SamlConnectionRecord) -> ConnectionBody {
         sp_entity_id: record.sp_entity_id.clone(),
         acs_url: acs_url(state),
         metadata_url: metadata_url(state, record.id),
+        sp_certificate: record.sp_certificate.clone(),
         idp_entity_id: record.idp_entity_id.clone(),
         idp_sso_url: record.idp_sso_url.clone(),
         idp_certificate_count: record.idp_certificates.len(),
@@ -223,6 +226,11 @@ fn issuer(state: &AppState) -> &str {
 /// The one ACS of every connection: the pending request names the connection.
 fn acs_url(state: &AppState) -> String {
     format!("{}/api/v1/sso/acs", issuer(state))
+}
+
+/// A connection id from the path; anything else names no connection.
+fn connection_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::not_found("No such connection"))
 }
 
 /// The SP metadata URL, which is also the SP entity id.
@@ -404,6 +412,7 @@ async fn create(
 
 /// Which connections to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this organization's (required unless the caller is a platform admin).
     organization_id: Option<Uuid>,
@@ -421,7 +430,7 @@ pub struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ConnectionBody>>, ApiError> {
     let records = state
         .saml
@@ -442,8 +451,9 @@ async fn list(
 async fn get(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
+    let id = connection_id(&id)?;
     let (_, record) = state.saml.connections.get(caller.principal, id).await?;
     Ok(Json(body(&state, &record)))
 }
@@ -462,9 +472,10 @@ async fn update(
     State(state): State<AppState>,
     Client(context): Client,
     caller: Authenticated,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     JsonOrForm(request): JsonOrForm<UpdateRequest>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
+    let id = connection_id(&id)?;
     let (scope, before) = state.saml.connections.get(caller.principal, id).await?;
     let mut record = before.clone();
     if let Some(xml) = &request.idp_metadata_xml {
@@ -521,8 +532,9 @@ async fn delete(
     State(state): State<AppState>,
     Client(context): Client,
     caller: Authenticated,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id = connection_id(&id)?;
     let (scope, record) = state.saml.connections.get(caller.principal, id).await?;
     state
         .saml
@@ -541,8 +553,9 @@ async fn delete(
     ))]
 async fn metadata(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = connection_id(&id)?;
     let record = state.saml.connections.stored(id).await?;
     let connection = check(&state, &record)?;
     let xml = sp_metadata_xml(&connection).map_err(|e| ApiError::internal(&e))?;

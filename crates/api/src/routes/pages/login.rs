@@ -16,10 +16,13 @@ use super::csrf::CsrfForm;
 use super::errors::{Flow, Shown, shown};
 use super::query::PageQuery;
 use super::render::{form_page, page_status};
+use super::saml::organization_sign_in;
 use super::second_factor::{begin_enrolment, second_step_page};
 use super::{
     FormTarget, browser_user, interaction_link, local_target, page_interaction, resolve, see_other,
 };
+use castellan_oidc::provider::OrganizationRequest;
+
 use crate::http::client::Client;
 use crate::state::AppState;
 use castellan_domain::Password;
@@ -86,11 +89,20 @@ async fn render_login(
     })
 }
 
+/// The sign-in page; an authorization that names an organization with single sign-on goes
+/// straight to that organization's IdP instead.
 pub(super) async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
     PageQuery(query): PageQuery<FormTarget>,
 ) -> Response {
+    if let Some(id) = query.interaction.as_deref()
+        && let Ok(interaction) = state.oidc.interaction(id).await
+        && let Some(OrganizationRequest::Named(organization)) = &interaction.organization
+        && let Some(location) = organization_sign_in(&state, organization, id).await
+    {
+        return see_other(&location);
+    }
     render_login(&state, jar, query, String::new(), None).await
 }
 

@@ -14,6 +14,7 @@ mod login;
 mod logout;
 mod query;
 mod render;
+mod saml;
 mod second_factor;
 mod signup;
 
@@ -30,6 +31,7 @@ use crate::state::AppState;
 
 pub(crate) use errors::refused_page;
 pub(crate) use links::link_page;
+pub(crate) use saml::{saml_signed_in, to_idp};
 
 /// The paths the hosted pages (and the browser-facing OAuth endpoints) answer: their refusals
 /// render as pages.
@@ -40,6 +42,7 @@ pub(crate) const PAGE_PATHS: &[&str] = &[
     "/login",
     "/login/mfa",
     "/login/passkey",
+    "/login/sso",
     "/login/enrol",
     "/login/magic",
     "/login/magic-link",
@@ -49,6 +52,7 @@ pub(crate) const PAGE_PATHS: &[&str] = &[
     "/consent",
     "/select-organization",
     "/device",
+    "/api/v1/sso/acs",
 ];
 
 /// The hosted pages and browser endpoints.
@@ -69,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::login_page).post(login::login_submit))
         .route("/login/mfa", post(second_factor::mfa_submit))
         .route("/login/passkey", post(login::passkey_submit))
+        .route("/login/sso", post(saml::sso_submit))
         .route("/login/enrol", post(second_factor::enrol_submit))
         .route(
             "/login/magic",
