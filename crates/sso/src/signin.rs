@@ -17,7 +17,7 @@ use castellan_domain::org::DomainStore;
 use castellan_domain::token::OrganizationDirectory;
 use castellan_domain::{
     AuditAction, AuditEvent, AuthMethod, Clock, DomainError, EventSink, FirstFactor, OneTimeCode,
-    OrganizationId, RandomSource, RequestContext, SecretSealer,
+    RandomSource, RequestContext, SecretSealer,
 };
 use thiserror::Error;
 use url::Url;
@@ -119,17 +119,18 @@ impl SamlSignIn {
         Self { ports, acs_url }
     }
 
-    /// The ACS URL every connection answers to.
+    /// The ACS URL every connection answers to (one for all: the pending request, or the
+    /// Issuer of an unsolicited Response, names the connection).
     pub fn acs_url(&self) -> &Url {
         &self.acs_url
     }
 
-    /// The organization a realm names when it has an enabled connection; `None` otherwise
+    /// The enabled connection of the organization a realm names; `None` when there is none
     /// (the hosted sign-in page then signs in as usual).
     pub async fn discover(
         &self,
         realm: Realm<'_>,
-    ) -> Result<Option<OrganizationId>, SamlSignInError> {
+    ) -> Result<Option<SamlConnectionRecord>, SamlSignInError> {
         let organization = match realm {
             Realm::Organization(reference) => {
                 self.ports.organizations.resolve(reference.trim()).await?
@@ -148,26 +149,22 @@ impl SamlSignIn {
             return Ok(None);
         };
         match self.ports.connections.enabled_for(organization).await {
-            Ok(_) => Ok(Some(organization)),
+            Ok(record) => Ok(Some(record)),
             Err(DomainError::NotFound(_)) => Ok(None),
             Err(other) => Err(other.into()),
         }
     }
 
-    /// Where to send a browser to sign in at `organization`'s IdP: a signed AuthnRequest,
-    /// remembered under the browser's cookie `browser` (a new one when it has none).
+    /// Where to send a browser to sign in at the IdP of `record` (a connection [`Self::discover`]
+    /// found): a signed AuthnRequest, remembered under the browser's cookie `browser` (a new
+    /// one when it has none).
     pub async fn start(
         &self,
-        organization: OrganizationId,
+        record: &SamlConnectionRecord,
         continuation: Continuation,
         browser: Option<&str>,
     ) -> Result<IdpRedirect, SamlSignInError> {
-        let record = match self.ports.connections.enabled_for(organization).await {
-            Ok(record) => record,
-            Err(DomainError::NotFound(_)) => return Err(SamlSignInError::NoConnection),
-            Err(other) => return Err(other.into()),
-        };
-        let connection = self.connection(&record)?;
+        let connection = self.connection(record)?;
         let handles = self.ports.requests.handles(browser);
         let request = build_redirect_request(
             &connection,

@@ -9,7 +9,7 @@
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::security::SecurityRequirement;
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 
 use crate::http::api_errors::is_api_path;
 use crate::http::auth::ENROLMENT_PATHS;
@@ -140,27 +140,25 @@ fn body_required(body: &RequestBody) -> bool {
 
 /// Documents `status` with the `/api/v1` error body, unless the operation documents it already.
 fn add(operation: &mut Operation, status: &str, description: &str) {
-    operation
-        .responses
-        .responses
-        .entry(status.to_owned())
-        .or_insert_with(|| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name("ErrorBody")))
-                            .build(),
-                    )
-                    .build(),
-            )
-        });
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    add_as(operation, status, description, "application/json", body);
 }
 
 /// Documents `status` as an HTML page, unless the operation documents it already.
 fn add_page(operation: &mut Operation, status: &str, description: &str) {
+    let page = ContentBuilder::new().build();
+    add_as(operation, status, description, "text/html", page);
+}
+
+fn add_as(
+    operation: &mut Operation,
+    status: &str,
+    description: &str,
+    content_type: &str,
+    content: Content,
+) {
     operation
         .responses
         .responses
@@ -169,7 +167,7 @@ fn add_page(operation: &mut Operation, status: &str, description: &str) {
             RefOr::T(
                 ResponseBuilder::new()
                     .description(description)
-                    .content("text/html", ContentBuilder::new().build())
+                    .content(content_type, content)
                     .build(),
             )
         });

@@ -108,6 +108,24 @@ fn link_from_model(model: federated_identity::Model) -> FederatedLink {
     }
 }
 
+impl SqlFederationRepository {
+    /// The connections `query` selects, oldest first.
+    async fn oldest_first(
+        &self,
+        query: sea_orm::Select<saml_connection::Entity>,
+    ) -> Result<Vec<SamlConnectionRecord>, DomainError> {
+        query
+            .order_by_asc(saml_connection::Column::CreatedAt)
+            .order_by_asc(saml_connection::Column::Id)
+            .all(self.database.connection())
+            .await
+            .map_err(map_db_error("SAML connection"))?
+            .into_iter()
+            .map(connection_from_model)
+            .collect()
+    }
+}
+
 #[async_trait]
 impl SamlConnectionStore for SqlFederationRepository {
     async fn create_connection(
@@ -138,31 +156,16 @@ impl SamlConnectionStore for SqlFederationRepository {
         if let Some(organization) = organization {
             query = query.filter(saml_connection::Column::OrganizationId.eq(organization.0));
         }
-        query
-            .order_by_asc(saml_connection::Column::CreatedAt)
-            .order_by_asc(saml_connection::Column::Id)
-            .all(self.database.connection())
-            .await
-            .map_err(map_db_error("SAML connection"))?
-            .into_iter()
-            .map(connection_from_model)
-            .collect()
+        self.oldest_first(query).await
     }
 
     async fn connections_of_idp(
         &self,
         idp_entity_id: &str,
     ) -> Result<Vec<SamlConnectionRecord>, DomainError> {
-        saml_connection::Entity::find()
-            .filter(saml_connection::Column::IdpEntityId.eq(idp_entity_id))
-            .order_by_asc(saml_connection::Column::CreatedAt)
-            .order_by_asc(saml_connection::Column::Id)
-            .all(self.database.connection())
-            .await
-            .map_err(map_db_error("SAML connection"))?
-            .into_iter()
-            .map(connection_from_model)
-            .collect()
+        let query = saml_connection::Entity::find()
+            .filter(saml_connection::Column::IdpEntityId.eq(idp_entity_id));
+        self.oldest_first(query).await
     }
 
     async fn update_connection(

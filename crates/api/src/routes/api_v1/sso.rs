@@ -188,7 +188,7 @@ fn body(state: &AppState, record: &SamlConnectionRecord) -> ConnectionBody {
         organization_id: record.organization_id.0,
         provider: record.provider.clone(),
         sp_entity_id: record.sp_entity_id.clone(),
-        acs_url: acs_url(state),
+        acs_url: state.saml.sign_in.acs_url().to_string(),
         metadata_url: metadata_url(state, record.id),
         sp_certificate: record.sp_certificate.clone(),
         idp_entity_id: record.idp_entity_id.clone(),
@@ -221,11 +221,6 @@ fn body(state: &AppState, record: &SamlConnectionRecord) -> ConnectionBody {
 
 fn issuer(state: &AppState) -> &str {
     state.config.issuer.trim_end_matches('/')
-}
-
-/// The one ACS of every connection: the pending request names the connection.
-fn acs_url(state: &AppState) -> String {
-    format!("{}/api/v1/sso/acs", issuer(state))
 }
 
 /// A connection id from the path; anything else names no connection.
@@ -325,7 +320,7 @@ fn names(body: AttributeMappingBody) -> castellan_domain::federation::AttributeN
 
 /// Checks a record the way sign-in will read it, so a stored connection always opens.
 fn check(state: &AppState, record: &SamlConnectionRecord) -> Result<SamlConnection, ApiError> {
-    let acs = parse_url(&acs_url(state), "acs_url")?;
+    let acs = state.saml.sign_in.acs_url().clone();
     connection_from_record(record, acs, state.saml.sealer.as_ref())
         .map_err(invalid("configuration"))
 }

@@ -79,7 +79,7 @@ async fn initiate(
         }
     }
     let no_connection = || ApiError::not_found("No SAML sign-in for this organization");
-    let organization = state
+    let connection = state
         .saml
         .sign_in
         .discover(realm)
@@ -90,7 +90,7 @@ async fn initiate(
         interaction: query.interaction,
         next: query.next,
     };
-    pages::to_idp(&state, jar, organization, continuation, StatusCode::FOUND)
+    pages::to_idp(&state, jar, &connection, continuation, StatusCode::FOUND)
         .await
         .map_err(api_error)
 }

@@ -7,7 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use castellan_domain::federation::REQUEST_TTL;
-use castellan_domain::{DomainError, OrganizationId, RequestContext};
+use castellan_domain::federation::SamlConnectionRecord;
+use castellan_domain::{DomainError, RequestContext};
 use castellan_sso::{Continuation, Proven, Realm, SamlSignInError};
 use serde::Deserialize;
 
@@ -19,12 +20,12 @@ use super::render::{capitalise, message};
 use crate::http::sso::SsoCookies;
 use crate::state::AppState;
 
-/// Sends the browser to `organization`'s IdP with a signed AuthnRequest bound to it (the
+/// Sends the browser to the IdP of `connection` with a signed AuthnRequest bound to it (the
 /// cookie), answering `status` (302 from the API, 303 after a form).
 pub(crate) async fn to_idp(
     state: &AppState,
     jar: CookieJar,
-    organization: OrganizationId,
+    connection: &SamlConnectionRecord,
     continuation: Continuation,
     status: StatusCode,
 ) -> Result<Response, SamlSignInError> {
@@ -32,7 +33,7 @@ pub(crate) async fn to_idp(
     let redirect = state
         .saml
         .sign_in
-        .start(organization, continuation, browser.as_deref())
+        .start(connection, continuation, browser.as_deref())
         .await?;
     let Ok(location) = HeaderValue::from_str(redirect.url.as_str()) else {
         return Err(SamlSignInError::Domain(DomainError::internal(
@@ -101,8 +102,8 @@ pub(super) async fn sso_submit(
     CsrfForm(form): CsrfForm<SsoForm>,
 ) -> Response {
     let found = state.saml.sign_in.discover(Realm::Email(&form.email)).await;
-    let organization = match found {
-        Ok(Some(organization)) => organization,
+    let connection = match found {
+        Ok(Some(connection)) => connection,
         Ok(None) => {
             return failed(
                 &state,
@@ -122,7 +123,7 @@ pub(super) async fn sso_submit(
     match to_idp(
         &state,
         jar.clone(),
-        organization,
+        &connection,
         continuation,
         StatusCode::SEE_OTHER,
     )
