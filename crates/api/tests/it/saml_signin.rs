@@ -14,13 +14,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::oidc_support::{
-    Browser, CALLBACK, Page, admin_token, authorize_url, exchange, hidden, pkce, query, register,
+    Browser, CALLBACK, Page, admin_token, authorize_url, exchange, pkce, query, register,
 };
 use crate::organizations::{Account, account, call};
 use crate::support::{TestServer, on_both_stores};
 
 on_both_stores!(server:
     an_employee_signs_in_through_the_organizations_idp,
+    encrypted_assertions_open_with_the_connections_key,
     the_relying_party_gets_its_code_after_the_idp,
     the_acs_refuses_each_broken_rule_and_records_it,
     existing_accounts_link_only_through_a_vouched_address,
@@ -76,6 +77,16 @@ async fn sso(server: &TestServer, settings: Value) -> Sso {
 }
 
 impl Sso {
+    /// Changes the connection as its owner.
+    async fn change(&self, server: &TestServer, changes: Value) {
+        let path = format!(
+            "/api/v1/sso/configurations/{}",
+            self.connection["id"].as_str().unwrap()
+        );
+        let (status, body) = call(server, Method::PATCH, &path, Some(changes), &self.owner).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Reads the AuthnRequest the browser was sent to the IdP with: its id and RelayState.
     fn received(&self, page: &Page) -> (String, String) {
         assert_eq!(page.status, 302, "{}", page.body);
@@ -84,16 +95,20 @@ impl Sso {
             url.as_str()
                 .starts_with("https://idp.example.test/saml/sso?")
         );
-        let pem = self.connection["sp_certificate"].as_str().unwrap();
-        let der = STANDARD
-            .decode(IdpCertificate::parse(pem).unwrap().to_base64())
-            .unwrap();
-        let (request, relay) = receive(&url, &der);
+        let (request, relay) = receive(&url, &self.sp_certificate());
         assert_eq!(
             request.assertion_consumer_service_url.as_deref(),
             self.connection["acs_url"].as_str()
         );
         (request.id, relay.expect("the request carries a RelayState"))
+    }
+
+    /// The SP certificate, DER.
+    fn sp_certificate(&self) -> Vec<u8> {
+        let pem = self.connection["sp_certificate"].as_str().unwrap();
+        STANDARD
+            .decode(IdpCertificate::parse(pem).unwrap().to_base64())
+            .unwrap()
     }
 
     /// A valid answer to `request_id` for `email`, in the groups given.
@@ -228,6 +243,30 @@ async fn an_employee_signs_in_through_the_organizations_idp(server: TestServer) 
     }
 }
 
+async fn encrypted_assertions_open_with_the_connections_key(server: TestServer) {
+    let sso = sso(&server, json!({})).await;
+    let browser = Browser::new(&server);
+    let (request_id, relay) = start(&browser, &sso, "/login").await;
+    let mut spec = sso.answer(Some(&request_id), "ada@acme.example", &[]);
+    spec.encrypt_for = Some(sso.sp_certificate());
+    let page = post_response(&browser, &fixture().idp.respond(&spec), Some(&relay)).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        member_role(&server, &sso, "ada@acme.example")
+            .await
+            .as_deref(),
+        Some("member")
+    );
+
+    // Encrypted for another SP's key, it cannot be opened.
+    let (request_id, relay) = start(&browser, &sso, "/login").await;
+    let mut spec = sso.answer(Some(&request_id), "ada@acme.example", &[]);
+    spec.encrypt_for = Some(castellan_sso::testing::sp_cert_der());
+    let page = post_response(&browser, &fixture().idp.respond(&spec), Some(&relay)).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(refusals(&server).await[0].contains("rule=decryption"));
+}
+
 async fn the_relying_party_gets_its_code_after_the_idp(server: TestServer) {
     let sso = sso(&server, json!({})).await;
     let client = register(
@@ -271,30 +310,13 @@ async fn the_relying_party_gets_its_code_after_the_idp(server: TestServer) {
     let response = fixture()
         .idp
         .respond(&sso.answer(Some(&request_id), "grace@acme.example", &[]));
-    let mut page = post_response(&browser, &response, Some(&relay)).await;
-    let redirect = loop {
-        assert_eq!(page.status, 303, "{}", page.body);
-        let location = page.location.clone().unwrap();
-        if location.starts_with(CALLBACK) {
-            break location;
-        }
-        assert!(location.starts_with('/'), "{location}");
-        if location.starts_with("/consent") {
-            let form = browser.get(&location).await;
-            page = browser
-                .post(
-                    "/consent",
-                    &[
-                        ("csrf", &hidden(&form.body, "csrf")),
-                        ("interaction", &hidden(&form.body, "interaction")),
-                        ("decision", "allow"),
-                    ],
-                )
-                .await;
-        } else {
-            page = browser.get(&location).await;
-        }
-    };
+    let page = post_response(&browser, &response, Some(&relay)).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    // On through the authorization (consent, where asked) to the relying party; the account
+    // has no password, so a detour through the sign-in page would fail.
+    let location = page.location.as_deref().unwrap();
+    let redirect = browser.authorize(location, "grace@acme.example").await;
+    assert!(redirect.starts_with(CALLBACK), "{redirect}");
     let params = query(&redirect);
     assert_eq!(params["state"], "s1");
     let (status, tokens) = exchange(
@@ -452,18 +474,7 @@ async fn existing_accounts_link_only_through_a_vouched_address(server: TestServe
     assert_eq!(member_role(&server, &sso, "linus@acme.example").await, None);
 
     // Once the organization trusts its IdP's addresses, the account is linked and joins.
-    let (status, body) = call(
-        &server,
-        Method::PATCH,
-        &format!(
-            "/api/v1/sso/configurations/{}",
-            sso.connection["id"].as_str().unwrap()
-        ),
-        Some(json!({"trust_email": true})),
-        &sso.owner,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    sso.change(&server, json!({"trust_email": true})).await;
     let (request_id, relay) = start(&browser, &sso, "/login").await;
     let spec = sso.answer(Some(&request_id), "linus@acme.example", &[]);
     let page = post_response(&browser, &fixture().idp.respond(&spec), Some(&relay)).await;
@@ -484,18 +495,8 @@ async fn unsolicited_responses_need_the_connections_consent(server: TestServer) 
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(refusals(&server).await[0].contains("rule=unsolicited"));
 
-    let (status, body) = call(
-        &server,
-        Method::PATCH,
-        &format!(
-            "/api/v1/sso/configurations/{}",
-            sso.connection["id"].as_str().unwrap()
-        ),
-        Some(json!({"allow_unsolicited": true})),
-        &sso.owner,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    sso.change(&server, json!({"allow_unsolicited": true}))
+        .await;
     let spec = sso.answer(None, "ada@acme.example", &[]);
     let response = fixture().idp.respond(&spec);
     let page = post_response(&browser, &response, Some("/login")).await;
